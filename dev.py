@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Project tasks that work on a fresh machine with only Python and pip.
+
+    python3 dev.py demo   # install, then a short capacity ramp -> report
+    python3 dev.py test   # install dev deps, then ruff, mypy, the whole test suite
+
+Each task creates (or reuses) the virtualenv ``.venv`` (``LOCUST_ML_VENV`` to
+move it) and reinstalls only when ``pyproject.toml`` changed. Extra arguments
+go to ``locust`` (demo) or ``pytest`` (test).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("LOCUST_ML_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def _run(*cmd: str | Path) -> int:
+    print("+ " + " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+
+
+def ensure_venv(extra: str) -> None:
+    """Create the venv if missing; (re)install the project with ``extra``."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on any python3
+        sys.exit(f"dev.py: Python >= 3.11 is needed, this is {sys.version.split()[0]}")
+    if not PY.exists():
+        print(f"dev.py: creating virtualenv {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".locust-ml-{extra}-{digest}"
+    if stamp.exists():
+        return
+    pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    if _run(*pip, "-e", f".[{extra}]") != 0:
+        sys.exit("dev.py: installing the project failed (see pip's output above)")
+    for old in VENV.glob(f".locust-ml-{extra}-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def demo(args: list[str]) -> int:
+    ensure_venv("server")
+    return _run(
+        BIN / "locust",
+        "-f",
+        "locustfiles/summarizer.py",
+        "--headless",
+        "--ml-ramp-start",
+        "1",
+        "--ml-ramp-factor",
+        "2",
+        "--ml-ramp-max",
+        "16",
+        "--ml-step-time",
+        "20s",
+        *args,
+    )
+
+
+def test(args: list[str]) -> int:
+    ensure_venv("dev")
+    failed = []
+    checks: list[tuple[str, list[str | Path]]] = [
+        ("ruff check", [BIN / "ruff", "check", "."]),
+        ("ruff format", [BIN / "ruff", "format", "--check", "."]),
+        ("mypy", [BIN / "mypy"]),
+        ("pytest", [PY, "-m", "pytest", *args]),
+        # In-process Locust tests need gevent's patching before pytest starts
+        # (see tests/conftest.py); they run in a second session.
+        ("pytest (gevent)", [PY, "-m", "gevent.monkey", "--module", "pytest", *args]),
+    ]
+    for name, cmd in checks:
+        if _run(*cmd) != 0:
+            failed.append(name)
+    if failed:
+        print(f"dev.py test: FAILED: {', '.join(failed)}", flush=True)
+        return 1
+    print("dev.py test: all checks passed", flush=True)
+    return 0
+
+
+TASKS = {"demo": demo, "test": test}
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
+        print(__doc__)
+        return 2
+    return TASKS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
