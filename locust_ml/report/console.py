@@ -1,0 +1,79 @@
+"""The step table printed at the end of a test (and the per-step progress line).
+
+Plain fixed-width text: it goes to a terminal or a CI log, where people read
+it next to Locust's own tables, so it follows their look (right-aligned
+numbers, latencies in ms).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from locust_ml.analysis.histogram import percentile_key
+from locust_ml.report.model import RunReport
+
+__all__ = ["format_ms", "format_step_table"]
+
+
+def format_ms(x: float | None) -> str:
+    """Milliseconds with 3-4 significant digits: ``0.412``, ``41.2``, ``4120``."""
+    if x is None or math.isnan(x):
+        return "-"
+    if x >= 1000:
+        return f"{x:.0f}"
+    if x >= 100:
+        return f"{x:.1f}"
+    if x >= 10:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def _rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
+    first = cells[0].ljust(widths[0])
+    return " ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
+
+
+def _lat_cells(lat: Mapping[str, float | None], keys: Sequence[str]) -> list[str]:
+    return [format_ms(lat.get(k)) for k in keys]
+
+
+def format_step_table(report: RunReport) -> str:
+    """The per-step summary table, with a totals row."""
+    keys = [percentile_key(q) for q in report.percentiles]
+    header = ["step", "users", "offered/s", "achieved/s", "requests", "fail%", *keys]
+    rows = [header]
+    for s in report.steps:
+        rows.append(
+            [
+                str(s.id),
+                "-" if s.users is None else str(s.users),
+                _rate(s.offered_rps),
+                _rate(s.achieved_rps),
+                str(s.requests),
+                f"{100 * s.failure_ratio:.1f}%",
+                *_lat_cells(s.latency_ms, keys),
+            ]
+        )
+    t = report.totals
+    dur = report.duration_s
+    rows.append(
+        [
+            "total",
+            "",
+            "",
+            _rate(t.requests / dur if dur > 0 else None),
+            str(t.requests),
+            f"{100 * t.failures / t.requests:.1f}%" if t.requests else "0.0%",
+            *_lat_cells(t.latency_ms, keys),
+        ]
+    )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [_row(r, widths) for r in rows]
+    rule = "-" * len(lines[0])
+    title = "locust-ml step summary (latency in ms)"
+    return "\n".join([title, rule, lines[0], rule, *lines[1:-1], rule, lines[-1], rule])

@@ -1,0 +1,78 @@
+"""The run report: immutable data that every writer serializes.
+
+Built once on the master when the test ends (pure: from the step log, the
+merged samples, and what the run knew about itself). Writers in this package
+(:mod:`.json`, :mod:`.console`) only turn it into bytes or text; they decide
+nothing. ``SCHEMA_VERSION`` versions the JSON form: fields may be added
+within a major version, never renamed or removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from locust_ml.analysis.histogram import DEFAULT_PERCENTILES
+from locust_ml.analysis.steps import (
+    StepSamples,
+    StepSpan,
+    StepStats,
+    Totals,
+    summarize_steps,
+    summarize_totals,
+)
+
+__all__ = ["SCHEMA_VERSION", "RunInfo", "RunReport", "build_report"]
+
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Facts about the run that are not measurements."""
+
+    locustfile: str
+    target: str | None
+    started_at: float
+    ended_at: float
+    mode: str  # "local" or "distributed"
+    workers: int = 0
+    tool_version: str = ""
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything the end-of-test report says."""
+
+    run: RunInfo
+    percentiles: tuple[float, ...]
+    steps: tuple[StepStats, ...]
+    totals: Totals
+    notes: tuple[str, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        return self.run.ended_at - self.run.started_at
+
+
+def build_report(
+    run: RunInfo,
+    spans: Sequence[StepSpan],
+    samples: StepSamples,
+    *,
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    notes: Sequence[str] = (),
+) -> RunReport:
+    """Summarize steps and totals into a :class:`RunReport`."""
+    pct = tuple(percentiles)
+    steps = summarize_steps(spans, samples, pct)
+    all_notes = list(notes)
+    if not spans and samples.requests:
+        all_notes.append("no load step was observed; only totals are reported")
+    return RunReport(
+        run=run,
+        percentiles=pct,
+        steps=steps,
+        totals=summarize_totals(samples, run.ended_at - run.started_at, pct),
+        notes=tuple(all_notes),
+    )

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from locust_ml.analysis.steps import StepSamples, StepSpan
+from locust_ml.report.console import format_ms, format_step_table
+from locust_ml.report.files import write_atomic
+from locust_ml.report.json import report_to_dict, write_json
+from locust_ml.report.model import SCHEMA_VERSION, RunInfo, build_report
+
+POST = ("POST", "/v1/chat/completions")
+
+
+def _report(with_samples: bool = True):
+    s = StepSamples()
+    if with_samples:
+        for i in range(1, 101):
+            s.record(1, POST, float(i), nbytes=10)
+        for i in range(1, 201):
+            s.record(2, POST, float(i) * 2, failed=i <= 4)
+    spans = [StepSpan(1, 1000.0, 1010.0, 1), StepSpan(2, 1010.0, 1020.0, 2)]
+    run = RunInfo("locustfiles/summarizer.py", "http://127.0.0.1:1", 1000.0, 1020.5, "local")
+    return build_report(run, spans, s)
+
+
+def test_json_has_the_stable_interface_keys() -> None:
+    d = report_to_dict(_report())
+    assert d["schema_version"] == SCHEMA_VERSION
+    step_keys = {
+        "id",
+        "start",
+        "end",
+        "users",
+        "offered_rps",
+        "achieved_rps",
+        "requests",
+        "failures",
+        "latency_ms",
+    }
+    for step in d["steps"]:
+        assert step_keys <= set(step)
+        assert set(step["latency_ms"]) == {"p50", "p90", "p95", "p99", "p99.9"}
+    assert [s["requests"] for s in d["steps"]] == [100, 200]
+    assert d["steps"][0]["achieved_rps"] == 10.0
+    assert d["steps"][1]["failures"] == 4
+    assert d["steps"][1]["latency_ms"]["p50"] == pytest.approx(200.0, rel=1e-3)
+    assert d["steps"][0]["offered_rps"] is None
+    assert d["totals"]["requests"] == 300
+    assert d["totals"]["failures"] == 4
+    assert d["run"]["duration_s"] == 20.5
+
+
+def test_empty_steps_serialize_as_null_not_nan(tmp_path: Path) -> None:
+    path = write_json(_report(with_samples=False), tmp_path / "r" / "report.json")
+    text = path.read_text()
+    assert "NaN" not in text
+    d = json.loads(text)
+    assert d["steps"][0]["latency_ms"]["p99"] is None
+    assert d["totals"]["requests"] == 0
+
+
+def test_write_atomic_replaces_whole_files(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b.json"
+    write_atomic(target, "first")
+    write_atomic(target, b"second")
+    assert target.read_text() == "second"
+    assert [p.name for p in target.parent.iterdir()] == ["b.json"]
+
+
+def test_write_atomic_leaves_no_temp_file_on_failure(tmp_path: Path, monkeypatch) -> None:
+    def boom(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(tmp_path / "x.json", "data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_step_table_lists_every_step_and_totals() -> None:
+    table = format_step_table(_report())
+    lines = table.splitlines()
+    assert "p99.9" in lines[2]
+    body = [ln for ln in lines if ln.split() and ln.split()[0] in {"1", "2", "total"}]
+    assert [ln.split()[0] for ln in body] == ["1", "2", "total"]
+    one = body[0].split()
+    assert one[:6] == ["1", "1", "-", "10.00", "100", "0.0%"]
+    assert body[2].split()[2] == "300"  # total requests (after the rate)
+
+
+@pytest.mark.parametrize(
+    ("x", "s"),
+    [
+        (None, "-"),
+        (math.nan, "-"),
+        (0.4123, "0.412"),
+        (41.234, "41.23"),
+        (412.34, "412.3"),
+        (4123.4, "4123"),
+    ],
+)
+def test_format_ms(x: float | None, s: str) -> None:
+    assert format_ms(x) == s
