@@ -1,0 +1,122 @@
+"""``locust-ml serve``: bind, announce, run uvicorn, shut down cleanly.
+
+The socket is bound here rather than by uvicorn so that ``--port 0`` works: the
+kernel picks a free port, and the real one is printed and written to
+``--port-file`` *before* the model loads, so a test harness or the docker stack
+can start polling ``/health/ready`` at once. The port file is written to a
+temporary file and renamed into place, so a reader never sees half a number.
+
+SIGTERM and SIGINT stop the server gracefully: uvicorn stops accepting,
+in-flight requests get up to :data:`GRACEFUL_SHUTDOWN_S` to finish (then they
+are cancelled), the app's lifespan stops the backend (every queued request is
+answered 503), and :func:`serve` returns 0. uvicorn would re-raise the signal
+after its shutdown (so the process dies *by* SIGTERM); a load-test target that
+was asked to stop has not failed, so this server exits 0 instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from locust_ml.errors import TargetError, require_extra
+from locust_ml.server.config import ServerConfig
+
+__all__ = ["GRACEFUL_SHUTDOWN_S", "bind_socket", "serve", "write_port_file"]
+
+#: Seconds in-flight requests get to finish after SIGTERM before they are cancelled.
+GRACEFUL_SHUTDOWN_S = 5
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: a free one)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise TargetError(f"can't resolve --host {host!r}: {exc}") from None
+    family, socktype, proto, _, address = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise TargetError(f"can't listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def write_port_file(path: str | os.PathLike[str], port: int) -> None:
+    """Write ``port`` and a newline to ``path`` atomically (temp file + rename)."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{port}\n")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def serve(config: ServerConfig) -> int:
+    """Run the reference server until SIGTERM/SIGINT; return the exit code (0)."""
+    require_extra("fastapi", "server")
+    require_extra("uvicorn", "server")
+    import uvicorn
+
+    from locust_ml.server.app import create_app
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # Like uvicorn's, minus re-raising the signal after shutdown.
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    sock = bind_socket(config.host, config.port)
+    try:
+        port = int(sock.getsockname()[1])
+        app = create_app(config)
+        uv_config = uvicorn.Config(
+            app,
+            access_log=config.access_log,
+            log_level="info",
+            lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            server_header=False,
+        )
+        server = _Server(uv_config)
+        print(
+            f"locust-ml serve: listening on http://{_url_host(config.host)}:{port} "
+            f"({config.describe()})",
+            flush=True,
+        )
+        if config.port_file:
+            write_port_file(config.port_file, port)
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    sys.stdout.flush()
+    return 0
