@@ -66,9 +66,7 @@ class LatencyHistogram:
 
     __slots__ = ("_h", "clamped", "sum_us")
 
-    def __init__(
-        self, _hdr: HdrHistogram | None = None, clamped: int = 0, sum_us: int = 0
-    ) -> None:
+    def __init__(self, _hdr: HdrHistogram | None = None, clamped: int = 0, sum_us: int = 0) -> None:
         self._h: HdrHistogram = _hdr or HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
         self.clamped = clamped
         self.sum_us = sum_us
