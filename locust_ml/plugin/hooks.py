@@ -1,0 +1,280 @@
+"""Locust event listeners: the plugin's wiring into a Locust process.
+
+Importing this module (``import locust_ml`` in a locustfile does) registers,
+at module level on ``locust.events``:
+
+* ``init_command_line_parser`` — our ``--ml-*`` options;
+* ``init`` — creates the process's :class:`RunRecorder`, starts the embedded
+  reference server when there is no ``--host``, and :func:`bind`\\ s the
+  per-environment listeners;
+* ``quitting`` — builds and writes the report (master or local). It is
+  module-level on purpose: on a master, ``test_stop`` can fire before the last
+  worker reports arrive, and a ``quitting`` listener registered inside
+  ``init`` was observed to miss them (see ``shared/LOCUST_NOTES.md``);
+* ``quit`` — prints the step table after Locust's own tables, so the run ends
+  with our summary and the report's path; stops the embedded server.
+
+Everything here translates callbacks; decisions live in the pure layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import weakref
+from typing import Any
+
+import gevent
+import locust
+from locust.env import Environment
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, Runner, WorkerRunner
+
+from locust_ml.errors import EXIT_CONFIG, EXIT_TARGET, ConfigError, DependencyError, TargetError
+from locust_ml.plugin import webui
+from locust_ml.plugin.options import add_options, read_options
+from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
+from locust_ml.plugin.target import EmbeddedServer
+
+__all__ = ["bind", "recorder_for"]
+
+logger = logging.getLogger("locust_ml")
+
+#: How often the master/local runner checks for a load change (seconds).
+STEP_POLL_SECONDS = 0.25
+#: How often the master re-announces the current step: for late or reconnected
+#: workers, and for the first announcement, which can race the spawn message
+#: (a worker's test_start resets its step; samples tagged 0 fold into step 1).
+STEP_REANNOUNCE_SECONDS = 1.0
+
+_recorders: weakref.WeakKeyDictionary[Environment, RunRecorder] = weakref.WeakKeyDictionary()
+_servers: weakref.WeakKeyDictionary[Environment, EmbeddedServer] = weakref.WeakKeyDictionary()
+_trackers: weakref.WeakKeyDictionary[Environment, gevent.Greenlet] = weakref.WeakKeyDictionary()
+
+
+def recorder_for(environment: Environment) -> RunRecorder | None:
+    """The recorder bound to ``environment``, if any."""
+    return _recorders.get(environment)
+
+
+def _role(runner: Runner | None) -> str:
+    if isinstance(runner, WorkerRunner):
+        return "worker"
+    if isinstance(runner, MasterRunner):
+        return "master"
+    return "local"
+
+
+def _fail(message: str, code: int) -> None:
+    """One clear line and an exit code, instead of Locust's traceback wall."""
+    logger.error("locust-ml: %s", message)
+    sys.stderr.flush()
+    raise SystemExit(code)
+
+
+def _needs_embedded_server(environment: Environment) -> bool:
+    from locust_ml.plugin.users import MLUser
+
+    if environment.host:
+        return False
+    return any(
+        issubclass(cls, MLUser) and not getattr(cls, "host", None)
+        for cls in environment.user_classes
+    )
+
+
+class _Listeners:
+    """The per-environment listeners, bound to one recorder."""
+
+    def __init__(self, environment: Environment, rec: RunRecorder) -> None:
+        self.environment = environment
+        self.rec = rec
+
+    def attach(self) -> None:
+        events = self.environment.events
+        events.request.add_listener(self.on_request)
+        events.report_to_master.add_listener(self.on_report_to_master)
+        events.worker_report.add_listener(self.on_worker_report)
+        events.worker_connect.add_listener(self.on_worker_connect)
+        events.test_start.add_listener(self.on_test_start)
+        events.test_stop.add_listener(self.on_test_stop)
+        runner = self.environment.runner
+        if self.rec.role == "worker" and runner is not None:
+            runner.register_message(STEP_MESSAGE, self.on_step_message)
+
+    def send_step(self, step_id: int, client_id: str | None = None) -> None:
+        runner = self.environment.runner
+        if isinstance(runner, MasterRunner):
+            runner.send_message(STEP_MESSAGE, {"id": step_id}, client_id=client_id)
+
+    def on_step_message(self, msg: Any, **_: Any) -> None:
+        data = getattr(msg, "data", None)
+        step = data.get("id") if isinstance(data, dict) else None
+        if isinstance(step, int):
+            self.rec.set_step(step)
+
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        exception: BaseException | None = None,
+        **_: Any,
+    ) -> None:
+        self.rec.record(request_type, name, response_time, response_length, exception is not None)
+
+    def on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        data[WIRE_KEY] = self.rec.drain_wire()
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        rows = data.get(WIRE_KEY)
+        if rows:
+            self.rec.merge_wire(rows)
+
+    def on_worker_connect(self, client_id: str, **_: Any) -> None:
+        cur = self.rec.steps.current
+        if cur is not None:
+            self.send_step(cur.id, client_id=client_id)
+
+    def on_test_start(self, environment: Environment, **_: Any) -> None:
+        rec = self.rec
+        try:
+            rec.start(environment.parsed_options)
+        except ConfigError as exc:
+            logger.error("locust-ml: %s", exc)
+            if environment.runner is not None:
+                environment.runner.quit()
+            return
+        if rec.role != "worker":
+            old = _trackers.pop(environment, None)
+            if old is not None:
+                old.kill(block=False)
+            _trackers[environment] = gevent.spawn(_track_steps, environment, rec)
+
+    def on_test_stop(self, environment: Environment, **_: Any) -> None:
+        tracker = _trackers.pop(environment, None)
+        if tracker is not None:
+            tracker.kill(block=False)
+        rec = self.rec
+        if rec.role == "worker":
+            return
+        rec.steps.close(rec.clock())
+        if not getattr(environment.parsed_options, "headless", True):
+            # Web UI runs can repeat: write this run's report once the last
+            # worker reports (every 3 s) are in, without waiting for quit.
+            delay = 4.0 if rec.role == "master" else 0.0
+            gevent.spawn_later(delay, _finish, environment, rec)
+
+
+def bind(environment: Environment) -> RunRecorder:
+    """Create the recorder for ``environment`` and attach its listeners.
+
+    Called from ``init``; tests that build an ``Environment`` with their own
+    ``Events`` call it directly. Idempotent per environment.
+    """
+    existing = _recorders.get(environment)
+    if existing is not None:
+        return existing
+    options = read_options(environment.parsed_options)
+    locustfile = str(getattr(environment.parsed_options, "locustfile", None) or "locustfile")
+    rec = RunRecorder(_role(environment.runner), locustfile=locustfile, options=options)
+    listeners = _Listeners(environment, rec)
+    rec.send_step = listeners.send_step
+    listeners.attach()
+    _recorders[environment] = rec
+    return rec
+
+
+def _track_steps(environment: Environment, rec: RunRecorder) -> None:
+    """Open a step whenever the runner's target load changes; re-announce it."""
+    since_announce = 0.0
+    while True:
+        runner = environment.runner
+        if isinstance(runner, MasterRunner):
+            rec.workers = max(rec.workers, runner.worker_count)
+        if runner is not None:
+            if rec.observe(int(runner.target_user_count)) is not None:
+                since_announce = 0.0
+            elif rec.role == "master" and since_announce >= STEP_REANNOUNCE_SECONDS:
+                cur = rec.steps.current
+                if cur is not None and rec.send_step is not None:
+                    rec.send_step(cur.id)
+                since_announce = 0.0
+        gevent.sleep(STEP_POLL_SECONDS)
+        since_announce += STEP_POLL_SECONDS
+
+
+def _finish(environment: Environment, rec: RunRecorder) -> None:
+    if rec.finished:
+        return
+    if isinstance(environment.runner, MasterRunner):
+        rec.workers = max(rec.workers, environment.runner.worker_count)
+    rec.finish(target=environment.host)
+    if rec.report_path is not None:
+        logger.info("locust-ml: report written to %s", rec.report_path)
+
+
+@locust.events.init_command_line_parser.add_listener
+def _on_init_command_line_parser(parser: Any, **_: Any) -> None:
+    add_options(parser)
+
+
+@locust.events.init.add_listener
+def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
+    try:
+        rec = bind(environment)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+        return
+    if rec.role != "worker":
+        webui.install(environment, rec)
+    if rec.role == "worker" or not _needs_embedded_server(environment):
+        rec.target = environment.host
+        return
+    server = EmbeddedServer(rec.options.server_backend, rec.options.server_args)
+    logger.info(
+        "locust-ml: no --host given; starting the reference server (backend=%s)",
+        server.backend,
+    )
+    try:
+        url = server.start(timeout=rec.options.server_timeout)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+        return
+    except (TargetError, DependencyError) as exc:
+        _fail(str(exc), EXIT_TARGET)
+        return
+    _servers[environment] = server
+    environment.host = url
+    rec.target = url
+    logger.info(
+        "locust-ml: reference server ready at %s in %.2f s (pid %s)",
+        url,
+        server.ready_seconds or 0.0,
+        server.pid,
+    )
+
+
+@locust.events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    rec = _recorders.get(environment)
+    if rec is not None and rec.role != "worker":
+        runner = environment.runner
+        if runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING):
+            # SIGTERM or Ctrl-C: Locust fires quitting before it stops the
+            # users. Stop them first (a master also collects the workers'
+            # final reports) so the report counts what Locust counts.
+            runner.quit()
+        if isinstance(environment.runner, MasterRunner):
+            rec.workers = max(rec.workers, environment.runner.worker_count)
+        rec.finish(target=environment.host)
+
+
+@locust.events.quit.add_listener
+def _on_quit(**_: Any) -> None:
+    for environment, rec in list(_recorders.items()):
+        if rec.role != "worker" and rec.finished:
+            print(rec.summary_text(), flush=True)
+        server = _servers.pop(environment, None)
+        if server is not None:
+            server.stop()

@@ -1,0 +1,205 @@
+"""Per-process state of a locust-ml run: samples, steps, and the report.
+
+One :class:`RunRecorder` per Locust ``Environment``. Its role follows the
+runner:
+
+* **local** (a plain ``locust`` run): records samples, tracks steps, writes
+  the report;
+* **worker**: records samples under the step the master last announced, and
+  ships them as deltas in ``report_to_master``;
+* **master**: tracks steps (announcing each to the workers), merges worker
+  deltas, writes the report.
+
+The decisions (what a step is, how samples merge, what the report says) live
+in the pure layer; this class only routes Locust's callbacks to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from locust_ml.analysis.steps import StepLog, StepSamples, StepSpan, summarize_steps
+from locust_ml.plugin.options import MLOptions, read_options
+from locust_ml.report.console import format_ms, format_step_table
+from locust_ml.report.json import write_json
+from locust_ml.report.model import RunInfo, RunReport, build_report
+
+__all__ = ["STEP_MESSAGE", "WIRE_KEY", "RunRecorder"]
+
+logger = logging.getLogger("locust_ml")
+
+#: Master -> worker message announcing the current step: ``{"id": int}``.
+STEP_MESSAGE = "locust_ml:step"
+#: Key of our data inside Locust's worker report dict.
+WIRE_KEY = "locust_ml"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("locust-ml")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class RunRecorder:
+    """Routes one process's Locust callbacks to the pure step/sample layer."""
+
+    def __init__(
+        self,
+        role: str,
+        *,
+        locustfile: str = "locustfile",
+        options: MLOptions | None = None,
+        clock: Callable[[], float] = time.time,
+        send_step: Callable[[int], None] | None = None,
+    ) -> None:
+        if role not in ("local", "master", "worker"):
+            raise ValueError(f"role must be local, master or worker, got {role!r}")
+        self.role = role
+        self.locustfile = locustfile
+        self.options = options or MLOptions()
+        self.clock = clock
+        self.send_step = send_step
+        self.target: str | None = None
+        self.workers = 0
+        self.notes: list[str] = []
+        self.report: RunReport | None = None
+        self.report_path: Path | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.samples = StepSamples()
+        self.steps = StepLog()
+        self.current_step = 0
+        self.started_at: float | None = None
+        self.finished = False
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self, parsed_options: Any = None) -> None:
+        """A test starts: forget the previous one (web UI runs can repeat)."""
+        if parsed_options is not None:
+            self.options = read_options(parsed_options)
+        self._reset()
+        self.report = None
+        self.report_path = None
+        self.notes = []
+        self.started_at = self.clock()
+
+    # -- samples (local and workers) --------------------------------------
+    def record(
+        self, request_type: str, name: str, response_time: float, length: int, failed: bool
+    ) -> None:
+        if response_time is None or math.isnan(response_time):
+            response_time = 0.0
+        self.samples.record(
+            self.current_step,
+            (request_type, name),
+            max(float(response_time), 0.0),
+            failed=failed,
+            nbytes=int(length or 0),
+        )
+
+    def set_step(self, step_id: int) -> None:
+        """A worker heard the master announce a step."""
+        self.current_step = step_id
+
+    def drain_wire(self) -> list[dict[str, object]]:
+        return self.samples.drain_wire()
+
+    def merge_wire(self, rows: Any) -> None:
+        """Merge a worker's delta (master). Malformed data is noted, not fatal."""
+        try:
+            self.samples.merge_wire(rows)
+        except (ValueError, TypeError) as exc:
+            note = f"ignored a malformed worker report: {exc}"
+            if note not in self.notes:
+                self.notes.append(note)
+                logger.warning("locust-ml: %s", note)
+
+    # -- steps (local and master) -----------------------------------------
+    def observe(self, users: int, offered_rps: float | None = None) -> StepSpan | None:
+        """Note the current load; open (and announce) a new step if it changed."""
+        if users <= 0 and offered_rps is None:
+            return None
+        previous = self.steps.current
+        now = self.clock()
+        span = self.steps.observe(now, users=users, offered_rps=offered_rps)
+        if span is None:
+            return None
+        self.current_step = span.id
+        if self.send_step is not None:
+            self.send_step(span.id)
+        logger.info("locust-ml: %s", self.progress_line(span, previous, now))
+        return span
+
+    def progress_line(self, span: StepSpan, previous: StepSpan | None, now: float) -> str:
+        load = f"{span.users} users" if span.offered_rps is None else f"{span.offered_rps:g} req/s"
+        line = f"step {span.id} started: {load}"
+        if previous is None:
+            return line
+        spans = self.steps.spans(now)
+        stats = next(s for s in summarize_steps(spans, self.samples) if s.id == previous.id)
+        rate = "-" if stats.achieved_rps is None else f"{stats.achieved_rps:.2f}"
+        p99 = format_ms(stats.latency_ms.get("p99"))
+        lag = ", worker data lags up to 3 s" if self.role == "master" else ""
+        return (
+            f"{line} (step {previous.id}: {rate} req/s, p99 {p99} ms, "
+            f"{stats.requests} requests, {stats.failures} failures{lag})"
+        )
+
+    # -- the report (local and master) ------------------------------------
+    def report_dir(self) -> Path:
+        if self.options.report_dir:
+            return Path(self.options.report_dir)
+        stem = Path(self.locustfile.split(",")[0]).stem or "locustfile"
+        stamp = datetime.fromtimestamp(self.started_at or self.clock()).strftime("%Y%m%d-%H%M%S")
+        return Path("reports") / f"{stem}-{stamp}"
+
+    def finish(self, *, target: str | None = None) -> RunReport | None:
+        """Build and write the report once per test (idempotent)."""
+        if self.role == "worker" or self.finished:
+            return self.report
+        self.finished = True
+        if self.started_at is None and not self.samples.requests:
+            return None
+        now = self.clock()
+        spans = self.steps.close(now)
+        run = RunInfo(
+            locustfile=self.locustfile,
+            target=target if target is not None else self.target,
+            started_at=self.started_at if self.started_at is not None else now,
+            ended_at=now,
+            mode="distributed" if self.role == "master" else "local",
+            workers=self.workers,
+            tool_version=_version(),
+        )
+        self.report = build_report(
+            run, spans, self.samples, percentiles=self.options.percentiles, notes=self.notes
+        )
+        directory = self.report_dir()
+        try:
+            self.report_path = write_json(self.report, directory / "report.json")
+        except OSError as exc:
+            logger.error("locust-ml: could not write the report to %s: %s", directory, exc)
+            self.report_path = None
+        return self.report
+
+    def summary_text(self) -> str:
+        if self.report is None:
+            return "locust-ml: no requests were recorded; no report written"
+        table = format_step_table(self.report)
+        where = (
+            f"locust-ml report: {self.report_path.parent}{os.sep}"
+            if self.report_path
+            else "locust-ml report: not written (see the error above)"
+        )
+        return f"{table}\n{where}"

@@ -1,0 +1,168 @@
+"""The embedded target: the reference server started as a child process.
+
+Without ``--host``, a locustfile has something real to test: we start
+``locust-ml serve`` on a free loopback port, wait until ``/health/ready``
+answers 200, point Locust at it, and stop it (by its PID, SIGTERM then KILL)
+when Locust quits. Its log goes to a temporary file whose tail is quoted if it
+fails to start, so the user gets one clear line, not a silent hang.
+
+No Locust imports: this works under gevent's monkey-patching (sleep and
+sockets cooperate) and without it (tests, scripts).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from locust_ml.errors import ConfigError, TargetError, require_extra
+
+__all__ = ["EmbeddedServer"]
+
+
+class EmbeddedServer:
+    """A ``locust-ml serve`` child process on 127.0.0.1.
+
+    >>> server = EmbeddedServer(backend="simulated")        # doctest: +SKIP
+    >>> url = server.start(timeout=30)                        # doctest: +SKIP
+    >>> server.stop()                                          # doctest: +SKIP
+    """
+
+    def __init__(self, backend: str = "summarizer", extra_args: str | Sequence[str] = "") -> None:
+        self.backend = backend
+        try:
+            self.extra_args = (
+                shlex.split(extra_args) if isinstance(extra_args, str) else list(extra_args)
+            )
+        except ValueError as exc:
+            raise ConfigError(f"--ml-server-args: cannot split {extra_args!r}: {exc}") from None
+        for forbidden in ("--host", "--port", "--port-file", "--backend"):
+            if forbidden in self.extra_args:
+                raise ConfigError(
+                    f"--ml-server-args: {forbidden} is chosen by locust-ml for the embedded "
+                    "server; to use your own server, start it and pass --host"
+                )
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url: str | None = None
+        self.ready_seconds: float | None = None
+        self._dir: Path | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def command(self, port_file: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "locust_ml.cli",
+            "serve",
+            "--backend",
+            self.backend,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            *self.extra_args,
+        ]
+
+    def _log_tail(self, lines: int = 8) -> str:
+        if self._dir is None:
+            return ""
+        try:
+            text = (self._dir / "server.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        tail = [ln for ln in text.strip().splitlines() if ln.strip()][-lines:]
+        return " | ".join(tail)
+
+    def start(self, timeout: float = 60.0, poll: float = 0.05) -> str:
+        """Start the server and block until it is ready; return its base URL."""
+        require_extra("fastapi", "server")
+        require_extra("uvicorn", "server")
+        self._dir = Path(tempfile.mkdtemp(prefix="locust-ml-server-"))
+        port_file = self._dir / "port"
+        log = (self._dir / "server.log").open("wb")
+        started = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(
+                self.command(port_file),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            log.close()
+        atexit.register(self.stop)
+        deadline = started + timeout
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                detail = self._log_tail()
+                self.stop()
+                raise TargetError(
+                    f"the embedded reference server exited with code {code} before it was ready"
+                    + (f": {detail}" if detail else "")
+                )
+            if self.url is None and port_file.exists():
+                port = port_file.read_text().strip()
+                if port.isdigit():
+                    self.url = f"http://127.0.0.1:{port}"
+            if self.url is not None and self._is_ready(self.url):
+                self.ready_seconds = time.monotonic() - started
+                return self.url
+            if time.monotonic() > deadline:
+                detail = self._log_tail()
+                self.stop()
+                raise TargetError(
+                    f"the embedded reference server was not ready after {timeout:g} s "
+                    "(raise --ml-server-timeout?)" + (f": {detail}" if detail else "")
+                )
+            time.sleep(poll)
+
+    @staticmethod
+    def _is_ready(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as resp:  # noqa: S310
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        """Stop the child (SIGTERM, then SIGKILL after ``grace`` s); idempotent."""
+        proc, self.proc = self.proc, None
+        code = None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    code = proc.wait(grace)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    code = proc.wait()
+            else:
+                code = proc.returncode
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+        return code
+
+    def __enter__(self) -> EmbeddedServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,68 @@
+"""Helpers for real-process tests: locust and the reference server as subprocesses.
+
+Every process started here is ended here, by its PID, in a ``finally``; every
+run is bounded by Locust's own schedule and a subprocess timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class LocustRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_locust(args: list[str], timeout: float = 120.0) -> LocustRun:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [str(BIN / "locust"), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"locust did not finish in {timeout} s:\n{out[-3000:]}\n{err[-3000:]}")
+    return LocustRun(proc.returncode, out, err)
+
+
+def locust_aggregated_count(json_prefix: Path) -> tuple[int, int]:
+    """(requests, failures) from Locust's own final stats (``--json-file PREFIX``).
+
+    Not ``--csv``: Locust rewrites the CSV once a second and not at exit, so
+    its last rows can miss the final second.
+    """
+    entries = json.loads(Path(f"{json_prefix}.json").read_text())
+    return (
+        sum(int(e["num_requests"]) for e in entries),
+        sum(int(e["num_failures"]) for e in entries),
+    )
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen[bytes]

@@ -1,0 +1,186 @@
+"""Real ``locust`` processes running ``locustfiles/summarizer.py`` end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.helpers import Server, locust_aggregated_count, run_locust
+
+pytestmark = pytest.mark.slow
+
+RAMP = [
+    "--ml-ramp-start",
+    "1",
+    "--ml-ramp-factor",
+    "2",
+    "--ml-ramp-max",
+    "4",
+    "--ml-step-time",
+    "3s",
+]
+SMALL = ["--ml-prompt-tokens", "uniform:50,150", "--ml-output-tokens", "uniform:4,12"]
+
+
+def _report(path: Path) -> dict:
+    return json.loads((path / "report.json").read_text())
+
+
+def _check_report(report: dict, json_prefix: Path, users: list[int]) -> None:
+    requests, failures = locust_aggregated_count(json_prefix)
+    assert report["schema_version"]
+    assert [s["users"] for s in report["steps"]] == users
+    assert [s["id"] for s in report["steps"]] == list(range(1, len(users) + 1))
+    for step in report["steps"]:
+        assert step["requests"] > 0
+        assert step["end"] > step["start"]
+        assert step["offered_rps"] is None  # closed loop
+        assert step["achieved_rps"] == pytest.approx(
+            step["requests"] / (step["end"] - step["start"]), rel=1e-2
+        )
+        lat = step["latency_ms"]
+        assert set(lat) == {"p50", "p90", "p95", "p99", "p99.9"}
+        assert 0 < lat["p50"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["p99.9"]
+    # Every request sent is counted, and equals Locust's own aggregated count.
+    assert report["totals"]["requests"] == requests
+    assert report["totals"]["failures"] == failures
+    assert sum(s["requests"] for s in report["steps"]) == requests
+
+
+def test_without_host_the_reference_server_is_started_and_stopped(tmp_path: Path) -> None:
+    out_dir = tmp_path / "report"
+    run = run_locust(
+        [
+            "-f",
+            "locustfiles/summarizer.py",
+            "--headless",
+            *RAMP,
+            *SMALL,
+            "--ml-report-dir",
+            str(out_dir),
+            "--json-file",
+            str(tmp_path / "locust"),
+        ]
+    )
+    assert run.returncode == 0, run.output[-4000:]
+    report = _report(out_dir)
+    _check_report(report, tmp_path / "locust", [1, 2, 4])
+    assert report["totals"]["failures"] == 0
+    assert report["run"]["target"].startswith("http://127.0.0.1:")
+    # The summary table and the report's path close the output.
+    tail = run.stdout.strip().splitlines()
+    assert "locust-ml step summary" in run.stdout
+    assert tail[-1] == f"locust-ml report: {out_dir}{os.sep}"
+    # The embedded server was stopped: its PID is gone.
+    pid = int(re.search(r"reference server ready at \S+ in [\d.]+ s \(pid (\d+)\)", run.output)[1])
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_with_host_nothing_is_started_and_counts_match_the_server(
+    tmp_path: Path, simulated_server: Server
+) -> None:
+    out_dir = tmp_path / "report"
+    run = run_locust(
+        [
+            "-f",
+            "locustfiles/summarizer.py",
+            "--headless",
+            *RAMP,
+            *SMALL,
+            "--host",
+            simulated_server.url,
+            "--ml-report-dir",
+            str(out_dir),
+            "--json-file",
+            str(tmp_path / "locust"),
+        ]
+    )
+    assert run.returncode == 0, run.output[-4000:]
+    assert "starting the reference server" not in run.output
+    report = _report(out_dir)
+    _check_report(report, tmp_path / "locust", [1, 2, 4])
+    assert report["run"]["target"] == simulated_server.url
+    # Ground truth from the other side: the server counted the same requests.
+    with urllib.request.urlopen(f"{simulated_server.url}/metrics") as resp:
+        text = resp.read().decode()
+    served = sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "locust_ml_server_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total") and "chat" in sample.labels.get("endpoint", "")
+    )
+    assert served == report["totals"]["requests"]
+
+
+def test_distributed_processes_merge_every_worker(tmp_path: Path, simulated_server: Server) -> None:
+    out_dir = tmp_path / "report"
+    run = run_locust(
+        [
+            "-f",
+            "locustfiles/summarizer.py",
+            "--headless",
+            "--processes",
+            "2",
+            *RAMP,
+            *SMALL,
+            "--host",
+            simulated_server.url,
+            "--ml-report-dir",
+            str(out_dir),
+            "--json-file",
+            str(tmp_path / "locust"),
+        ]
+    )
+    assert run.returncode == 0, run.output[-4000:]
+    report = _report(out_dir)
+    _check_report(report, tmp_path / "locust", [1, 2, 4])
+    assert report["run"]["mode"] == "distributed"
+    assert report["run"]["workers"] == 2
+
+
+def test_bad_option_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    run = run_locust(
+        [
+            "-f",
+            "locustfiles/summarizer.py",
+            "--headless",
+            "--ml-prompt-tokens",
+            "zipf:2",
+            "--ml-report-dir",
+            str(tmp_path / "r"),
+        ],
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.output
+    errors = [ln for ln in run.stderr.splitlines() if "locust-ml:" in ln]
+    assert len(errors) == 1
+    assert "--ml-prompt-tokens" in errors[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_embedded_server_not_ready_in_time_is_exit_3(tmp_path: Path) -> None:
+    run = run_locust(
+        [
+            "-f",
+            "locustfiles/summarizer.py",
+            "--headless",
+            "--ml-server-timeout",
+            "1",
+            "--ml-server-args",
+            "--load-seconds 30",
+            "--ml-report-dir",
+            str(tmp_path / "r"),
+        ],
+        timeout=60,
+    )
+    assert run.returncode == 3
+    assert "Traceback" not in run.output
+    assert "not ready after 1 s" in run.stderr

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from locust_ml.plugin.options import MLOptions
+from locust_ml.plugin.recorder import RunRecorder
+
+
+class FakeClock:
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_local_run_steps_samples_and_report(tmp_path: Path) -> None:
+    clock = FakeClock()
+    announced: list[int] = []
+    rec = RunRecorder(
+        "local",
+        locustfile="locustfiles/summarizer.py",
+        options=MLOptions(report_dir=str(tmp_path / "out")),
+        clock=clock,
+        send_step=announced.append,
+    )
+    rec.start()
+    rec.record("POST", "/x", 5.0, 10, False)  # before the first step: folded into step 1
+    assert rec.observe(2) is not None
+    for _ in range(99):
+        rec.record("POST", "/x", 10.0, 10, False)
+    clock.t += 10
+    assert rec.observe(2) is None
+    assert rec.observe(4) is not None
+    for _ in range(40):
+        rec.record("POST", "/x", 50.0, 10, True)
+    clock.t += 5
+    rec.steps.close(clock())
+    clock.t += 1  # quitting comes a little after test_stop
+    report = rec.finish(target="http://127.0.0.1:1")
+    assert report is not None
+    assert announced == [1, 2]
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [(s["id"], s["users"], s["requests"], s["failures"]) for s in data["steps"]] == [
+        (1, 2, 100, 0),
+        (2, 4, 40, 40),
+    ]
+    assert data["steps"][0]["achieved_rps"] == 10.0
+    assert data["steps"][1]["achieved_rps"] == 8.0
+    assert data["steps"][1]["latency_ms"]["p99"] == pytest.approx(50.0, rel=1e-3)
+    assert data["totals"]["requests"] == 140
+    assert data["run"]["target"] == "http://127.0.0.1:1"
+    assert rec.finish() is report  # idempotent
+    text = rec.summary_text()
+    assert "step summary" in text
+    assert str(tmp_path / "out") in text
+
+
+def test_progress_line_reports_the_step_that_ended() -> None:
+    clock = FakeClock(0.0)
+    rec = RunRecorder("local", clock=clock)
+    rec.start()
+    first = rec.observe(1)
+    assert first is not None
+    for _ in range(20):
+        rec.record("GET", "/", 100.0, 0, False)
+    clock.t = 10.0
+    line = rec.progress_line(first.closed(10.0), first, 10.0)
+    assert "2.00 req/s" in line
+    assert "p99 100.0 ms" in line
+    assert "20 requests" in line
+
+
+def test_default_report_dir_is_named_after_locustfile_and_time() -> None:
+    rec = RunRecorder("local", locustfile="locustfiles/summarizer.py", clock=FakeClock(0.0))
+    rec.start()
+    path = rec.report_dir()
+    assert path.parent == Path("reports")
+    assert path.name.startswith("summarizer-")
+
+
+def test_workers_ship_deltas_and_master_merges_them() -> None:
+    worker = RunRecorder("worker")
+    master = RunRecorder("master", clock=FakeClock(0.0))
+    master.start()
+    master.observe(3)
+    worker.set_step(1)
+    for _ in range(7):
+        worker.record("POST", "/x", 12.0, 0, False)
+    master.merge_wire(worker.drain_wire())
+    master.merge_wire(worker.drain_wire())  # an empty delta changes nothing
+    assert master.samples.requests == 7
+    assert worker.samples.requests == 0
+    assert worker.finish() is None  # workers never write reports
+
+
+def test_malformed_worker_data_is_noted_not_fatal() -> None:
+    master = RunRecorder("master")
+    master.merge_wire([{"step": "x"}])
+    assert any("malformed" in n for n in master.notes)
+
+
+def test_zero_users_open_no_step() -> None:
+    rec = RunRecorder("local")
+    rec.start()
+    assert rec.observe(0) is None
+    assert rec.steps.current is None
+
+
+def test_unknown_role_is_rejected() -> None:
+    with pytest.raises(ValueError, match="role"):
+        RunRecorder("boss")

@@ -1,0 +1,80 @@
+"""Package-level contracts: the public names, and the purity of the pure layer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import locust_ml
+
+PURE_MODULES = [
+    "locust_ml",
+    "locust_ml.analysis",
+    "locust_ml.schedules",
+    "locust_ml.config",
+    "locust_ml.payloads",
+    "locust_ml.report",
+    "locust_ml.report.json",
+    "locust_ml.report.console",
+    "locust_ml.errors",
+]
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_pure_modules_do_not_import_locust_or_gevent(module: str) -> None:
+    code = (
+        f"import sys, {module}\n"
+        "bad = [m for m in ('locust', 'gevent') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"importing {module} imported {out.stdout.strip()}"
+
+
+def test_public_names_are_what_we_mean_to_export() -> None:
+    assert set(locust_ml.__all__) == {
+        "ChatCompletionsUser",
+        "ConfigError",
+        "DependencyError",
+        "LocustMLError",
+        "MLUser",
+        "RampShape",
+        "TargetError",
+        "TraceError",
+        "__version__",
+    }
+
+
+def test_unknown_attribute_raises_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = locust_ml.Nope  # type: ignore[attr-defined]
+
+
+def test_errors_refine_builtins() -> None:
+    assert issubclass(locust_ml.ConfigError, ValueError)
+    assert issubclass(locust_ml.TraceError, ValueError)
+    assert issubclass(locust_ml.TargetError, ConnectionError)
+    assert issubclass(locust_ml.DependencyError, ImportError)
+    for err in (locust_ml.ConfigError, locust_ml.TargetError):
+        assert issubclass(err, locust_ml.LocustMLError)
+
+
+def test_version_matches_metadata() -> None:
+    from importlib.metadata import version
+
+    assert locust_ml.__version__ == version("locust-ml")
+
+
+def test_lazy_user_import_registers_the_plugin() -> None:
+    code = (
+        "import sys\n"
+        "from locust_ml import ChatCompletionsUser, RampShape\n"
+        "assert 'locust_ml.plugin.hooks' in sys.modules\n"
+        "assert ChatCompletionsUser.abstract and RampShape.abstract\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
