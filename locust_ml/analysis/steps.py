@@ -4,43 +4,42 @@ A *step* is a stretch of the test at one offered load (a user count for closed
 loop, a target rate for open loop). Capacity analysis works per step, so every
 sample is tagged with the step that was current when it was taken.
 
-Three pieces, all pure:
-
-* :class:`StepLog` — the master's record of step boundaries. It is told the
+* :class:`StepLog` - the master's record of step boundaries. It is told the
   current load (``observe``) and opens a new step whenever that changes, so it
   works with any shape, ours or a user's, and with manual changes in the web UI.
-* :class:`StepSamples` — per (step, endpoint) accumulators: an HDR latency
-  histogram plus request/failure/byte counts. Workers fill one and ship it as
-  a delta (``drain_wire``); the master merges deltas exactly (``merge_wire``).
-* :func:`summarize_steps` — turns the two into immutable :class:`StepStats`.
-
-Samples taken before a worker heard of the first step carry step id 0; they
-are the earliest of the run and are folded into the first step, so totals
-always equal the number of requests sent.
+* :func:`summarize_steps` / :func:`summarize_totals` - turn the log and the
+  merged :class:`~locust_ml.analysis.samples.StepSamples` into immutable
+  :class:`StepStats` and :class:`Totals`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from locust_ml.analysis.histogram import DEFAULT_PERCENTILES, LatencyHistogram
+from locust_ml.analysis.histogram import DEFAULT_PERCENTILES
+from locust_ml.analysis.samples import (
+    HISTOGRAM_FIELDS,
+    Accumulator,
+    EndpointKey,
+    RequestSample,
+    StepSamples,
+)
 
 __all__ = [
     "EndpointKey",
     "EndpointStats",
+    "RequestSample",
     "StepLog",
     "StepSamples",
     "StepSpan",
     "StepStats",
     "Totals",
+    "WindowStats",
     "summarize_steps",
     "summarize_totals",
 ]
-
-#: (request_type, name), as Locust names an endpoint in its stats table.
-EndpointKey = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,13 @@ class StepSpan:
     end: float | None
     users: int | None
     offered_rps: float | None = None
+    mode: str = "closed"
+    label: str = ""
 
     def closed(self, end: float) -> StepSpan:
-        return StepSpan(self.id, self.start, end, self.users, self.offered_rps)
+        return StepSpan(
+            self.id, self.start, end, self.users, self.offered_rps, self.mode, self.label
+        )
 
 
 class StepLog:
@@ -80,24 +83,47 @@ class StepLog:
         return self._current
 
     def observe(
-        self, now: float, *, users: int | None, offered_rps: float | None = None
+        self,
+        now: float,
+        *,
+        users: int | None,
+        offered_rps: float | None = None,
+        mode: str | None = None,
+        label: str = "",
+        key: object = None,
     ) -> StepSpan | None:
-        """Record the load at ``now``; return the new step if one opened."""
+        """Record the load at ``now``; return the new step if one opened.
+
+        A step changes when the users, the offered rate, the mode or ``key``
+        (e.g. a schedule's own step number) change.
+        """
         cur = self._current
-        if cur is not None and (cur.users, cur.offered_rps) == (users, offered_rps):
+        mode = mode or ("closed" if offered_rps is None else "open")
+        ident = (users, offered_rps, mode, key)
+        if cur is not None and self._ident == ident:
             return None
         if cur is not None:
             self._closed.append(cur.closed(max(now, cur.start)))
+        self._ident = ident
         self._current = StepSpan(
-            id=(cur.id + 1) if cur else 1, start=now, end=None, users=users, offered_rps=offered_rps
+            id=(cur.id + 1) if cur else (self._closed[-1].id + 1 if self._closed else 1),
+            start=now,
+            end=None,
+            users=users,
+            offered_rps=offered_rps,
+            mode=mode,
+            label=label,
         )
         return self._current
+
+    _ident: tuple[object, ...] = ()
 
     def close(self, now: float) -> tuple[StepSpan, ...]:
         """End the running step at ``now`` (idempotent) and return all steps."""
         if self._current is not None:
             self._closed.append(self._current.closed(max(now, self._current.start)))
             self._current = None
+            self._ident = ()
         return tuple(self._closed)
 
     def spans(self, now: float) -> tuple[StepSpan, ...]:
@@ -107,125 +133,7 @@ class StepLog:
         return (*self._closed, *tail)
 
 
-@dataclass
-class _Accumulator:
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-    requests: int = 0
-    failures: int = 0
-    bytes: int = 0
-
-    def merge(self, other: _Accumulator) -> None:
-        self.latency.merge(other.latency)
-        self.requests += other.requests
-        self.failures += other.failures
-        self.bytes += other.bytes
-
-
-class StepSamples:
-    """Per-step, per-endpoint accumulators; mergeable; bounded memory.
-
-    Memory grows with steps x endpoints (each a fixed-size histogram), never
-    with the number of requests.
-    """
-
-    def __init__(self) -> None:
-        self._acc: dict[tuple[int, str, str], _Accumulator] = {}
-
-    def record(
-        self,
-        step: int,
-        endpoint: EndpointKey,
-        latency_ms: float,
-        *,
-        failed: bool = False,
-        nbytes: int = 0,
-    ) -> None:
-        key = (step, endpoint[0], endpoint[1])
-        acc = self._acc.get(key)
-        if acc is None:
-            acc = self._acc[key] = _Accumulator()
-        acc.latency.record_ms(latency_ms)
-        acc.requests += 1
-        acc.failures += int(failed)
-        acc.bytes += nbytes
-
-    def __len__(self) -> int:
-        return len(self._acc)
-
-    @property
-    def requests(self) -> int:
-        return sum(a.requests for a in self._acc.values())
-
-    def merge(self, other: StepSamples) -> None:
-        for key, acc in other._acc.items():
-            mine = self._acc.get(key)
-            if mine is None:
-                mine = self._acc[key] = _Accumulator()
-            mine.merge(acc)
-
-    def to_wire(self) -> list[dict[str, object]]:
-        """A msgpack-friendly list of rows (lists and bytes only, no tuples/sets)."""
-        return [
-            {
-                "step": step,
-                "type": rtype,
-                "name": name,
-                "requests": acc.requests,
-                "failures": acc.failures,
-                "bytes": acc.bytes,
-                "latency": dict(acc.latency.to_wire()),
-            }
-            for (step, rtype, name), acc in self._acc.items()
-        ]
-
-    def drain_wire(self) -> list[dict[str, object]]:
-        """Return the wire form and reset: what a worker ships each report."""
-        wire = self.to_wire()
-        self._acc.clear()
-        return wire
-
-    @classmethod
-    def from_wire(cls, rows: Iterable[Mapping[str, object]]) -> StepSamples:
-        out = cls()
-        for row in rows:
-            try:
-                step, rtype, name = row["step"], row["type"], row["name"]
-                requests, failures, nbytes = row["requests"], row["failures"], row["bytes"]
-                latency = row["latency"]
-            except KeyError as exc:
-                raise ValueError(f"malformed step sample row, missing {exc}") from None
-            if not (
-                isinstance(step, int)
-                and isinstance(rtype, str)
-                and isinstance(name, str)
-                and isinstance(requests, int)
-                and isinstance(failures, int)
-                and isinstance(nbytes, int)
-                and isinstance(latency, Mapping)
-            ):
-                raise ValueError(f"malformed step sample row: {row!r:.200}")
-            acc = _Accumulator(LatencyHistogram.from_wire(latency), requests, failures, nbytes)
-            key = (step, rtype, name)
-            if key in out._acc:
-                out._acc[key].merge(acc)
-            else:
-                out._acc[key] = acc
-        return out
-
-    def merge_wire(self, rows: Iterable[Mapping[str, object]]) -> None:
-        self.merge(StepSamples.from_wire(rows))
-
-    def by_step(self, first_step: int) -> dict[int, dict[EndpointKey, _Accumulator]]:
-        """Accumulators grouped by step, step 0 folded into ``first_step``."""
-        grouped: dict[int, dict[EndpointKey, _Accumulator]] = {}
-        for (step, rtype, name), acc in self._acc.items():
-            sid = first_step if step == 0 else step
-            per = grouped.setdefault(sid, {})
-            mine = per.get((rtype, name))
-            if mine is None:
-                mine = per[(rtype, name)] = _Accumulator()
-            mine.merge(acc)
-        return grouped
+Percentiles = Mapping[str, float | None]
 
 
 @dataclass(frozen=True)
@@ -236,11 +144,31 @@ class EndpointStats:
     name: str
     requests: int
     failures: int
-    bytes: int
+    status: Mapping[str, int]
+    bytes_sent: int
+    bytes_received: int
+    tokens_in: int
+    tokens_out: int
     achieved_rps: float | None
-    latency_ms: Mapping[str, float | None]
+    latency_ms: Percentiles
     mean_ms: float | None
     max_ms: float | None
+    #: Other latency-like fields with data: corrected, lateness, ttft, itl.
+    extra_ms: Mapping[str, Percentiles]
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """One measurement window of a step (endpoints combined)."""
+
+    index: int
+    start: float
+    end: float
+    requests: int
+    failures: int
+    achieved_rps: float | None
+    latency_ms: Percentiles
+    corrected_ms: Percentiles | None
 
 
 @dataclass(frozen=True)
@@ -255,8 +183,14 @@ class StepStats:
     achieved_rps: float | None
     requests: int
     failures: int
-    latency_ms: Mapping[str, float | None]
+    latency_ms: Percentiles
     endpoints: tuple[EndpointStats, ...]
+    mode: str = "closed"
+    label: str = ""
+    status: Mapping[str, int] | None = None
+    extra_ms: Mapping[str, Percentiles] | None = None
+    tokens_out_per_s: float | None = None
+    windows: tuple[WindowStats, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -273,8 +207,9 @@ class Totals:
 
     requests: int
     failures: int
-    latency_ms: Mapping[str, float | None]
+    latency_ms: Percentiles
     endpoints: tuple[EndpointStats, ...]
+    status: Mapping[str, int] | None = None
 
 
 def _nan_to_none(x: float) -> float | None:
@@ -285,35 +220,98 @@ def _rate(n: int, duration: float) -> float | None:
     return n / duration if duration > 0 else None
 
 
+def _pcts(acc: Accumulator, name: str, percentiles: Sequence[float]) -> Percentiles | None:
+    h = acc.hist(name)
+    if h is None or not h.count:
+        return None
+    return {k: _nan_to_none(v) for k, v in h.percentiles_ms(percentiles).items()}
+
+
+def _latency(acc: Accumulator, percentiles: Sequence[float]) -> Percentiles:
+    got = _pcts(acc, "latency", percentiles)
+    if got is None:
+        from locust_ml.analysis.histogram import percentile_key
+
+        return {percentile_key(q): None for q in percentiles}
+    return got
+
+
+def _extra(acc: Accumulator, percentiles: Sequence[float]) -> dict[str, Percentiles]:
+    out = {}
+    for name in HISTOGRAM_FIELDS[1:]:
+        got = _pcts(acc, name, percentiles)
+        if got is not None:
+            out[name] = got
+    return out
+
+
 def _endpoint_stats(
-    key: EndpointKey, acc: _Accumulator, duration: float, percentiles: Sequence[float]
+    key: EndpointKey, acc: Accumulator, duration: float, percentiles: Sequence[float]
 ) -> EndpointStats:
+    lat = acc.hist("latency")
     return EndpointStats(
         request_type=key[0],
         name=key[1],
         requests=acc.requests,
         failures=acc.failures,
-        bytes=acc.bytes,
+        status=dict(sorted(acc.status.items())),
+        bytes_sent=acc.bytes_sent,
+        bytes_received=acc.bytes_received,
+        tokens_in=acc.tokens_in,
+        tokens_out=acc.tokens_out,
         achieved_rps=_rate(acc.requests, duration),
-        latency_ms={k: _nan_to_none(v) for k, v in acc.latency.percentiles_ms(percentiles).items()},
-        mean_ms=_nan_to_none(acc.latency.mean_ms),
-        max_ms=_nan_to_none(acc.latency.max_ms),
+        latency_ms=_latency(acc, percentiles),
+        mean_ms=None if lat is None else _nan_to_none(lat.mean_ms),
+        max_ms=None if lat is None else _nan_to_none(lat.max_ms),
+        extra_ms=_extra(acc, percentiles),
     )
 
 
-def _combine(accs: Iterable[_Accumulator]) -> _Accumulator:
-    total = _Accumulator()
+def _combine(accs: Iterable[Accumulator]) -> Accumulator:
+    total = Accumulator()
     for acc in accs:
         total.merge(acc)
     return total
+
+
+def _windows(
+    samples: StepSamples,
+    span: StepSpan,
+    end: float,
+    window_s: float | None,
+    percentiles: Sequence[float],
+) -> tuple[WindowStats, ...]:
+    if not window_s:
+        return ()
+    out = []
+    for index, acc in samples.windows_of(span.id).items():
+        w_start = span.start + index * window_s
+        w_end = min(w_start + window_s, end)
+        if w_end <= w_start:
+            continue
+        out.append(
+            WindowStats(
+                index=index,
+                start=w_start,
+                end=w_end,
+                requests=acc.requests,
+                failures=acc.failures,
+                achieved_rps=_rate(acc.requests, w_end - w_start),
+                latency_ms=_latency(acc, percentiles),
+                corrected_ms=_pcts(acc, "corrected", percentiles),
+            )
+        )
+    return tuple(out)
 
 
 def summarize_steps(
     spans: Sequence[StepSpan],
     samples: StepSamples,
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    *,
+    window_s: float | None = None,
 ) -> tuple[StepStats, ...]:
-    """One :class:`StepStats` per closed span, in order.
+    """One :class:`StepStats` per span, in order.
 
     ``achieved_rps`` is requests completed during the step divided by the
     step's wall-clock length (spawn time included: it is part of the step).
@@ -339,13 +337,19 @@ def summarize_steps(
                 achieved_rps=_rate(total.requests, duration),
                 requests=total.requests,
                 failures=total.failures,
-                latency_ms={
-                    k: _nan_to_none(v) for k, v in total.latency.percentiles_ms(percentiles).items()
-                },
+                latency_ms=_latency(total, percentiles),
                 endpoints=tuple(
                     _endpoint_stats(key, acc, duration, percentiles)
                     for key, acc in sorted(per.items())
                 ),
+                mode=span.mode,
+                label=span.label,
+                status=dict(sorted(total.status.items())),
+                extra_ms=_extra(total, percentiles),
+                tokens_out_per_s=(
+                    _rate(total.tokens_out, duration) if total.token_requests else None
+                ),
+                windows=_windows(samples, span, end, window_s, percentiles),
             )
         )
     return tuple(out)
@@ -357,18 +361,17 @@ def summarize_totals(
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
 ) -> Totals:
     """Totals over every sample, whatever step it carries."""
-    per: dict[EndpointKey, _Accumulator] = {}
+    per: dict[EndpointKey, Accumulator] = {}
     for step_map in samples.by_step(first_step=0).values():
         for key, acc in step_map.items():
-            per.setdefault(key, _Accumulator()).merge(acc)
+            per.setdefault(key, Accumulator()).merge(acc)
     total = _combine(per.values())
     return Totals(
         requests=total.requests,
         failures=total.failures,
-        latency_ms={
-            k: _nan_to_none(v) for k, v in total.latency.percentiles_ms(percentiles).items()
-        },
+        latency_ms=_latency(total, percentiles),
         endpoints=tuple(
             _endpoint_stats(key, acc, duration, percentiles) for key, acc in sorted(per.items())
         ),
+        status=dict(sorted(total.status.items())),
     )

@@ -101,16 +101,18 @@ class _Listeners:
         if self.rec.role == "worker" and runner is not None:
             runner.register_message(STEP_MESSAGE, self.on_step_message)
 
-    def send_step(self, step_id: int, client_id: str | None = None) -> None:
+    def send_step(self, step_id: int, start: float, client_id: str | None = None) -> None:
         runner = self.environment.runner
         if isinstance(runner, MasterRunner):
-            runner.send_message(STEP_MESSAGE, {"id": step_id}, client_id=client_id)
+            runner.send_message(STEP_MESSAGE, {"id": step_id, "start": start}, client_id=client_id)
 
     def on_step_message(self, msg: Any, **_: Any) -> None:
         data = getattr(msg, "data", None)
-        step = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return
+        step, start = data.get("id"), data.get("start")
         if isinstance(step, int):
-            self.rec.set_step(step)
+            self.rec.set_step(step, float(start) if isinstance(start, int | float) else None)
 
     def on_request(
         self,
@@ -118,10 +120,22 @@ class _Listeners:
         name: str,
         response_time: float,
         response_length: int,
+        response: Any = None,
+        context: Any = None,
         exception: BaseException | None = None,
+        start_time: float | None = None,
         **_: Any,
     ) -> None:
-        self.rec.record(request_type, name, response_time, response_length, exception is not None)
+        self.rec.record_event(
+            request_type,
+            name,
+            response_time,
+            response_length,
+            response=response,
+            exception=exception,
+            context=context,
+            start_time=start_time,
+        )
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         data[WIRE_KEY] = self.rec.drain_wire()
@@ -134,7 +148,7 @@ class _Listeners:
     def on_worker_connect(self, client_id: str, **_: Any) -> None:
         cur = self.rec.steps.current
         if cur is not None:
-            self.send_step(cur.id, client_id=client_id)
+            self.send_step(cur.id, cur.start, client_id=client_id)
 
     def on_test_start(self, environment: Environment, **_: Any) -> None:
         rec = self.rec
@@ -198,7 +212,7 @@ def _track_steps(environment: Environment, rec: RunRecorder) -> None:
             elif rec.role == "master" and since_announce >= STEP_REANNOUNCE_SECONDS:
                 cur = rec.steps.current
                 if cur is not None and rec.send_step is not None:
-                    rec.send_step(cur.id)
+                    rec.send_step(cur.id, cur.start)
                 since_announce = 0.0
         gevent.sleep(STEP_POLL_SECONDS)
         since_announce += STEP_POLL_SECONDS

@@ -73,6 +73,14 @@ def add_options(parser: Any) -> None:
     )
     _arg(
         group,
+        "--ml-window",
+        metavar="TIME",
+        default="5s",
+        help="Length of the measurement windows within each step (stability checks, "
+        "time series in the report). Default: %(default)s",
+    )
+    _arg(
+        group,
         "--ml-prompt-tokens",
         metavar="DIST",
         default=DEFAULT_PROMPT_TOKENS,
@@ -167,6 +175,7 @@ class MLOptions:
 
     report_dir: str | None = None
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
+    window_s: float = 5.0
     prompt_tokens: LengthDistribution = field(
         default_factory=lambda: LengthDistribution.parse(DEFAULT_PROMPT_TOKENS)
     )
@@ -192,6 +201,13 @@ def _opt_num(value: Any, option: str, kind: type[int] | type[float]) -> Any:
     return number
 
 
+def _window(value: Any) -> float:
+    seconds = parse_duration(value if value not in (None, "") else "5s", option="--ml-window")
+    if not seconds > 0:
+        raise ConfigError(f"--ml-window: must be > 0 s, got {value!r}")
+    return seconds
+
+
 def read_options(parsed: Any) -> MLOptions:
     """Parse Locust's ``parsed_options`` (or None) into :class:`MLOptions`."""
     if parsed is None:
@@ -212,6 +228,7 @@ def read_options(parsed: Any) -> MLOptions:
         percentiles=parse_percentiles(
             str(get("ml_percentiles") or "50,90,95,99,99.9"), option="--ml-percentiles"
         ),
+        window_s=_window(get("ml_window")),
         prompt_tokens=LengthDistribution.parse(
             str(get("ml_prompt_tokens") or DEFAULT_PROMPT_TOKENS), option="--ml-prompt-tokens"
         ),

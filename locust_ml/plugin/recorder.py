@@ -25,20 +25,91 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from locust_ml.analysis.steps import StepLog, StepSamples, StepSpan, summarize_steps
+from locust_ml.analysis.samples import RequestSample, StepSamples, window_index
+from locust_ml.analysis.status import classify
+from locust_ml.analysis.steps import StepLog, StepSpan, summarize_steps
 from locust_ml.plugin.options import MLOptions, read_options
 from locust_ml.report.console import format_ms, format_step_table
 from locust_ml.report.json import write_json
 from locust_ml.report.model import RunInfo, RunReport, build_report
 
-__all__ = ["STEP_MESSAGE", "WIRE_KEY", "RunRecorder"]
+__all__ = ["CONTEXT_KEY", "STEP_MESSAGE", "WIRE_KEY", "RunRecorder", "sample_from_event"]
 
 logger = logging.getLogger("locust_ml")
 
-#: Master -> worker message announcing the current step: ``{"id": int}``.
+#: Master -> worker message announcing the current step:
+#: ``{"id": int, "start": float}`` (the step's start, master's epoch clock).
 STEP_MESSAGE = "locust_ml:step"
 #: Key of our data inside Locust's worker report dict.
 WIRE_KEY = "locust_ml"
+#: Key of the ML fields a user puts in the ``context`` of a request (see
+#: :func:`sample_from_event`).
+CONTEXT_KEY = "locust_ml"
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def _int(x: Any) -> int | None:
+    v = _num(x)
+    return None if v is None else int(v)
+
+
+def sample_from_event(
+    request_type: str,
+    name: str,
+    response_time: float | None,
+    response_length: int | None,
+    *,
+    response: Any = None,
+    exception: BaseException | None = None,
+    context: Any = None,
+    start_time: float | None = None,
+) -> tuple[RequestSample, float | None]:
+    """A :class:`RequestSample` (and its end time) from Locust's ``request`` event.
+
+    ML fields come from ``context["locust_ml"]``, a dict a user passes with
+    the request (Locust forwards ``context`` to the event untouched):
+    ``intended`` (epoch seconds the open-loop schedule meant the request to
+    start), ``ttft_ms``, ``itl_ms`` (a list), ``tokens_in``, ``tokens_out``,
+    ``bytes_sent``. Anything missing or malformed is simply absent.
+    """
+    rt = _num(response_time) or 0.0
+    ml = context.get(CONTEXT_KEY) if isinstance(context, dict) else None
+    ml = ml if isinstance(ml, dict) else {}
+    start = _num(start_time)
+    end = None if start is None else start + rt / 1000.0
+    intended = _num(ml.get("intended"))
+    corrected = lateness = None
+    if intended is not None and start is not None and end is not None:
+        corrected = max((end - intended) * 1000.0, rt)
+        lateness = max((start - intended) * 1000.0, 0.0)
+    itl = ml.get("itl_ms")
+    itl_ms = (
+        tuple(v for v in (_num(x) for x in itl) if v is not None)
+        if isinstance(itl, list | tuple)
+        else ()
+    )
+    status_code = getattr(response, "status_code", None)
+    sample = RequestSample(
+        endpoint=(request_type, name),
+        latency_ms=max(rt, 0.0),
+        status=classify(status_code if isinstance(status_code, int) else None, exception),
+        corrected_ms=corrected,
+        lateness_ms=lateness,
+        ttft_ms=_num(ml.get("ttft_ms")),
+        itl_ms=itl_ms,
+        bytes_sent=_int(ml.get("bytes_sent")) or 0,
+        bytes_received=_int(response_length) or 0,
+        tokens_in=_int(ml.get("tokens_in")),
+        tokens_out=_int(ml.get("tokens_out")),
+    )
+    return sample, end
 
 
 def _version() -> str:
@@ -60,7 +131,7 @@ class RunRecorder:
         locustfile: str = "locustfile",
         options: MLOptions | None = None,
         clock: Callable[[], float] = time.time,
-        send_step: Callable[[int], None] | None = None,
+        send_step: Callable[[int, float], None] | None = None,
     ) -> None:
         if role not in ("local", "master", "worker"):
             raise ValueError(f"role must be local, master or worker, got {role!r}")
@@ -80,6 +151,7 @@ class RunRecorder:
         self.samples = StepSamples()
         self.steps = StepLog()
         self.current_step = 0
+        self.step_start: float | None = None
         self.started_at: float | None = None
         self.finished = False
 
@@ -95,22 +167,43 @@ class RunRecorder:
         self.started_at = self.clock()
 
     # -- samples (local and workers) --------------------------------------
-    def record(
-        self, request_type: str, name: str, response_time: float, length: int, failed: bool
-    ) -> None:
-        if response_time is None or math.isnan(response_time):
-            response_time = 0.0
-        self.samples.record(
-            self.current_step,
-            (request_type, name),
-            max(float(response_time), 0.0),
-            failed=failed,
-            nbytes=int(length or 0),
-        )
+    def record(self, sample: RequestSample, end_time: float | None = None) -> None:
+        """Add one request's sample to the current step (and its window)."""
+        window = None
+        if self.step_start is not None:
+            end = self.clock() if end_time is None else end_time
+            window = window_index(end, self.step_start, self.options.window_s)
+        self.samples.add(self.current_step, sample, window)
 
-    def set_step(self, step_id: int) -> None:
-        """A worker heard the master announce a step."""
+    def record_event(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        response_length: int | None,
+        *,
+        response: Any = None,
+        exception: BaseException | None = None,
+        context: Any = None,
+        start_time: float | None = None,
+    ) -> None:
+        """Translate Locust's ``request`` event into a sample and record it."""
+        sample, end = sample_from_event(
+            request_type,
+            name,
+            response_time,
+            response_length,
+            response=response,
+            exception=exception,
+            context=context,
+            start_time=start_time,
+        )
+        self.record(sample, end)
+
+    def set_step(self, step_id: int, start: float | None = None) -> None:
+        """A worker heard the master announce a step (and when it started)."""
         self.current_step = step_id
+        self.step_start = start
 
     def drain_wire(self) -> list[dict[str, object]]:
         return self.samples.drain_wire()
@@ -136,8 +229,9 @@ class RunRecorder:
         if span is None:
             return None
         self.current_step = span.id
+        self.step_start = span.start
         if self.send_step is not None:
-            self.send_step(span.id)
+            self.send_step(span.id, span.start)
         logger.info("locust-ml: %s", self.progress_line(span, previous, now))
         return span
 
@@ -183,7 +277,12 @@ class RunRecorder:
             tool_version=_version(),
         )
         self.report = build_report(
-            run, spans, self.samples, percentiles=self.options.percentiles, notes=self.notes
+            run,
+            spans,
+            self.samples,
+            percentiles=self.options.percentiles,
+            window_s=self.options.window_s,
+            notes=self.notes,
         )
         directory = self.report_dir()
         try:

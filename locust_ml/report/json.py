@@ -4,7 +4,8 @@ Stable keys (kept across versions): ``schema_version``; ``steps[]`` with
 ``id``, ``start``, ``end``, ``users``, ``offered_rps``, ``achieved_rps``,
 ``requests``, ``failures``, ``latency_ms.{p50,p90,p95,p99,p99.9}``; and
 ``totals.{requests,failures}``. Times are Unix epoch seconds; latencies are
-milliseconds; missing values (an empty step) are ``null``.
+milliseconds; missing values (an empty step, a field that does not apply such
+as ``ttft_ms`` for non-streaming requests) are ``null``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from locust_ml.analysis.steps import EndpointStats, StepStats
+from locust_ml.analysis.samples import HISTOGRAM_FIELDS
+from locust_ml.analysis.steps import EndpointStats, StepStats, WindowStats
 from locust_ml.report.files import write_atomic
 from locust_ml.report.model import SCHEMA_VERSION, RunReport
 
 __all__ = ["report_to_dict", "write_json"]
+
+_EXTRA = HISTOGRAM_FIELDS[1:]  # corrected, lateness, ttft, itl
 
 
 def _num(x: float | None, ndigits: int = 3) -> float | None:
@@ -32,23 +37,49 @@ def _latency(lat: dict[str, float | None] | Any) -> dict[str, float | None]:
     return {k: _num(v) for k, v in lat.items()}
 
 
+def _extra(extra: Mapping[str, Mapping[str, float | None]] | None) -> dict[str, Any]:
+    """Other latency-like fields, each ``{percentile: ms}`` or null when absent."""
+    extra = extra or {}
+    return {f"{name}_ms": _latency(extra[name]) if name in extra else None for name in _EXTRA}
+
+
 def _endpoint(e: EndpointStats) -> dict[str, Any]:
     return {
         "type": e.request_type,
         "name": e.name,
         "requests": e.requests,
         "failures": e.failures,
-        "bytes": e.bytes,
+        "status": dict(e.status),
+        "bytes_sent": e.bytes_sent,
+        "bytes_received": e.bytes_received,
+        "tokens_in": e.tokens_in,
+        "tokens_out": e.tokens_out,
         "achieved_rps": _num(e.achieved_rps),
         "latency_ms": _latency(e.latency_ms),
         "mean_ms": _num(e.mean_ms),
         "max_ms": _num(e.max_ms),
+        **_extra(e.extra_ms),
+    }
+
+
+def _window(w: WindowStats) -> dict[str, Any]:
+    return {
+        "index": w.index,
+        "start": round(w.start, 3),
+        "end": round(w.end, 3),
+        "requests": w.requests,
+        "failures": w.failures,
+        "achieved_rps": _num(w.achieved_rps),
+        "latency_ms": _latency(w.latency_ms),
+        "corrected_ms": None if w.corrected_ms is None else _latency(w.corrected_ms),
     }
 
 
 def _step(s: StepStats) -> dict[str, Any]:
     return {
         "id": s.id,
+        "label": s.label,
+        "mode": s.mode,
         "start": round(s.start, 3),
         "end": round(s.end, 3),
         "duration_s": round(s.duration_s, 3),
@@ -58,8 +89,12 @@ def _step(s: StepStats) -> dict[str, Any]:
         "requests": s.requests,
         "failures": s.failures,
         "failure_ratio": _num(s.failure_ratio, 6),
+        "status": dict(s.status or {}),
         "latency_ms": _latency(s.latency_ms),
+        **_extra(s.extra_ms),
+        "tokens_out_per_s": _num(s.tokens_out_per_s),
         "endpoints": [_endpoint(e) for e in s.endpoints],
+        "windows": [_window(w) for w in s.windows],
     }
 
 
@@ -78,10 +113,12 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "workers": run.workers,
         },
         "percentiles": list(report.percentiles),
+        "window_s": report.window_s,
         "steps": [_step(s) for s in report.steps],
         "totals": {
             "requests": report.totals.requests,
             "failures": report.totals.failures,
+            "status": dict(report.totals.status or {}),
             "latency_ms": _latency(report.totals.latency_ms),
             "endpoints": [_endpoint(e) for e in report.totals.endpoints],
         },

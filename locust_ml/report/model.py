@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from locust_ml.analysis.histogram import DEFAULT_PERCENTILES
+from locust_ml.analysis.samples import StepSamples
 from locust_ml.analysis.steps import (
-    StepSamples,
     StepSpan,
     StepStats,
     Totals,
@@ -46,6 +46,7 @@ class RunReport:
 
     run: RunInfo
     percentiles: tuple[float, ...]
+    window_s: float | None
     steps: tuple[StepStats, ...]
     totals: Totals
     notes: tuple[str, ...] = ()
@@ -61,17 +62,19 @@ def build_report(
     samples: StepSamples,
     *,
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+    window_s: float | None = None,
     notes: Sequence[str] = (),
 ) -> RunReport:
     """Summarize steps and totals into a :class:`RunReport`."""
     pct = tuple(percentiles)
-    steps = summarize_steps(spans, samples, pct)
+    steps = summarize_steps(spans, samples, pct, window_s=window_s)
     all_notes = list(notes)
     if not spans and samples.requests:
         all_notes.append("no load step was observed; only totals are reported")
     return RunReport(
         run=run,
         percentiles=pct,
+        window_s=window_s,
         steps=steps,
         totals=summarize_totals(samples, run.ended_at - run.started_at, pct),
         notes=tuple(all_notes),

@@ -50,7 +50,10 @@ def test_samples_wire_roundtrip_and_drain() -> None:
     assert back.requests == 3
     stats = summarize_totals(back, duration=1.0)
     assert (stats.requests, stats.failures) == (3, 1)
-    assert {e.name: e.bytes for e in stats.endpoints} == {"/a": 5, "/v1/chat/completions": 7}
+    assert {e.name: e.bytes_received for e in stats.endpoints} == {
+        "/a": 5,
+        "/v1/chat/completions": 7,
+    }
 
 
 @pytest.mark.parametrize(
@@ -136,4 +139,4 @@ def test_memory_is_bounded_by_steps_not_requests() -> None:
     for i in range(20_000):
         s.record(1, GET, float(i % 977) + 0.5)
     assert len(s) == 1
-    assert isinstance(s.by_step(1)[1][GET].latency, LatencyHistogram)
+    assert isinstance(s.by_step(1)[1][GET].hist("latency"), LatencyHistogram)

@@ -1,0 +1,301 @@
+"""Per-request samples and their mergeable, bounded accumulators.
+
+Every request a user sends becomes one :class:`RequestSample`: its endpoint,
+its outcome class (:mod:`.status`), its service latency, and the ML fields
+that exist for it - latency from the *intended* send time and the send's
+lateness (open loop), time to first token and inter-token latencies
+(streams), bytes and tokens each way.
+
+Samples are not kept. They are added to accumulators keyed by step and
+endpoint (for the report) and by step, measurement window and endpoint (for
+stability judgements, soak trends and time series). Accumulators hold HDR
+histograms - created only for the fields that occur, 3 significant digits
+per step, 2 per window - and counters, so memory grows with steps x windows x
+endpoints, never with the number of requests. Workers ship accumulators as
+deltas (:meth:`StepSamples.drain_wire`); the master adds them exactly.
+
+Samples taken before a worker heard of the first step carry step id 0 and
+are counted in the first step (they are the earliest of the run).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from locust_ml.analysis.histogram import LatencyHistogram
+from locust_ml.analysis.status import STATUS_CLASSES
+
+__all__ = [
+    "HISTOGRAM_FIELDS",
+    "Accumulator",
+    "EndpointKey",
+    "RequestSample",
+    "StepSamples",
+    "window_index",
+]
+
+#: (request_type, name), as Locust names an endpoint in its stats table.
+EndpointKey = tuple[str, str]
+
+#: The latency-like fields kept as histograms, in report order.
+HISTOGRAM_FIELDS: Final = ("latency", "corrected", "lateness", "ttft", "itl")
+#: Fields recorded in window accumulators (the rest only per step).
+_WINDOW_FIELDS: Final = ("latency", "corrected", "ttft")
+_WINDOW_DIGITS: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSample:
+    """One request's measurements. Times in milliseconds.
+
+    ``latency_ms`` is Locust's response time (from the actual send to the end
+    of the response). ``corrected_ms`` is measured from the intended send time
+    of an open-loop arrival, so it includes time spent waiting for a free
+    user: the coordinated-omission-corrected latency. ``lateness_ms`` is the
+    actual minus the intended send time.
+    """
+
+    endpoint: EndpointKey
+    latency_ms: float
+    status: str = "ok"
+    corrected_ms: float | None = None
+    lateness_ms: float | None = None
+    ttft_ms: float | None = None
+    itl_ms: Sequence[float] = ()
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status != "ok"
+
+
+@dataclass
+class Accumulator:
+    """Counters and histograms of a set of samples; ``merge`` is exact."""
+
+    digits: int = 3
+    requests: int = 0
+    status: dict[str, int] = field(default_factory=dict)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    token_requests: int = 0
+    hists: dict[str, LatencyHistogram] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> int:
+        return self.requests - self.status.get("ok", 0)
+
+    def hist(self, name: str) -> LatencyHistogram | None:
+        return self.hists.get(name)
+
+    def _h(self, name: str) -> LatencyHistogram:
+        h = self.hists.get(name)
+        if h is None:
+            h = self.hists[name] = LatencyHistogram(digits=self.digits)
+        return h
+
+    def add(self, s: RequestSample, fields: Sequence[str] = HISTOGRAM_FIELDS) -> None:
+        self.requests += 1
+        self.status[s.status] = self.status.get(s.status, 0) + 1
+        self.bytes_sent += s.bytes_sent
+        self.bytes_received += s.bytes_received
+        if s.tokens_in is not None or s.tokens_out is not None:
+            self.token_requests += 1
+            self.tokens_in += s.tokens_in or 0
+            self.tokens_out += s.tokens_out or 0
+        self._h("latency").record_ms(max(s.latency_ms, 0.0))
+        if s.corrected_ms is not None and "corrected" in fields:
+            self._h("corrected").record_ms(max(s.corrected_ms, 0.0))
+        if s.lateness_ms is not None and "lateness" in fields:
+            self._h("lateness").record_ms(max(s.lateness_ms, 0.0))
+        if s.ttft_ms is not None and "ttft" in fields:
+            self._h("ttft").record_ms(max(s.ttft_ms, 0.0))
+        if s.itl_ms and "itl" in fields:
+            self._h("itl").record_many_ms(max(v, 0.0) for v in s.itl_ms)
+
+    def merge(self, other: Accumulator) -> None:
+        self.requests += other.requests
+        for k, v in other.status.items():
+            self.status[k] = self.status.get(k, 0) + v
+        self.bytes_sent += other.bytes_sent
+        self.bytes_received += other.bytes_received
+        self.tokens_in += other.tokens_in
+        self.tokens_out += other.tokens_out
+        self.token_requests += other.token_requests
+        for name, h in other.hists.items():
+            mine = self.hists.get(name)
+            if mine is None:
+                self.hists[name] = h.copy()
+            else:
+                mine.merge(h)
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "digits": self.digits,
+            "requests": self.requests,
+            "status": dict(self.status),
+            "bytes": [self.bytes_sent, self.bytes_received],
+            "tokens": [self.tokens_in, self.tokens_out, self.token_requests],
+            "hists": {k: dict(h.to_wire()) for k, h in self.hists.items()},
+        }
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, object]) -> Accumulator:
+        digits, requests, status = wire.get("digits", 3), wire.get("requests"), wire.get("status")
+        nbytes, tokens, hists = wire.get("bytes"), wire.get("tokens"), wire.get("hists")
+        if not (
+            isinstance(digits, int)
+            and isinstance(requests, int)
+            and isinstance(status, Mapping)
+            and isinstance(nbytes, list | tuple)
+            and len(nbytes) == 2
+            and isinstance(tokens, list | tuple)
+            and len(tokens) == 3
+            and isinstance(hists, Mapping)
+            and all(isinstance(k, str) and isinstance(v, int) for k, v in status.items())
+            and all(isinstance(x, int) for x in (*nbytes, *tokens))
+            and all(isinstance(k, str) and isinstance(v, Mapping) for k, v in hists.items())
+        ):
+            raise ValueError("malformed accumulator on the wire")
+        if sum(status.values()) != requests or any(k not in STATUS_CLASSES for k in status):
+            raise ValueError("malformed accumulator on the wire: inconsistent status counts")
+        return cls(
+            digits=digits,
+            requests=requests,
+            status=dict(status),
+            bytes_sent=nbytes[0],
+            bytes_received=nbytes[1],
+            tokens_in=tokens[0],
+            tokens_out=tokens[1],
+            token_requests=tokens[2],
+            hists={k: LatencyHistogram.from_wire(v) for k, v in hists.items()},
+        )
+
+
+#: (step, window or None for the whole step, request_type, name)
+_Key = tuple[int, int | None, str, str]
+
+
+class StepSamples:
+    """Accumulators per (step, endpoint) and per (step, window, endpoint).
+
+    ``window`` is the index of a fixed-length measurement window counted from
+    the step's start (None: not windowed, e.g. no step start known yet).
+    """
+
+    def __init__(self) -> None:
+        self._acc: dict[_Key, Accumulator] = {}
+
+    def _get(self, key: _Key) -> Accumulator:
+        acc = self._acc.get(key)
+        if acc is None:
+            acc = self._acc[key] = Accumulator(digits=3 if key[1] is None else _WINDOW_DIGITS)
+        return acc
+
+    def add(self, step: int, sample: RequestSample, window: int | None = None) -> None:
+        rtype, name = sample.endpoint
+        self._get((step, None, rtype, name)).add(sample)
+        if window is not None:
+            self._get((step, window, rtype, name)).add(sample, _WINDOW_FIELDS)
+
+    def record(
+        self,
+        step: int,
+        endpoint: EndpointKey,
+        latency_ms: float,
+        *,
+        failed: bool = False,
+        nbytes: int = 0,
+        window: int | None = None,
+    ) -> None:
+        """Shorthand for a plain sample (tests, simple users)."""
+        self.add(
+            step,
+            RequestSample(
+                endpoint, latency_ms, status="other" if failed else "ok", bytes_received=nbytes
+            ),
+            window,
+        )
+
+    def __len__(self) -> int:
+        return len(self._acc)
+
+    @property
+    def requests(self) -> int:
+        return sum(a.requests for (_, w, _, _), a in self._acc.items() if w is None)
+
+    def merge(self, other: StepSamples) -> None:
+        for key, acc in other._acc.items():
+            self._get(key).merge(acc)
+
+    def to_wire(self) -> list[dict[str, object]]:
+        """A msgpack-friendly list of rows (lists, dicts and bytes only)."""
+        return [
+            {"step": step, "window": window, "type": rtype, "name": name, "acc": acc.to_wire()}
+            for (step, window, rtype, name), acc in self._acc.items()
+        ]
+
+    def drain_wire(self) -> list[dict[str, object]]:
+        """Return the wire form and reset: what a worker ships each report."""
+        wire = self.to_wire()
+        self._acc.clear()
+        return wire
+
+    @classmethod
+    def from_wire(cls, rows: Iterable[Mapping[str, object]]) -> StepSamples:
+        out = cls()
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise ValueError(f"malformed step sample row: {row!r:.200}")
+            step, window = row.get("step"), row.get("window")
+            rtype, name, acc = row.get("type"), row.get("name"), row.get("acc")
+            if not (
+                isinstance(step, int)
+                and (window is None or isinstance(window, int))
+                and isinstance(rtype, str)
+                and isinstance(name, str)
+                and isinstance(acc, Mapping)
+            ):
+                raise ValueError(f"malformed step sample row: {row!r:.200}")
+            out._get((step, window, rtype, name)).merge(Accumulator.from_wire(acc))
+        return out
+
+    def merge_wire(self, rows: Iterable[Mapping[str, object]]) -> None:
+        self.merge(StepSamples.from_wire(rows))
+
+    def by_step(self, first_step: int) -> dict[int, dict[EndpointKey, Accumulator]]:
+        """Whole-step accumulators grouped by step, step 0 folded into ``first_step``."""
+        grouped: dict[int, dict[EndpointKey, Accumulator]] = {}
+        for (step, window, rtype, name), acc in self._acc.items():
+            if window is not None:
+                continue
+            per = grouped.setdefault(first_step if step == 0 else step, {})
+            mine = per.get((rtype, name))
+            if mine is None:
+                mine = per[(rtype, name)] = Accumulator()
+            mine.merge(acc)
+        return grouped
+
+    def windows_of(self, step: int) -> dict[int, Accumulator]:
+        """The window accumulators of ``step``, endpoints combined, by window index."""
+        out: dict[int, Accumulator] = {}
+        for (s, window, _, _), acc in self._acc.items():
+            if s == step and window is not None:
+                mine = out.get(window)
+                if mine is None:
+                    mine = out[window] = Accumulator(digits=_WINDOW_DIGITS)
+                mine.merge(acc)
+        return dict(sorted(out.items()))
+
+
+def window_index(t: float, step_start: float, window_s: float) -> int:
+    """The window of a sample ending at ``t`` in a step starting at ``step_start``."""
+    return max(0, math.floor((t - step_start) / window_s))
