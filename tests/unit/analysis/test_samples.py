@@ -138,3 +138,26 @@ def test_malformed_accumulators_are_rejected(acc: dict[str, object]) -> None:
 )
 def test_window_index(t: float, start: float, size: float, index: int) -> None:
     assert window_index(t, start, size) == index
+
+
+@pytest.mark.parametrize("dist", ["lognormal", "pareto", "bimodal"])
+def test_merged_worker_percentiles_match_exact_within_one_percent(dist: str) -> None:
+    rng = np.random.default_rng(77)
+    n = 30_000
+    values = {
+        "lognormal": lambda: rng.lognormal(5.0, 1.2, n),
+        "pareto": lambda: (rng.pareto(1.5, n) + 1.0) * 20.0,
+        "bimodal": lambda: np.where(rng.random(n) < 0.95, 30.0, 2000.0) + rng.random(n),
+    }[dist]()
+    master = StepSamples()
+    for part in np.array_split(values, 3):  # three workers, two reports each
+        worker = StepSamples()
+        for half in np.array_split(part, 2):
+            for v in half:
+                worker.add(1, RequestSample(CHAT, float(v)))
+            master.merge_wire(worker.drain_wire())
+    (step,) = summarize_steps([StepSpan(1, 0.0, 1.0, 1)], master)
+    ordered = np.sort(values)
+    for q in (50, 90, 95, 99, 99.9):
+        exact = ordered[max(1, int(np.ceil(q * n / 100 - 1e-9))) - 1]
+        assert step.latency_ms[f"p{q:g}"] == pytest.approx(exact, rel=0.01)
