@@ -56,6 +56,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_server_arguments(serve)
     serve.set_defaults(func=_serve)
+
+    from locust_ml.traces.commands import (
+        add_fit_trace_arguments,
+        add_sample_arguments,
+        run_fit_trace,
+        run_sample,
+    )
+
+    fit = sub.add_parser(
+        "fit-trace",
+        help="fit size and arrival distributions of a trace into a profile",
+        description="Fit the size columns (and arrivals) of a CSV/JSONL trace into a profile.",
+    )
+    add_fit_trace_arguments(fit)
+    fit.set_defaults(func=run_fit_trace)
+    sample = sub.add_parser(
+        "sample",
+        help="draw samples from a profile as CSV",
+        description="Draw joint samples from a profile (a path or a bundled name) as CSV.",
+    )
+    add_sample_arguments(sample)
+    sample.set_defaults(func=run_sample)
     return parser
 
 

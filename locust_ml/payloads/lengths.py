@@ -8,7 +8,7 @@ simple parametric distribution written on the command line::
     lognormal:median=400,sigma=0.6,max=4000
 
 A lognormal is the default because real token counts are right-skewed (the
-Azure LLM traces in ``shared/traces`` have a mean well above their median).
+Azure LLM traces in ``data/traces`` have a mean well above their median).
 Samples are integers clipped to ``[min, max]`` (``min`` defaults to 1).
 """
 

@@ -19,6 +19,7 @@ PURE_MODULES = [
     "locust_ml.report.json",
     "locust_ml.report.console",
     "locust_ml.errors",
+    "locust_ml.traces",
 ]
 
 
