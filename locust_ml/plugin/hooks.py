@@ -33,6 +33,7 @@ from locust_ml.errors import EXIT_CONFIG, EXIT_TARGET, ConfigError, DependencyEr
 from locust_ml.plugin import webui
 from locust_ml.plugin.options import add_options, read_options
 from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
+from locust_ml.plugin.step_hook import StepHook
 from locust_ml.plugin.target import EmbeddedServer
 
 __all__ = ["bind", "recorder_for"]
@@ -154,6 +155,8 @@ class _Listeners:
         rec = self.rec
         try:
             rec.start(environment.parsed_options)
+            if rec.role != "worker":
+                rec.step_hook = _step_hook(rec)
         except ConfigError as exc:
             logger.error("locust-ml: %s", exc)
             if environment.runner is not None:
@@ -172,12 +175,16 @@ class _Listeners:
         rec = self.rec
         if rec.role == "worker":
             return
-        rec.steps.close(rec.clock())
+        rec.close_steps()
         if not getattr(environment.parsed_options, "headless", True):
             # Web UI runs can repeat: write this run's report once the last
             # worker reports (every 3 s) are in, without waiting for quit.
             delay = 4.0 if rec.role == "master" else 0.0
             gevent.spawn_later(delay, _finish, environment, rec)
+
+
+def _step_hook(rec: RunRecorder) -> StepHook | None:
+    return StepHook(rec.options.step_hook, spawn=gevent.spawn) if rec.options.step_hook else None
 
 
 def bind(environment: Environment) -> RunRecorder:
@@ -237,6 +244,8 @@ def _on_init_command_line_parser(parser: Any, **_: Any) -> None:
 def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
     try:
         rec = bind(environment)
+        if rec.role != "worker":
+            _step_hook(rec)  # validate the command now: a bad one is exit 2, not a warning
     except ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
         return

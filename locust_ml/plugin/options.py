@@ -125,6 +125,15 @@ def add_options(parser: Any) -> None:
         help="Duration of each step, e.g. 30s, 1m30s.",
     )
     _arg(ramp, "--ml-spawn-rate", metavar="USERS/S", default=None, help="Users started per second.")
+    _arg(
+        ramp,
+        "--ml-step-hook",
+        metavar="CMD",
+        default="",
+        help="Command run at each step start and end, with LOCUST_ML_STEP_EVENT/ID/USERS/RPS/"
+        "MODE/LABEL/START/END in its environment (e.g. to start a profiler for one step).",
+        web_ui=False,
+    )
     server = parser.add_argument_group(
         "locust-ml embedded server",
         "Without --host, the reference inference server is started on a free loopback port.",
@@ -184,6 +193,7 @@ class MLOptions:
     )
     seed: int = 0
     ramp: RampOverrides = RampOverrides()
+    step_hook: str = ""
     server_backend: str = "summarizer"
     server_args: str = ""
     server_timeout: float = 60.0
@@ -248,6 +258,7 @@ def read_options(parsed: Any) -> MLOptions:
             ),
             spawn_rate=_opt_num(get("ml_spawn_rate"), "--ml-spawn-rate", float),
         ),
+        step_hook=str(get("ml_step_hook") or ""),
         server_backend=str(get("ml_server_backend") or "summarizer"),
         server_args=str(get("ml_server_args") or ""),
         server_timeout=60.0 if timeout is None else timeout,

@@ -29,6 +29,7 @@ from locust_ml.analysis.samples import RequestSample, StepSamples, window_index
 from locust_ml.analysis.status import classify
 from locust_ml.analysis.steps import StepLog, StepSpan, summarize_steps
 from locust_ml.plugin.options import MLOptions, read_options
+from locust_ml.plugin.step_hook import StepHook
 from locust_ml.report.console import format_ms, format_step_table
 from locust_ml.report.json import write_json
 from locust_ml.report.model import RunInfo, RunReport, build_report
@@ -145,6 +146,8 @@ class RunRecorder:
         self.notes: list[str] = []
         self.report: RunReport | None = None
         self.report_path: Path | None = None
+        #: Runs --ml-step-hook at step boundaries (master/local; set by the glue).
+        self.step_hook: StepHook | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -232,6 +235,10 @@ class RunRecorder:
         self.step_start = span.start
         if self.send_step is not None:
             self.send_step(span.id, span.start)
+        if self.step_hook is not None:
+            if previous is not None:
+                self.step_hook.fire("end", previous.closed(now))
+            self.step_hook.fire("start", span)
         logger.info("locust-ml: %s", self.progress_line(span, previous, now))
         return span
 
@@ -249,6 +256,14 @@ class RunRecorder:
             f"{line} (step {previous.id}: {rate} req/s, p99 {p99} ms, "
             f"{stats.requests} requests, {stats.failures} failures{lag})"
         )
+
+    def close_steps(self) -> None:
+        """The load stopped: end the running step (and tell the step hook)."""
+        current = self.steps.current
+        now = self.clock()
+        self.steps.close(now)
+        if current is not None and self.step_hook is not None:
+            self.step_hook.fire("end", current.closed(now))
 
     # -- the report (local and master) ------------------------------------
     def report_dir(self) -> Path:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 
 import gevent
@@ -147,3 +149,28 @@ def test_web_ui_tab_serves_live_step_rows(
     assert row["users"] == 2
     assert row["requests"] > 0
     assert float(row["p99"]) > 0
+
+
+def test_step_hook_runs_at_each_step_boundary(tmp_path: Path, fake_target: str) -> None:
+    out = tmp_path / "hook.txt"
+    script = (
+        "import os; e = os.environ; open(e['HOOK_OUT'], 'a').write("
+        "' '.join(e['LOCUST_ML_STEP_' + k] for k in ('EVENT', 'ID', 'USERS')) + '\\n')"
+    )
+    opts = _options(tmp_path)
+    opts.ml_step_hook = f'{sys.executable} -c "{script}"'
+    env = Environment(user_classes=[Chat], events=Events(), host=fake_target, parsed_options=opts)
+    runner = env.create_local_runner()
+    rec = hooks.bind(env)
+    os.environ["HOOK_OUT"] = str(out)
+    try:
+        runner.start(1, spawn_rate=100)
+        _wait(lambda: rec.steps.current is not None)
+        runner.start(2, spawn_rate=100)
+        _wait(lambda: rec.steps.current is not None and rec.steps.current.users == 2)
+        runner.stop()
+        _wait(lambda: out.exists() and len(out.read_text().splitlines()) == 4)
+    finally:
+        runner.quit()
+        os.environ.pop("HOOK_OUT", None)
+    assert sorted(out.read_text().splitlines()) == ["end 1 1", "end 2 2", "start 1 1", "start 2 2"]
