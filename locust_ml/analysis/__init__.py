@@ -8,27 +8,81 @@ Nothing here imports Locust, gevent, sockets or NVML; a test checks that
 from __future__ import annotations
 
 from locust_ml.analysis.histogram import DEFAULT_PERCENTILES, LatencyHistogram, percentile_key
+from locust_ml.analysis.samples import RequestSample, StepSamples
+from locust_ml.analysis.search import (
+    CapacitySearch,
+    JudgedStep,
+    SearchConfig,
+    SearchResult,
+    StopReason,
+    Verdict,
+)
+from locust_ml.analysis.slo import (
+    SLO,
+    SLOResult,
+    SLOStats,
+    SLOStatus,
+    SLOVerdict,
+    evaluate,
+    parse_slo,
+    parse_slos,
+    required_percentiles,
+)
+from locust_ml.analysis.stability import (
+    StabilityRule,
+    StabilityVerdict,
+    StepObservation,
+    min_samples,
+    quantile_ci_ranks,
+    samples_needed,
+)
+from locust_ml.analysis.status import STATUS_CLASSES, classify
 from locust_ml.analysis.steps import (
     EndpointStats,
     StepLog,
-    StepSamples,
     StepSpan,
     StepStats,
     Totals,
+    WindowStats,
     summarize_steps,
     summarize_totals,
 )
 
 __all__ = [
     "DEFAULT_PERCENTILES",
+    "SLO",
+    "STATUS_CLASSES",
+    "CapacitySearch",
     "EndpointStats",
+    "JudgedStep",
     "LatencyHistogram",
+    "RequestSample",
+    "SLOResult",
+    "SLOStats",
+    "SLOStatus",
+    "SLOVerdict",
+    "SearchConfig",
+    "SearchResult",
+    "StabilityRule",
+    "StabilityVerdict",
     "StepLog",
+    "StepObservation",
     "StepSamples",
     "StepSpan",
     "StepStats",
+    "StopReason",
     "Totals",
+    "Verdict",
+    "WindowStats",
+    "classify",
+    "evaluate",
+    "min_samples",
+    "parse_slo",
+    "parse_slos",
     "percentile_key",
+    "quantile_ci_ranks",
+    "required_percentiles",
+    "samples_needed",
     "summarize_steps",
     "summarize_totals",
 ]

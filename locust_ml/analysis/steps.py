@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from locust_ml.analysis.histogram import DEFAULT_PERCENTILES
 from locust_ml.analysis.samples import (
@@ -159,16 +159,33 @@ class EndpointStats:
 
 @dataclass(frozen=True)
 class WindowStats:
-    """One measurement window of a step (endpoints combined)."""
+    """One measurement window of a step (endpoints combined).
 
-    index: int
+    Windows are fixed-length slices of a step counted from its start
+    (``--ml-window``). They carry what the stability rule reads (throughput and
+    latency quartiles, see :mod:`.stability`) and what time series plot.
+    ``achieved_rps`` defaults to ``requests / (end - start)``.
+    """
+
     start: float
     end: float
     requests: int
-    failures: int
-    achieved_rps: float | None
-    latency_ms: Percentiles
-    corrected_ms: Percentiles | None
+    failures: int = 0
+    latency_ms: Percentiles = field(default_factory=dict)
+    achieved_rps: float | None = None
+    index: int = 0
+    corrected_ms: Percentiles | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    @property
+    def rate(self) -> float:
+        """Achieved requests per second in this window."""
+        if self.achieved_rps is not None:
+            return self.achieved_rps
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass(frozen=True)

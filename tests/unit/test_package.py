@@ -20,6 +20,8 @@ PURE_MODULES = [
     "locust_ml.report.console",
     "locust_ml.errors",
     "locust_ml.traces",
+    "locust_ml.arrivals",
+    "locust_ml.stages",
 ]
 
 
