@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -67,8 +68,35 @@ def demo(args: list[str]) -> int:
     )
 
 
+def ensure_system_packages() -> None:
+    """Debian packages some tests use: Prometheus (and promtool) for the exporter tests.
+
+    Installed with apt-get when missing and possible (root on Debian/Ubuntu);
+    otherwise those tests skip and say why.
+    """
+    if shutil.which("promtool") and shutil.which("prometheus"):
+        return
+    if not shutil.which("apt-get") or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        print(
+            "dev.py: prometheus/promtool not installed and apt-get not usable; "
+            "the Prometheus tests will be skipped",
+            flush=True,
+        )
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"],
+    ):
+        print("+ " + " ".join(cmd), flush=True)
+        if subprocess.call(cmd, env=env, stdout=subprocess.DEVNULL) != 0:
+            print("dev.py: installing prometheus failed; its tests will be skipped", flush=True)
+            return
+
+
 def test(args: list[str]) -> int:
     ensure_venv("dev")
+    ensure_system_packages()
     failed = []
     checks: list[tuple[str, list[str | Path]]] = [
         ("ruff check", [BIN / "ruff", "check", "."]),

@@ -35,6 +35,12 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(config)
 
 
+def _gpu_agent(args: argparse.Namespace) -> int:
+    from locust_ml.telemetry.gpu_agent import run_gpu_agent
+
+    return run_gpu_agent(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, exposed for documentation and tests."""
     parser = argparse.ArgumentParser(
@@ -78,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_sample_arguments(sample)
     sample.set_defaults(func=run_sample)
+
+    from locust_ml.telemetry.gpu_agent import add_gpu_agent_arguments
+
+    agent = sub.add_parser(
+        "gpu-agent",
+        help="expose this host's NVML GPU readings for Prometheus",
+        description=(
+            "A sidecar for GPU hosts: serves NVML readings (utilization, memory, power, "
+            "temperature, clocks) as a Prometheus endpoint, bound to 127.0.0.1 by default."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_gpu_agent_arguments(agent)
+    agent.set_defaults(func=_gpu_agent)
     return parser
 
 

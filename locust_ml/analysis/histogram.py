@@ -135,6 +135,29 @@ class LatencyHistogram:
             out[percentile_key(q)] = min(value, self._h.get_max_value()) / 1000.0
         return out
 
+    def counts_at_or_below_us(self, bounds_us: Iterable[int]) -> list[int]:
+        """How many samples are <= each bound (microseconds), e.g. for Prometheus buckets.
+
+        Exact up to the precision: a sample in the same HDR sub-bucket as the
+        bound (within 0.1 % above it) counts as <= the bound.
+        """
+        total = self.count
+        bounds = list(bounds_us)
+        if not total:
+            return [0] * len(bounds)
+        h = self._h
+        cumulative = np.cumsum(np.ctypeslib.as_array(h.counts)[: h.counts_len])
+        highest = int(h.highest_trackable_value)
+        out = []
+        for us in bounds:
+            if us < LOWEST_US:
+                out.append(0)
+            elif us >= highest:
+                out.append(total)
+            else:
+                out.append(int(cumulative[h.get_counts_array_index(us)]))
+        return out
+
     @property
     def min_ms(self) -> float:
         return float(self._h.get_min_value()) / 1000.0 if self.count else math.nan
