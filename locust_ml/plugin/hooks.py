@@ -35,6 +35,8 @@ from locust_ml.plugin.options import add_options, read_options
 from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
 from locust_ml.plugin.step_hook import StepHook
 from locust_ml.plugin.target import EmbeddedServer
+from locust_ml.plugin.telemetry import Exporter, TelemetryLoop, build_sources
+from locust_ml.telemetry.sampler import TelemetrySampler
 
 __all__ = ["bind", "recorder_for"]
 
@@ -50,6 +52,8 @@ STEP_REANNOUNCE_SECONDS = 1.0
 _recorders: weakref.WeakKeyDictionary[Environment, RunRecorder] = weakref.WeakKeyDictionary()
 _servers: weakref.WeakKeyDictionary[Environment, EmbeddedServer] = weakref.WeakKeyDictionary()
 _trackers: weakref.WeakKeyDictionary[Environment, gevent.Greenlet] = weakref.WeakKeyDictionary()
+_telemetry: weakref.WeakKeyDictionary[Environment, TelemetryLoop] = weakref.WeakKeyDictionary()
+_exporters: weakref.WeakKeyDictionary[Environment, Exporter] = weakref.WeakKeyDictionary()
 
 
 def recorder_for(environment: Environment) -> RunRecorder | None:
@@ -167,6 +171,9 @@ class _Listeners:
             if old is not None:
                 old.kill(block=False)
             _trackers[environment] = gevent.spawn(_track_steps, environment, rec)
+            loop = _telemetry.get(environment)
+            if loop is not None:
+                loop.start()
 
     def on_test_stop(self, environment: Environment, **_: Any) -> None:
         tracker = _trackers.pop(environment, None)
@@ -175,6 +182,9 @@ class _Listeners:
         rec = self.rec
         if rec.role == "worker":
             return
+        loop = _telemetry.get(environment)
+        if loop is not None:
+            loop.stop()  # a last reading while the step is still open
         rec.close_steps()
         if not getattr(environment.parsed_options, "headless", True):
             # Web UI runs can repeat: write this run's report once the last
@@ -249,11 +259,20 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -
     except ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
         return
-    if rec.role != "worker":
-        webui.install(environment, rec)
-    if rec.role == "worker" or not _needs_embedded_server(environment):
-        rec.target = environment.host
+    if rec.role == "worker":
         return
+    webui.install(environment, rec)
+    server = (
+        _start_embedded_server(environment, rec) if _needs_embedded_server(environment) else None
+    )
+    rec.target = environment.host
+    try:
+        _start_telemetry(environment, rec, server)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+
+
+def _start_embedded_server(environment: Environment, rec: RunRecorder) -> EmbeddedServer | None:
     server = EmbeddedServer(rec.options.server_backend, rec.options.server_args)
     logger.info(
         "locust-ml: no --host given; starting the reference server (backend=%s)",
@@ -263,19 +282,46 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -
         url = server.start(timeout=rec.options.server_timeout)
     except ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
-        return
+        return None
     except (TargetError, DependencyError) as exc:
         _fail(str(exc), EXIT_TARGET)
-        return
+        return None
     _servers[environment] = server
     environment.host = url
-    rec.target = url
     logger.info(
         "locust-ml: reference server ready at %s in %.2f s (pid %s)",
         url,
         server.ready_seconds or 0.0,
         server.pid,
     )
+    return server
+
+
+def _start_telemetry(
+    environment: Environment, rec: RunRecorder, server: EmbeddedServer | None
+) -> None:
+    """Telemetry sources and the exporter, on the master or the local process."""
+    opts = rec.options
+    sources = build_sources(
+        nvml=opts.nvml,
+        scrape=opts.scrape,
+        server_pid=server.pid if server is not None else None,
+        server_url=server.url if server is not None else None,
+    )
+    loop = None
+    if sources and opts.telemetry_interval > 0:
+        warn = logger.warning if opts.nvml == "on" or opts.scrape else logger.info
+        sampler = TelemetrySampler(sources, warn=lambda msg: warn("locust-ml: %s", msg))
+        loop = TelemetryLoop(sampler, rec, opts.telemetry_interval)
+        _telemetry[environment] = loop
+    if opts.exporter_port is not None:
+        exporter = Exporter(
+            rec, environment, host=opts.exporter_host, port=opts.exporter_port, telemetry=loop
+        )
+        _exporters[environment] = exporter
+        logger.info(
+            "locust-ml: Prometheus exporter at http://%s:%s/metrics", exporter.host, exporter.port
+        )
 
 
 @locust.events.quitting.add_listener
@@ -298,6 +344,12 @@ def _on_quit(**_: Any) -> None:
     for environment, rec in list(_recorders.items()):
         if rec.role != "worker" and rec.finished:
             print(rec.summary_text(), flush=True)
+        loop = _telemetry.pop(environment, None)
+        if loop is not None:
+            loop.close()
+        exporter = _exporters.pop(environment, None)
+        if exporter is not None:
+            exporter.stop()
         server = _servers.pop(environment, None)
         if server is not None:
             server.stop()

@@ -134,6 +134,55 @@ def add_options(parser: Any) -> None:
         "MODE/LABEL/START/END in its environment (e.g. to start a profiler for one step).",
         web_ui=False,
     )
+    tele = parser.add_argument_group(
+        "locust-ml telemetry",
+        "GPU and server metrics read on the master during the test, and the Prometheus exporter.",
+    )
+    _arg(
+        tele,
+        "--ml-nvml",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="Read local GPUs through NVML: auto (when an NVIDIA driver is present), on "
+        "(warn when it can't), off. Default: %(default)s",
+        web_ui=False,
+    )
+    _arg(
+        tele,
+        "--ml-scrape",
+        metavar="[KIND=]URL",
+        action="append",
+        default=[],
+        help="A Prometheus endpoint to read every interval (repeatable): DCGM exporter, Triton, "
+        "vLLM, a locust-ml gpu-agent... KIND (dcgm, triton, vllm, locust-ml, gpu-agent) is "
+        "detected when omitted.",
+        web_ui=False,
+    )
+    _arg(
+        tele,
+        "--ml-telemetry-interval",
+        metavar="TIME",
+        default="1s",
+        help="Time between telemetry reads; 0 turns telemetry off. Default: %(default)s",
+        web_ui=False,
+    )
+    _arg(
+        tele,
+        "--ml-exporter-port",
+        metavar="PORT",
+        type=int,
+        default=None,
+        help="Serve live metrics for Prometheus on this port (0: any free port). Default: off",
+        web_ui=False,
+    )
+    _arg(
+        tele,
+        "--ml-exporter-host",
+        metavar="HOST",
+        default="127.0.0.1",
+        help="Address the exporter binds to. Default: %(default)s",
+        web_ui=False,
+    )
     server = parser.add_argument_group(
         "locust-ml embedded server",
         "Without --host, the reference inference server is started on a free loopback port.",
@@ -194,6 +243,11 @@ class MLOptions:
     seed: int = 0
     ramp: RampOverrides = RampOverrides()
     step_hook: str = ""
+    nvml: str = "auto"
+    scrape: tuple[str, ...] = ()
+    telemetry_interval: float = 1.0
+    exporter_port: int | None = None
+    exporter_host: str = "127.0.0.1"
     server_backend: str = "summarizer"
     server_args: str = ""
     server_timeout: float = 60.0
@@ -211,11 +265,33 @@ def _opt_num(value: Any, option: str, kind: type[int] | type[float]) -> Any:
     return number
 
 
-def _window(value: Any) -> float:
-    seconds = parse_duration(value if value not in (None, "") else "5s", option="--ml-window")
+def _positive_duration(value: Any, default: str, option: str) -> float:
+    seconds = parse_duration(value if value not in (None, "") else default, option=option)
     if not seconds > 0:
-        raise ConfigError(f"--ml-window: must be > 0 s, got {value!r}")
+        raise ConfigError(f"{option}: must be > 0 s, got {value!r}")
     return seconds
+
+
+def _window(value: Any) -> float:
+    return _positive_duration(value, "5s", "--ml-window")
+
+
+def _choice(value: Any, option: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{option}: expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _port(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--ml-exporter-port: expected a port number, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--ml-exporter-port: {port} is not a port (0-65535)")
+    return port
 
 
 def read_options(parsed: Any) -> MLOptions:
@@ -259,6 +335,13 @@ def read_options(parsed: Any) -> MLOptions:
             spawn_rate=_opt_num(get("ml_spawn_rate"), "--ml-spawn-rate", float),
         ),
         step_hook=str(get("ml_step_hook") or ""),
+        nvml=_choice(get("ml_nvml") or "auto", "--ml-nvml", ("auto", "on", "off")),
+        scrape=tuple(str(x) for x in (get("ml_scrape") or ())),
+        telemetry_interval=parse_duration(
+            get("ml_telemetry_interval") or "1s", option="--ml-telemetry-interval"
+        ),
+        exporter_port=_port(get("ml_exporter_port")),
+        exporter_host=str(get("ml_exporter_host") or "127.0.0.1"),
         server_backend=str(get("ml_server_backend") or "summarizer"),
         server_args=str(get("ml_server_args") or ""),
         server_timeout=60.0 if timeout is None else timeout,

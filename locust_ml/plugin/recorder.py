@@ -20,19 +20,21 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from locust_ml.analysis.samples import RequestSample, StepSamples, window_index
+from locust_ml.analysis.samples import Accumulator, RequestSample, StepSamples, window_index
 from locust_ml.analysis.status import classify
 from locust_ml.analysis.steps import StepLog, StepSpan, summarize_steps
+from locust_ml.analysis.utilization import Reading, UtilizationLog
 from locust_ml.plugin.options import MLOptions, read_options
 from locust_ml.plugin.step_hook import StepHook
 from locust_ml.report.console import format_ms, format_step_table
 from locust_ml.report.json import write_json
 from locust_ml.report.model import RunInfo, RunReport, build_report
+from locust_ml.telemetry.model import TelemetrySample, metric_spec
 
 __all__ = ["CONTEXT_KEY", "STEP_MESSAGE", "WIRE_KEY", "RunRecorder", "sample_from_event"]
 
@@ -148,6 +150,8 @@ class RunRecorder:
         self.report_path: Path | None = None
         #: Runs --ml-step-hook at step boundaries (master/local; set by the glue).
         self.step_hook: StepHook | None = None
+        #: CPU seconds the master spent on telemetry (see plugin/telemetry.py).
+        self.telemetry_cpu_s = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -155,6 +159,7 @@ class RunRecorder:
         self.steps = StepLog()
         self.current_step = 0
         self.step_start: float | None = None
+        self.utilization = UtilizationLog()
         self.started_at: float | None = None
         self.finished = False
 
@@ -167,6 +172,7 @@ class RunRecorder:
         self.report = None
         self.report_path = None
         self.notes = []
+        self.telemetry_cpu_s = 0.0
         self.started_at = self.clock()
 
     # -- samples (local and workers) --------------------------------------
@@ -202,6 +208,33 @@ class RunRecorder:
             start_time=start_time,
         )
         self.record(sample, end)
+
+    def add_telemetry(self, samples: Sequence[TelemetrySample]) -> None:
+        """Tag telemetry readings with the current step and window (master/local)."""
+        cur = self.steps.current
+        if cur is None:
+            return  # between tests, or before the first step: no load to attribute to
+        for s in samples:
+            self.utilization.add(
+                Reading(
+                    step=cur.id,
+                    window=window_index(s.timestamp, cur.start, self.options.window_s),
+                    t=s.timestamp,
+                    source=s.source,
+                    metric=s.metric,
+                    labels=s.labels,
+                    value=s.value,
+                    kind=metric_spec(s.metric).kind,
+                )
+            )
+
+    def live_totals(self) -> dict[tuple[str, str], Accumulator]:
+        """Per-endpoint accumulators over the whole run so far (for the exporter)."""
+        out: dict[tuple[str, str], Accumulator] = {}
+        for per in self.samples.by_step(first_step=0).values():
+            for key, acc in per.items():
+                out.setdefault(key, Accumulator()).merge(acc)
+        return out
 
     def set_step(self, step_id: int, start: float | None = None) -> None:
         """A worker heard the master announce a step (and when it started)."""
@@ -290,6 +323,7 @@ class RunRecorder:
             mode="distributed" if self.role == "master" else "local",
             workers=self.workers,
             tool_version=_version(),
+            telemetry_cpu_s=self.telemetry_cpu_s,
         )
         self.report = build_report(
             run,
@@ -298,6 +332,7 @@ class RunRecorder:
             percentiles=self.options.percentiles,
             window_s=self.options.window_s,
             notes=self.notes,
+            utilization=self.utilization,
         )
         directory = self.report_dir()
         try:

@@ -55,6 +55,8 @@ class RampShape(LoadTestShape):
                 for k, v in dataclasses.asdict(read_options(parsed).ramp).items()
                 if v is not None
             }
+            if "step_users" in given and "factor" not in given:
+                given["factor"] = None  # an additive step on the command line wins
             self._plan = dataclasses.replace(base, **given)
         return self._plan
 

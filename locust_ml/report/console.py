@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from locust_ml.analysis.histogram import percentile_key
+from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.report.model import RunReport
 
 __all__ = ["format_ms", "format_step_table"]
@@ -42,12 +43,25 @@ def _lat_cells(lat: Mapping[str, float | None], keys: Sequence[str]) -> list[str
     return [format_ms(lat.get(k)) for k in keys]
 
 
+def _gpu(rows: Sequence[SeriesStats]) -> float | None:
+    vals = [r.mean for r in rows if r.metric == "gpu_utilization_ratio" and r.mean is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
 def format_step_table(report: RunReport) -> str:
     """The per-step summary table, with a totals row."""
     keys = [percentile_key(q) for q in report.percentiles]
+    gpu: dict[int, float] = {}
+    for step, series in report.telemetry.items():
+        util = _gpu(series)
+        if util is not None:
+            gpu[step] = util
     header = ["step", "users", "offered/s", "achieved/s", "requests", "fail%", *keys]
+    if gpu:
+        header.append("gpu%")
     rows = [header]
     for s in report.steps:
+        extra = [f"{100 * gpu[s.id]:.0f}" if s.id in gpu else "-"] if gpu else []
         rows.append(
             [
                 str(s.id),
@@ -57,6 +71,7 @@ def format_step_table(report: RunReport) -> str:
                 str(s.requests),
                 f"{100 * s.failure_ratio:.1f}%",
                 *_lat_cells(s.latency_ms, keys),
+                *extra,
             ]
         )
     t = report.totals
@@ -70,6 +85,7 @@ def format_step_table(report: RunReport) -> str:
             str(t.requests),
             f"{100 * t.failures / t.requests:.1f}%" if t.requests else "0.0%",
             *_lat_cells(t.latency_ms, keys),
+            *([""] if gpu else []),
         ]
     )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from locust_ml.analysis.samples import HISTOGRAM_FIELDS
 from locust_ml.analysis.steps import EndpointStats, StepStats, WindowStats
+from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.report.files import write_atomic
 from locust_ml.report.model import SCHEMA_VERSION, RunReport
 
@@ -75,7 +76,28 @@ def _window(w: WindowStats) -> dict[str, Any]:
     }
 
 
-def _step(s: StepStats) -> dict[str, Any]:
+def _series(r: SeriesStats) -> dict[str, Any]:
+    return {
+        "source": r.source,
+        "metric": r.metric,
+        "labels": dict(r.labels),
+        "kind": r.kind,
+        "samples": r.samples,
+        "mean": _num(r.mean, 6),
+        "min": _num(r.min, 6),
+        "max": _num(r.max, 6),
+        "last": _num(r.last, 6),
+        "rate_per_s": _num(r.rate_per_s, 6),
+        "window_means": {str(w): _num(v, 6) for w, v in r.window_means.items()},
+    }
+
+
+def _mean_of(rows: Sequence[SeriesStats], metric: str) -> float | None:
+    vals = [r.mean for r in rows if r.metric == metric and r.mean is not None]
+    return _num(sum(vals) / len(vals), 6) if vals else None
+
+
+def _step(s: StepStats, telemetry: Sequence[SeriesStats] = ()) -> dict[str, Any]:
     return {
         "id": s.id,
         "label": s.label,
@@ -95,6 +117,10 @@ def _step(s: StepStats) -> dict[str, Any]:
         "tokens_out_per_s": _num(s.tokens_out_per_s),
         "endpoints": [_endpoint(e) for e in s.endpoints],
         "windows": [_window(w) for w in s.windows],
+        # Means over the step across all GPUs / series; null without telemetry.
+        "gpu_utilization": _mean_of(telemetry, "gpu_utilization_ratio"),
+        "gpu_memory_used_bytes": _mean_of(telemetry, "gpu_memory_used_bytes"),
+        "telemetry": [_series(r) for r in telemetry],
     }
 
 
@@ -111,10 +137,11 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "duration_s": round(report.duration_s, 3),
             "mode": run.mode,
             "workers": run.workers,
+            "telemetry_cpu_s": round(run.telemetry_cpu_s, 6),
         },
         "percentiles": list(report.percentiles),
         "window_s": report.window_s,
-        "steps": [_step(s) for s in report.steps],
+        "steps": [_step(s, report.telemetry.get(s.id, ())) for s in report.steps],
         "totals": {
             "requests": report.totals.requests,
             "failures": report.totals.failures,

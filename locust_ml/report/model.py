@@ -9,8 +9,8 @@ within a major version, never renamed or removed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from locust_ml.analysis.histogram import DEFAULT_PERCENTILES
 from locust_ml.analysis.samples import StepSamples
@@ -21,6 +21,7 @@ from locust_ml.analysis.steps import (
     summarize_steps,
     summarize_totals,
 )
+from locust_ml.analysis.utilization import SeriesStats, UtilizationLog
 
 __all__ = ["SCHEMA_VERSION", "RunInfo", "RunReport", "build_report"]
 
@@ -38,6 +39,8 @@ class RunInfo:
     mode: str  # "local" or "distributed"
     workers: int = 0
     tool_version: str = ""
+    #: CPU seconds the master/local process spent reading telemetry.
+    telemetry_cpu_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class RunReport:
     steps: tuple[StepStats, ...]
     totals: Totals
     notes: tuple[str, ...] = ()
+    #: Telemetry per step id (GPU, server, target process), when any was read.
+    telemetry: Mapping[int, tuple[SeriesStats, ...]] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
@@ -64,6 +69,7 @@ def build_report(
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     window_s: float | None = None,
     notes: Sequence[str] = (),
+    utilization: UtilizationLog | None = None,
 ) -> RunReport:
     """Summarize steps and totals into a :class:`RunReport`."""
     pct = tuple(percentiles)
@@ -78,4 +84,9 @@ def build_report(
         steps=steps,
         totals=summarize_totals(samples, run.ended_at - run.started_at, pct),
         notes=tuple(all_notes),
+        telemetry=(
+            {}
+            if utilization is None
+            else {s.id: utilization.step_stats(s.id) for s in steps if utilization.step_stats(s.id)}
+        ),
     )

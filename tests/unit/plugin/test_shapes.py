@@ -55,3 +55,16 @@ def test_reset_time_rereads_options() -> None:
     shape.runner.environment.parsed_options.ml_ramp_max = "8"
     shape.reset_time()
     assert shape.plan().max_users == 8
+
+
+def test_additive_step_option_overrides_a_class_factor() -> None:
+    class Doubling(RampShape):
+        start_users = 1
+        factor = 2.0
+        max_users = 8
+
+    shape = Doubling()
+    shape.runner = SimpleNamespace(  # type: ignore[assignment]
+        environment=SimpleNamespace(parsed_options=argparse.Namespace(ml_ramp_step="3"))
+    )
+    assert shape.plan().levels() == (1, 4, 7, 8)
