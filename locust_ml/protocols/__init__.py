@@ -1,0 +1,40 @@
+"""Protocol adapters: build inference requests, parse answers and streams (pure).
+
+Each adapter turns what a user wants to send into an :class:`HttpRequest` and
+what came back into an :class:`InferenceResult`; the Locust glue does the
+sending. Nothing here opens sockets or reads clocks: stream parsers are fed
+each read with the time it arrived. See ``docs/protocols.md``.
+
+=====================  ==================================================
+:mod:`.openai`         ``/v1/chat/completions``, ``/v1/completions``, SSE
+:mod:`.v2`             Open Inference Protocol v2 (KServe, Triton), JSON and
+                       binary tensors
+:mod:`.torchserve`     ``/predictions/{model}``
+:mod:`.generic`        any JSON endpoint; multipart/form-data uploads
+:mod:`.sse`            the incremental server-sent-events decoder
+:mod:`.base`           the shared request and result shapes
+=====================  ==================================================
+"""
+
+from __future__ import annotations
+
+from locust_ml.protocols.base import HttpRequest, InferenceResult, ResponseParser
+from locust_ml.protocols.generic import JsonEndpoint, MultipartUpload
+from locust_ml.protocols.openai import ChatCompletions, Completions, SseStream, parse_stream
+from locust_ml.protocols.torchserve import TorchServeModel
+from locust_ml.protocols.v2 import Tensor, V2Model
+
+__all__ = [
+    "ChatCompletions",
+    "Completions",
+    "HttpRequest",
+    "InferenceResult",
+    "JsonEndpoint",
+    "MultipartUpload",
+    "ResponseParser",
+    "SseStream",
+    "Tensor",
+    "TorchServeModel",
+    "V2Model",
+    "parse_stream",
+]

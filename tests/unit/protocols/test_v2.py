@@ -1,0 +1,303 @@
+"""Open Inference Protocol v2: JSON and binary tensors, both ways, and malformed answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from locust_ml.errors import ConfigError
+from locust_ml.protocols.v2 import (
+    INFERENCE_HEADER,
+    Tensor,
+    TensorFormatError,
+    V2Model,
+    decode_body,
+    deserialize_bytes,
+    encode_body,
+    parse_ready,
+    serialize_bytes,
+    server_live_request,
+    server_ready_request,
+)
+
+RNG = np.random.default_rng(20240601)
+
+
+def arrays() -> dict[str, Any]:
+    return {
+        "pixels": RNG.random((2, 3, 8, 8), dtype=np.float32),
+        "ids": RNG.integers(-(2**40), 2**40, size=(4, 5), dtype=np.int64),
+        "mask": RNG.integers(0, 256, size=17, dtype=np.uint8),
+        "flags": np.array([True, False, True]),
+        "half": RNG.random(6).astype(np.float16),
+    }
+
+
+def json_length(req_headers: dict[str, str] | Any) -> int | None:
+    value = req_headers.get(INFERENCE_HEADER)
+    return None if value is None else int(value)
+
+
+def assert_same(decoded: dict[str, np.ndarray[Any, Any]], sent: dict[str, Any]) -> None:
+    assert set(decoded) == set(sent)
+    for name, value in sent.items():
+        expected = Tensor.of(name, value).data
+        assert decoded[name].shape == expected.shape, name
+        assert decoded[name].dtype == expected.dtype, name
+        np.testing.assert_array_equal(decoded[name], expected)
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+def test_binary_request_round_trip() -> None:
+    sent = arrays()
+    req = V2Model("resnet").request(sent, parameters={"priority": 1}, request_id="r1")
+    assert req.path == "/v2/models/resnet/infer"
+    assert req.content_type == "application/octet-stream"
+    length = json_length(req.headers)
+    assert length is not None
+    header = json.loads(req.body[:length])
+    assert header["id"] == "r1"
+    assert header["parameters"] == {"priority": 1, "binary_data_output": True}
+    sizes = [t["parameters"]["binary_data_size"] for t in header["inputs"]]
+    assert all("data" not in t for t in header["inputs"])
+    # the header length is exact: the rest is exactly the declared tensor bytes
+    assert len(req.body) - length == sum(sizes)
+    assert sizes == [2 * 3 * 8 * 8 * 4, 4 * 5 * 8, 17, 3, 6 * 2]
+    doc, decoded = decode_body(req.body, length, "inputs")
+    assert doc["id"] == "r1"
+    assert_same(decoded, sent)
+
+
+def test_json_request_round_trip() -> None:
+    sent = arrays()
+    req = V2Model("resnet", binary=False, binary_outputs=False).request(sent)
+    assert req.content_type == "application/json"
+    assert INFERENCE_HEADER not in req.headers
+    header = json.loads(req.body)
+    assert "parameters" not in header
+    pixels = next(t for t in header["inputs"] if t["name"] == "pixels")
+    assert pixels["shape"] == [2, 3, 8, 8]
+    assert pixels["datatype"] == "FP32"
+    assert len(pixels["data"]) == 2 * 3 * 8 * 8  # flat, row-major
+    _, decoded = decode_body(req.body, None, "inputs")
+    assert_same(decoded, sent)
+
+
+def test_bytes_tensors_for_encoded_media() -> None:
+    jpegs = [b"\xff\xd8\xff\xe0" + RNG.bytes(n) for n in (0, 5, 300)]
+    req = V2Model("dali").request({"images": jpegs, "one": b"RIFF....WAVE"})
+    length = json_length(req.headers)
+    header = json.loads(req.body[:length])
+    images = header["inputs"][0]
+    assert (images["datatype"], images["shape"]) == ("BYTES", [3])
+    assert images["parameters"]["binary_data_size"] == sum(4 + len(j) for j in jpegs)
+    assert header["inputs"][1]["shape"] == [1]
+    _, decoded = decode_body(req.body, length, "inputs")
+    assert list(decoded["images"]) == jpegs
+    assert list(decoded["one"]) == [b"RIFF....WAVE"]
+
+
+def test_bytes_json_needs_utf8() -> None:
+    model = V2Model("m", binary=False)
+    req = model.request({"text": ["héllo", "wörld"]})
+    _, decoded = decode_body(req.body, None, "inputs")
+    assert list(decoded["text"]) == ["héllo".encode(), "wörld".encode()]
+    with pytest.raises(ConfigError, match=r"not UTF-8.*binary=True"):
+        model.request({"jpeg": [b"\xff\xd8"]})
+
+
+def test_versioned_path_quoting_named_outputs_and_headers() -> None:
+    model = V2Model(
+        "my model", version="2", outputs=("probs",), headers={"Authorization": "Bearer k"}
+    )
+    req = model.request({"x": np.zeros(3, np.float32)})
+    assert req.path == "/v2/models/my%20model/versions/2/infer"
+    assert req.headers["Authorization"] == "Bearer k"
+    header = json.loads(req.body[: json_length(req.headers)])
+    assert header["outputs"] == [{"name": "probs", "parameters": {"binary_data": True}}]
+    assert "parameters" not in header
+    assert model.ready_request().path == "/v2/models/my%20model/versions/2/ready"
+    assert model.ready_request().method == "GET"
+
+
+def test_health_helpers() -> None:
+    assert server_ready_request().path == "/v2/health/ready"
+    assert server_live_request().path == "/v2/health/live"
+    assert parse_ready(200)
+    assert not parse_ready(400)
+    assert not parse_ready(503)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: V2Model(""), "model"),
+        (lambda: V2Model("m").request({}), "at least one input"),
+        (lambda: Tensor.of("x", np.zeros(2), datatype="BF16"), "unknown datatype"),
+        (lambda: Tensor.of("x", np.zeros(2, np.complex64)), "no v2 datatype"),
+        (
+            lambda: Tensor.of("x", np.array([1, b"a"], dtype=object), datatype="BYTES"),
+            "BYTES element 0",
+        ),
+    ],
+)
+def test_bad_tensors_are_config_errors(make: Any, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        make()
+
+
+def test_explicit_tensor_list_and_datatype() -> None:
+    t = Tensor.of("x", [1, 2, 3], datatype="INT32")
+    assert (t.datatype, t.data.dtype) == ("INT32", np.dtype("<i4"))
+    req = V2Model("m").request([t])
+    _, decoded = decode_body(req.body, json_length(req.headers), "inputs")
+    np.testing.assert_array_equal(decoded["x"], [1, 2, 3])
+
+
+# --- BYTES serialization -------------------------------------------------------------------
+
+
+def test_bytes_serialization_format() -> None:
+    assert serialize_bytes([b"abc", b""]) == b"\x03\x00\x00\x00abc\x00\x00\x00\x00"
+    assert deserialize_bytes(b"\x03\x00\x00\x00abc\x00\x00\x00\x00", 2) == [b"abc", b""]
+
+
+@pytest.mark.parametrize(
+    ("buf", "count", "match"),
+    [
+        (b"\x03\x00\x00", None, "length prefix cut"),
+        (b"\x05\x00\x00\x00abc", None, "declares 5 bytes"),
+        (b"\x01\x00\x00\x00a", 2, "holds 1 elements"),
+    ],
+)
+def test_bytes_deserialization_errors(buf: bytes, count: int | None, match: str) -> None:
+    with pytest.raises(TensorFormatError, match=match):
+        deserialize_bytes(buf, count)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.lists(st.binary(max_size=64), max_size=20))
+def test_bytes_round_trip(items: list[bytes]) -> None:
+    assert deserialize_bytes(serialize_bytes(items), len(items)) == items
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    shape=st.lists(st.integers(0, 4), max_size=3),
+    datatype=st.sampled_from(["FP32", "FP64", "INT64", "INT8", "UINT8", "UINT16", "BOOL"]),
+    binary=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_numeric_round_trip(shape: list[int], datatype: str, binary: bool, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 100, size=shape) if datatype != "BOOL" else rng.random(shape) > 0.5
+    tensor = Tensor.of("t", values, datatype=datatype)
+    body, length = encode_body({}, "outputs", [tensor], binary=binary)
+    _, decoded = decode_body(body, length, "outputs")
+    assert decoded["t"].shape == tuple(shape)
+    np.testing.assert_array_equal(decoded["t"], tensor.data)
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+def response(outputs: dict[str, Any], *, binary: bool) -> tuple[dict[str, str], bytes]:
+    tensors = [Tensor.of(name, value) for name, value in outputs.items()]
+    body, length = encode_body({"model_name": "m", "id": "1"}, "outputs", tensors, binary=binary)
+    headers = {"Content-Type": "application/octet-stream" if binary else "application/json"}
+    if length is not None:
+        headers[INFERENCE_HEADER.lower()] = str(length)  # header names are case-insensitive
+    return headers, body
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_response_outputs_decode_to_arrays(binary: bool) -> None:
+    outputs = {"probs": RNG.random((2, 10), dtype=np.float32), "labels": [b"cat", b"dog"]}
+    headers, body = response(outputs, binary=binary)
+    r = V2Model("m", outputs=("probs",)).parse(200, headers, body, latency_ms=12.0)
+    assert r.ok, r.error
+    assert r.latency_ms == 12.0
+    assert r.bytes_received == len(body)
+    assert_same(r.outputs, outputs)
+
+
+def test_nested_json_data_is_accepted() -> None:
+    body = json.dumps(
+        {"outputs": [{"name": "y", "shape": [2, 2], "datatype": "INT32", "data": [[1, 2], [3, 4]]}]}
+    ).encode()
+    r = V2Model("m").parse(200, {}, body)
+    assert r.ok
+    np.testing.assert_array_equal(r.outputs["y"], [[1, 2], [3, 4]])
+
+
+def _out(**fields: Any) -> bytes:
+    entry = {"name": "y", "shape": [2], "datatype": "FP32", "data": [1.0, 2.0], **fields}
+    return json.dumps({"outputs": [entry]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "fragment"),
+    [
+        ({}, b"<html>oops</html>", "not JSON"),
+        ({}, b"[]", "JSON header is a list"),
+        ({}, b'{"model_name": "m"}', "'outputs' is"),
+        ({}, b'{"outputs": []}', "no outputs"),
+        ({}, b'{"outputs": [{"shape": [1]}]}', "not a tensor object"),
+        ({}, _out(datatype="BF16"), "unknown datatype"),
+        ({}, _out(shape=[3]), "data holds 2 elements"),
+        ({}, _out(shape="2"), "not a list of sizes"),
+        ({}, _out(data=["a", "b"]), "must be numbers"),
+        ({}, _out(datatype="BOOL", data=[1, 0]), "true/false"),
+        ({}, _out(datatype="BYTES", data=[1, 2]), "not a string"),
+        ({}, _out(data=None, parameters={}), "data holds 1 elements"),
+        ({INFERENCE_HEADER: "abc"}, b"{}", "not a number"),
+        ({INFERENCE_HEADER: "999"}, _out(), "body has"),
+        ({INFERENCE_HEADER: "-1"}, _out(), "body has"),
+    ],
+)
+def test_malformed_responses_are_invalid(
+    headers: dict[str, str], body: bytes, fragment: str
+) -> None:
+    r = V2Model("m").parse(200, headers, body)
+    assert (r.ok, r.error_class) == (False, "invalid")
+    assert fragment in (r.error or ""), r.error
+
+
+def test_missing_data_and_missing_requested_output() -> None:
+    no_data = json.dumps({"outputs": [{"name": "y", "shape": [1], "datatype": "FP32"}]}).encode()
+    assert "neither data nor binary_data_size" in (V2Model("m").parse(200, {}, no_data).error or "")
+    r = V2Model("m", outputs=("z",)).parse(200, {}, _out())
+    assert "missing from the response: ['z']" in (r.error or "")
+
+
+def test_binary_sizes_that_do_not_add_up_are_invalid() -> None:
+    headers, body = response({"y": np.arange(4, dtype=np.float32)}, binary=True)
+    length = int(headers[INFERENCE_HEADER.lower()])
+    short = V2Model("m").parse(200, headers, body[:-1])
+    assert "runs past the body" in (short.error or "")
+    extra = V2Model("m").parse(200, headers, body + b"\x00")
+    assert "1 bytes after the JSON header belong to no tensor" in (extra.error or "")
+    wrong_size = json.loads(body[:length])
+    wrong_size["outputs"][0]["parameters"]["binary_data_size"] = 12
+    head = json.dumps(wrong_size).encode()
+    tail = body[length:][:12]
+    r = V2Model("m").parse(200, {INFERENCE_HEADER: str(len(head))}, head + tail)
+    assert "12 binary bytes, but 4 FP32 elements need 16" in (r.error or "")
+
+
+def test_error_answers() -> None:
+    r = V2Model("m").parse(400, {}, b'{"error": "unexpected inference input \'foo\'"}')
+    assert (r.ok, r.error_class) == (False, "client_error")
+    assert r.error == "HTTP 400: unexpected inference input 'foo'"
+    ok_status = V2Model("m").parse(200, {}, b'{"error": "model crashed"}')
+    assert (ok_status.ok, ok_status.error_class) == (False, "server_error")
+    assert "model crashed" in (ok_status.error or "")
+    shed = V2Model("m").parse(503, {}, b"")
+    assert (shed.error_class, shed.error) == ("shed", "HTTP 503: (empty body)")
