@@ -8,6 +8,10 @@ their defaults from its fields, and validation lives in its ``__post_init__`` so
 a config built in a test is checked the same way as one built from the command
 line. Error messages name the option as the user typed it.
 
+``--model-name`` defaults to the backend's own name (``summarizer`` for both
+text backends, so that existing clients keep working; ``image-classifier`` and
+``speech`` for the models served over the Open Inference Protocol v2).
+
 The simulated backend's capacity is known in closed form, which is what makes it
 useful as ground truth for knee and capacity detection::
 
@@ -30,6 +34,8 @@ from locust_ml.errors import ConfigError
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_MODEL_NAMES",
+    "ONESHOT_BACKENDS",
     "ServerConfig",
     "add_server_arguments",
     "config_from_args",
@@ -38,7 +44,19 @@ __all__ = [
 ]
 
 #: The model backends ``--backend`` accepts.
-BACKENDS = ("summarizer", "simulated")
+BACKENDS = ("summarizer", "simulated", "image-classifier", "speech")
+
+#: Backends that answer one request with one model call (no tokens), served
+#: over the Open Inference Protocol v2 with dynamic batching.
+ONESHOT_BACKENDS = ("image-classifier", "speech")
+
+#: ``--model-name`` when it isn't given, per backend.
+DEFAULT_MODEL_NAMES = {
+    "summarizer": "summarizer",
+    "simulated": "summarizer",
+    "image-classifier": "image-classifier",
+    "speech": "speech",
+}
 
 #: Largest ``max_tokens`` a request may ask for (the OpenAI-style API's limit).
 MAX_TOKENS_LIMIT = 4096
@@ -50,11 +68,12 @@ class ServerConfig:
 
     Times carry their unit in the name (``_ms``, ``_s``, ``_seconds``), sizes in
     bytes or tokens. Construction validates every field and raises
-    :class:`~locust_ml.errors.ConfigError` naming the option.
+    :class:`~locust_ml.errors.ConfigError` naming the option. An empty
+    ``model_name`` becomes the backend's default (:data:`DEFAULT_MODEL_NAMES`).
     """
 
     backend: str = "summarizer"
-    model_name: str = "summarizer"
+    model_name: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     port_file: str | None = None
@@ -76,9 +95,14 @@ class ServerConfig:
     model_dim: int = 768
     model_layers: int = 4
     seed: int = 0
+    # One-shot backends (image classifier, speech): the largest input accepted.
+    max_image_pixels: int = 16_777_216
+    max_audio_seconds: float = 120.0
 
     def __post_init__(self) -> None:
         _check_choice("backend", self.backend, BACKENDS)
+        if self.model_name == "":
+            object.__setattr__(self, "model_name", DEFAULT_MODEL_NAMES[self.backend])
         _check_name("model_name", self.model_name)
         _check_name("host", self.host)
         _check_int("port", self.port, 0, 65535)
@@ -101,6 +125,8 @@ class ServerConfig:
         _check_int("model_dim", self.model_dim, 8, 8192)
         _check_int("model_layers", self.model_layers, 1, 64)
         _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("max_image_pixels", self.max_image_pixels, 16, 1 << 30)
+        _check_number("max_audio_seconds", self.max_audio_seconds, 0.0, 86_400.0, open_low=True)
         if self.port_file is not None and not isinstance(self.port_file, str):
             raise ConfigError(f"--port-file must be a path, got {self.port_file!r}")
 
@@ -115,6 +141,13 @@ class ServerConfig:
             parts.append(f"per_item_ms={self.per_item_ms:g}")
             parts.append(f"instances={self.instances}")
             parts.append(f"saturation_rps={saturation_rps(self):.1f}")
+        elif self.backend in ONESHOT_BACKENDS:
+            parts.append(f"instances={self.instances}")
+            if self.backend == "image-classifier":
+                parts.append(f"max_image_pixels={self.max_image_pixels}")
+            else:
+                parts.append(f"max_audio_seconds={self.max_audio_seconds:g}")
+            parts.append(f"blas_threads={self.blas_threads}")
         else:
             parts.append(f"model_dim={self.model_dim}")
             parts.append(f"model_layers={self.model_layers}")
@@ -237,13 +270,17 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         choices=BACKENDS,
         default=d.backend,
         help="summarizer: a real CPU extractive summarizer with a dense cost model; "
-        "simulated: an exact service-time model (base + per-item x batch)",
+        "simulated: an exact service-time model (base + per-item x batch); "
+        "image-classifier: decodes JPEG/PNG, a numpy CNN whose cost grows with pixels; "
+        "speech: decodes WAV/FLAC, log-mel spectrogram and a numpy network whose cost "
+        "grows with duration (the last two over the Open Inference Protocol v2)",
     )
     model.add_argument(
         "--model-name",
         metavar="NAME",
-        default=d.model_name,
-        help="model id served by the OpenAI-style API",
+        default="",  # the backend's own name, resolved by ServerConfig
+        help="model id served by the API; empty: the backend's own name "
+        "(summarizer for summarizer and simulated)",
     )
     model.add_argument(
         "--load-seconds",
@@ -278,14 +315,28 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=int,
         default=d.seed,
-        help="summarizer: seed of the generated weights",
+        help="seed of the generated weights (summarizer, image-classifier, speech)",
     )
     model.add_argument(
         "--blas-threads",
         metavar="N",
         type=int,
         default=d.blas_threads,
-        help="BLAS threads for the summarizer's matmuls",
+        help="BLAS threads for the models' matmuls",
+    )
+    model.add_argument(
+        "--max-image-pixels",
+        metavar="PIXELS",
+        type=int,
+        default=d.max_image_pixels,
+        help="image-classifier: largest image (width x height) accepted; larger get 413",
+    )
+    model.add_argument(
+        "--max-audio-seconds",
+        metavar="SECONDS",
+        type=float,
+        default=d.max_audio_seconds,
+        help="speech: longest audio accepted; longer gets 413",
     )
 
     sched = parser.add_argument_group("batching and queueing")
@@ -330,7 +381,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=int,
         default=d.instances,
-        help="parallel model instances, each running one batch at a time",
+        help="parallel model instances, each running one batch at a time "
+        "(simulated: asyncio tasks; image-classifier, speech: worker threads)",
     )
 
 

@@ -19,7 +19,13 @@ What a load test reads here, and why:
 - ``locust_ml_server_queue_seconds``: per-request time from arrival to the
   start of its batch.
 - ``locust_ml_server_requests_total{endpoint,code}``: every HTTP answer, so
-  shed load (503) and timeouts (504) are visible server-side.
+  shed load (503) and timeouts (504) are visible server-side. Open Inference
+  Protocol paths are labelled by their template
+  (``/v2/models/{model}/infer``), so the label's values stay bounded.
+- ``locust_ml_server_input_bytes_total``, ``locust_ml_server_image_pixels_total``,
+  ``locust_ml_server_audio_seconds_total``: the size of the work the one-shot
+  models (image classifier, speech) were given, whose cost grows with it;
+  dividing by requests gives the mean input size the load test actually sent.
 """
 
 from __future__ import annotations
@@ -76,6 +82,9 @@ class ServerMetrics:
     generation_tokens: Counter
     ready: Gauge
     model_load_seconds: Gauge
+    input_bytes: Counter
+    image_pixels: Counter
+    audio_seconds: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, *, max_batch_size: int) -> ServerMetrics:
@@ -135,6 +144,21 @@ class ServerMetrics:
             model_load_seconds=Gauge(
                 p + "model_load_seconds",
                 "Seconds from the start of model loading to readiness (0 until ready).",
+                registry=registry,
+            ),
+            input_bytes=Counter(
+                p + "input_bytes",
+                "Encoded bytes of image and audio inputs run by the model.",
+                registry=registry,
+            ),
+            image_pixels=Counter(
+                p + "image_pixels",
+                "Pixels (width x height) of images run by the image classifier.",
+                registry=registry,
+            ),
+            audio_seconds=Counter(
+                p + "audio_seconds",
+                "Seconds of audio run by the speech model.",
                 registry=registry,
             ),
         )
