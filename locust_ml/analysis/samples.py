@@ -43,7 +43,7 @@ EndpointKey = tuple[str, str]
 #: The latency-like fields kept as histograms, in report order.
 HISTOGRAM_FIELDS: Final = ("latency", "corrected", "lateness", "ttft", "itl")
 #: Fields recorded in window accumulators (the rest only per step).
-_WINDOW_FIELDS: Final = ("latency", "corrected", "ttft")
+_WINDOW_FIELDS: Final = ("latency", "corrected", "ttft", "itl")
 _WINDOW_DIGITS: Final = 2
 
 
@@ -69,6 +69,8 @@ class RequestSample:
     bytes_received: int = 0
     tokens_in: int | None = None
     tokens_out: int | None = None
+    #: Whether the request met every per-request SLO (None: no SLO given).
+    good: bool | None = None
 
     @property
     def failed(self) -> bool:
@@ -87,6 +89,7 @@ class Accumulator:
     tokens_in: int = 0
     tokens_out: int = 0
     token_requests: int = 0
+    good: int = 0
     hists: dict[str, LatencyHistogram] = field(default_factory=dict)
 
     @property
@@ -104,6 +107,7 @@ class Accumulator:
 
     def add(self, s: RequestSample, fields: Sequence[str] = HISTOGRAM_FIELDS) -> None:
         self.requests += 1
+        self.good += int(bool(s.good))
         self.status[s.status] = self.status.get(s.status, 0) + 1
         self.bytes_sent += s.bytes_sent
         self.bytes_received += s.bytes_received
@@ -123,6 +127,7 @@ class Accumulator:
 
     def merge(self, other: Accumulator) -> None:
         self.requests += other.requests
+        self.good += other.good
         for k, v in other.status.items():
             self.status[k] = self.status.get(k, 0) + v
         self.bytes_sent += other.bytes_sent
@@ -144,6 +149,7 @@ class Accumulator:
             "status": dict(self.status),
             "bytes": [self.bytes_sent, self.bytes_received],
             "tokens": [self.tokens_in, self.tokens_out, self.token_requests],
+            "good": self.good,
             "hists": {k: dict(h.to_wire()) for k, h in self.hists.items()},
         }
 
@@ -151,9 +157,11 @@ class Accumulator:
     def from_wire(cls, wire: Mapping[str, object]) -> Accumulator:
         digits, requests, status = wire.get("digits", 3), wire.get("requests"), wire.get("status")
         nbytes, tokens, hists = wire.get("bytes"), wire.get("tokens"), wire.get("hists")
+        good = wire.get("good", 0)
         if not (
             isinstance(digits, int)
             and isinstance(requests, int)
+            and isinstance(good, int)
             and isinstance(status, Mapping)
             and isinstance(nbytes, list | tuple)
             and len(nbytes) == 2
@@ -176,6 +184,7 @@ class Accumulator:
             tokens_in=tokens[0],
             tokens_out=tokens[1],
             token_requests=tokens[2],
+            good=good,
             hists={k: LatencyHistogram.from_wire(v) for k, v in hists.items()},
         )
 
@@ -193,6 +202,27 @@ class StepSamples:
 
     def __init__(self) -> None:
         self._acc: dict[_Key, Accumulator] = {}
+        #: Per-step counts of things that are not requests: open-loop arrivals
+        #: that waited for a free slot ("late") or were never sent ("dropped").
+        self._events: dict[tuple[int, str], int] = {}
+
+    def count_event(self, step: int, event: str, n: int = 1) -> None:
+        key = (step, event)
+        self._events[key] = self._events.get(key, 0) + n
+
+    def events_of(self, step: int, first_step: int) -> dict[str, int]:
+        """Event counts of ``step`` (step 0 counted in ``first_step``)."""
+        out: dict[str, int] = {}
+        for (s, event), n in self._events.items():
+            if s == step or (s == 0 and step == first_step):
+                out[event] = out.get(event, 0) + n
+        return dict(sorted(out.items()))
+
+    def events_total(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (_, event), n in self._events.items():
+            out[event] = out.get(event, 0) + n
+        return dict(sorted(out.items()))
 
     def _get(self, key: _Key) -> Accumulator:
         acc = self._acc.get(key)
@@ -235,18 +265,25 @@ class StepSamples:
     def merge(self, other: StepSamples) -> None:
         for key, acc in other._acc.items():
             self._get(key).merge(acc)
+        for (step, event), n in other._events.items():
+            self.count_event(step, event, n)
 
     def to_wire(self) -> list[dict[str, object]]:
         """A msgpack-friendly list of rows (lists, dicts and bytes only)."""
-        return [
+        rows: list[dict[str, object]] = [
             {"step": step, "window": window, "type": rtype, "name": name, "acc": acc.to_wire()}
             for (step, window, rtype, name), acc in self._acc.items()
         ]
+        rows.extend(
+            {"step": step, "event": event, "count": n} for (step, event), n in self._events.items()
+        )
+        return rows
 
     def drain_wire(self) -> list[dict[str, object]]:
         """Return the wire form and reset: what a worker ships each report."""
         wire = self.to_wire()
         self._acc.clear()
+        self._events.clear()
         return wire
 
     @classmethod
@@ -255,6 +292,14 @@ class StepSamples:
         for row in rows:
             if not isinstance(row, Mapping):
                 raise ValueError(f"malformed step sample row: {row!r:.200}")
+            if "event" in row:
+                step, event, count = row.get("step"), row.get("event"), row.get("count")
+                if not (
+                    isinstance(step, int) and isinstance(event, str) and isinstance(count, int)
+                ):
+                    raise ValueError(f"malformed step event row: {row!r:.200}")
+                out.count_event(step, event, count)
+                continue
             step, window = row.get("step"), row.get("window")
             rtype, name, acc = row.get("type"), row.get("name"), row.get("acc")
             if not (

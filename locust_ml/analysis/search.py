@@ -113,6 +113,11 @@ class SearchConfig:
     fail_fast: bool = True
     spawn_rate: float = 100.0
     pool_users: int | None = None
+    #: After a failed step, offer no load until the target has drained its
+    #: backlog (a window without completions, at least this long), so the
+    #: next step doesn't start behind a queue the last one built.
+    cooldown_s: float = 2.0
+    max_cooldown_s: float = 60.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "slos", tuple(self.slos))
@@ -247,6 +252,7 @@ class CapacitySearch:
         self.config = config or SearchConfig()
         self._samples_needed = self.config.stability.samples_needed(self.config.slos)
         self._history: list[JudgedStep] = []
+        self._pending: tuple[float, str] | None = None
         self._tick: Tick | None = None
         self._started = 0.0
         self._latest: StepObservation | None = None
@@ -286,6 +292,13 @@ class CapacitySearch:
             self._latest = observation
         if elapsed >= self.config.max_total_s:
             self._finish(StopReason.TIME_LIMIT)
+        elif self._pending is not None:
+            if self._cooled_down(elapsed):
+                pending, self._pending = self._pending, None
+                if elapsed + self.config.warmup_s >= self.config.max_total_s:
+                    self._finish(StopReason.TIME_LIMIT)
+                else:
+                    self._begin(elapsed, *pending)
         else:
             judged = self._judge(elapsed)
             if judged is not None:
@@ -307,6 +320,27 @@ class CapacitySearch:
         tick = Tick.of(step, load, c.mode, c.spawn_rate, c.warmup_s, phase, pool_users=c.pool_users)
         self._tick, self._started, self._latest = tick, elapsed, None
         return tick
+
+    def _begin_cooldown(self, elapsed: float, pending: tuple[float, str]) -> None:
+        c = self.config
+        step = self._tick.step + 1 if self._tick else 1
+        self._tick = Tick.of(
+            step, 0, c.mode, c.spawn_rate, 0.0, "cooldown", pool_users=c.pool_users
+        )
+        self._started, self._latest, self._pending = elapsed, None, pending
+
+    def _cooled_down(self, elapsed: float) -> bool:
+        """The backlog is gone: a whole window without completions (or the cap)."""
+        in_step = elapsed - self._started
+        if in_step >= self.config.max_cooldown_s:
+            return True
+        obs = self._latest
+        return (
+            in_step >= self.config.cooldown_s
+            and obs is not None
+            and bool(obs.windows)
+            and obs.windows[-1].requests == 0
+        )
 
     def _judge(self, elapsed: float) -> JudgedStep | None:
         c, tick, obs = self.config, self._tick, self._latest
@@ -402,6 +436,8 @@ class CapacitySearch:
             nxt = StopReason.TIME_LIMIT
         if isinstance(nxt, StopReason):
             self._finish(nxt)
+        elif not judged.passed and self.config.cooldown_s > 0:
+            self._begin_cooldown(elapsed, nxt)
         else:
             self._begin(elapsed, *nxt)
 

@@ -49,6 +49,15 @@ noise alone does not read as instability:
   ``iqr / sqrt(n)`` (about 8 % above the exact value for a normal, 10 % for an
   exponential: slightly conservative).
 
+Both checks are one-sided, in the direction that means overload: a window
+counts against stability when its throughput is *below* the others or its
+median latency *above* them, and drift only when throughput falls or latency
+rises. A step whose latency settles downward after a transient, or that
+serves a burst a little faster, is not at risk of flipping its verdict;
+measured on a batching server at 75 % of its capacity, two-sided checks on
+1-2 s windows kept judging such steps unstable (queueing makes the median
+wander far more than its sampling error), which biased the search low.
+
 The rule errs toward waiting: a false "unstable" costs one more window, a
 false "stable" judges a transient. With the defaults, three windows cut from
 one stationary process are judged stable about 97 % of the time at 25
@@ -235,13 +244,19 @@ def _spread(window: WindowStats) -> float:
 
 
 def _disagreements(
-    name: str, values: Sequence[float], errors: Sequence[float], tolerance: float, z: float
+    name: str,
+    values: Sequence[float],
+    errors: Sequence[float],
+    tolerance: float,
+    z: float,
+    worse: int,
 ) -> list[str]:
+    """Windows off their mean in the ``worse`` direction (+1: higher is worse, -1: lower)."""
     mean = sum(values) / len(values)
     out = []
     for i, (v, se) in enumerate(zip(values, errors, strict=True)):
         allowed = tolerance * abs(mean) + z * se
-        if abs(v - mean) > allowed:
+        if (v - mean) * worse > allowed:
             out.append(
                 f"{name} of window {i + 1} of the last {len(values)} is {v:.4g}, "
                 f"{abs(v - mean) / mean if mean else math.inf:.0%} off their mean {mean:.4g} "
@@ -265,6 +280,10 @@ class StabilityRule:
     tolerance: float = 0.10
     z: float = 2.0
     confidence: float = 0.95
+    #: Windows needed before any judgement (at least ``windows``). More than
+    #: ``windows`` makes the drift check below always run: a queue growing
+    #: through a short step raises its last windows above the step's mean.
+    min_windows: int = 0
 
     def __post_init__(self) -> None:
         if self.windows < 2:
@@ -295,15 +314,16 @@ class StabilityRule:
                 f"{samples} of {samples_needed} requests needed for the SLO percentile at "
                 f"{self.confidence:.0%} confidence"
             )
-        if len(windows) < self.windows:
-            reasons.append(f"{len(windows)} of {self.windows} measurement windows so far")
+        needed = max(self.windows, self.min_windows)
+        if len(windows) < needed:
+            reasons.append(f"{len(windows)} of {needed} measurement windows so far")
             return StabilityVerdict(False, samples, samples_needed, tuple(reasons))
         k, key = self.windows, percentile_key(50.0)
         rates = [w.rate for w in windows]
         rate_se = [
             math.sqrt(max(w.requests, 1)) / w.seconds if w.seconds > 0 else 0.0 for w in windows
         ]
-        reasons += self._compare("throughput", rates, rate_se)
+        reasons += self._compare("throughput", rates, rate_se, worse=-1)
         medians = [w.latency_ms.get(key) for w in windows]
         if any(m is None or math.isnan(m) for m in medians[-k:]):
             reasons.append("a window without latency data (no completed requests)")
@@ -315,19 +335,21 @@ class StabilityRule:
             ]
             lat = [m for m, _ in kept]
             lat_se = [_spread(w) / math.sqrt(max(w.requests, 1)) for _, w in kept]
-            reasons += self._compare("median latency", lat, lat_se)
+            reasons += self._compare("median latency", lat, lat_se, worse=+1)
         return StabilityVerdict(not reasons, samples, samples_needed, tuple(reasons))
 
-    def _compare(self, name: str, values: Sequence[float], errors: Sequence[float]) -> list[str]:
-        """(b): the last ``k`` windows agree, and their mean has not drifted from the step's."""
+    def _compare(
+        self, name: str, values: Sequence[float], errors: Sequence[float], *, worse: int
+    ) -> list[str]:
+        """(b): the last ``k`` windows agree, and their mean has not drifted the bad way."""
         k, tol, z = self.windows, self.tolerance, self.z
-        reasons = _disagreements(name, values[-k:], errors[-k:], tol, z)
+        reasons = _disagreements(name, values[-k:], errors[-k:], tol, z, worse)
         if len(values) > k:
             recent = sum(values[-k:]) / k
             overall = sum(values) / len(values)
             noise = math.sqrt(sum(e * e for e in errors[-k:]) / k) / math.sqrt(k)
             allowed = tol * abs(overall) + z * noise
-            if abs(recent - overall) > allowed:
+            if (recent - overall) * worse > allowed:
                 reasons.append(
                     f"{name} is drifting: {recent:.4g} over the last {k} windows vs "
                     f"{overall:.4g} over all {len(values)} after warm-up (allowed {allowed:.4g})"

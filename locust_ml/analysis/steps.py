@@ -94,12 +94,13 @@ class StepLog:
     ) -> StepSpan | None:
         """Record the load at ``now``; return the new step if one opened.
 
-        A step changes when the users, the offered rate, the mode or ``key``
-        (e.g. a schedule's own step number) change.
+        A step changes when ``key`` (a schedule's own step number) changes,
+        or - without a key - when the users, the offered rate or the mode do.
         """
         cur = self._current
         mode = mode or ("closed" if offered_rps is None else "open")
-        ident = (users, offered_rps, mode, key)
+        # A schedule's step number identifies its steps; without one, the load does.
+        ident = (key, mode) if key is not None else (users, offered_rps, mode)
         if cur is not None and self._ident == ident:
             return None
         if cur is not None:
@@ -208,6 +209,10 @@ class StepStats:
     extra_ms: Mapping[str, Percentiles] | None = None
     tokens_out_per_s: float | None = None
     windows: tuple[WindowStats, ...] = ()
+    #: Requests that met every per-request SLO, per second (None without SLOs).
+    goodput_rps: float | None = None
+    #: Open-loop arrivals that waited for a free slot ("late") or were not sent ("dropped").
+    events: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
@@ -227,6 +232,7 @@ class Totals:
     latency_ms: Percentiles
     endpoints: tuple[EndpointStats, ...]
     status: Mapping[str, int] | None = None
+    events: Mapping[str, int] = field(default_factory=dict)
 
 
 def _nan_to_none(x: float) -> float | None:
@@ -327,6 +333,7 @@ def summarize_steps(
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     *,
     window_s: float | None = None,
+    with_goodput: bool = False,
 ) -> tuple[StepStats, ...]:
     """One :class:`StepStats` per span, in order.
 
@@ -367,6 +374,8 @@ def summarize_steps(
                     _rate(total.tokens_out, duration) if total.token_requests else None
                 ),
                 windows=_windows(samples, span, end, window_s, percentiles),
+                goodput_rps=_rate(total.good, duration) if with_goodput else None,
+                events=samples.events_of(span.id, spans[0].id),
             )
         )
     return tuple(out)
@@ -391,4 +400,5 @@ def summarize_totals(
             _endpoint_stats(key, acc, duration, percentiles) for key, acc in sorted(per.items())
         ),
         status=dict(sorted(total.status.items())),
+        events=samples.events_total(),
     )

@@ -27,21 +27,35 @@ from typing import Any
 import gevent
 import locust
 from locust.env import Environment
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, Runner, WorkerRunner
+from locust.runners import (
+    STATE_MISSING,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    MasterRunner,
+    Runner,
+    WorkerRunner,
+)
 
+from locust_ml.analysis.steps import StepSpan
 from locust_ml.errors import EXIT_CONFIG, EXIT_TARGET, ConfigError, DependencyError, TargetError
 from locust_ml.plugin import webui
+from locust_ml.plugin.openloop import RATE_MESSAGE, ArrivalDriver, RatePlan
 from locust_ml.plugin.options import add_options, read_options
 from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
+from locust_ml.plugin.shapes import MLShape
 from locust_ml.plugin.step_hook import StepHook
 from locust_ml.plugin.target import EmbeddedServer
 from locust_ml.plugin.telemetry import Exporter, TelemetryLoop, build_sources
+from locust_ml.telemetry.prometheus_scrape import parse_scrape_spec
 from locust_ml.telemetry.sampler import TelemetrySampler
 
 __all__ = ["bind", "recorder_for"]
 
 logger = logging.getLogger("locust_ml")
 
+#: Open loop, distributed: a step's arrivals start this long after it is
+#: announced, so every worker has the plan before its first intended send time.
+RATE_LEAD_SECONDS = 0.2
 #: How often the master/local runner checks for a load change (seconds).
 STEP_POLL_SECONDS = 0.25
 #: How often the master re-announces the current step: for late or reconnected
@@ -52,6 +66,7 @@ STEP_REANNOUNCE_SECONDS = 1.0
 _recorders: weakref.WeakKeyDictionary[Environment, RunRecorder] = weakref.WeakKeyDictionary()
 _servers: weakref.WeakKeyDictionary[Environment, EmbeddedServer] = weakref.WeakKeyDictionary()
 _trackers: weakref.WeakKeyDictionary[Environment, gevent.Greenlet] = weakref.WeakKeyDictionary()
+_drivers: weakref.WeakKeyDictionary[Environment, ArrivalDriver] = weakref.WeakKeyDictionary()
 _telemetry: weakref.WeakKeyDictionary[Environment, TelemetryLoop] = weakref.WeakKeyDictionary()
 _exporters: weakref.WeakKeyDictionary[Environment, Exporter] = weakref.WeakKeyDictionary()
 
@@ -59,6 +74,11 @@ _exporters: weakref.WeakKeyDictionary[Environment, Exporter] = weakref.WeakKeyDi
 def recorder_for(environment: Environment) -> RunRecorder | None:
     """The recorder bound to ``environment``, if any."""
     return _recorders.get(environment)
+
+
+def driver_for(environment: Environment) -> ArrivalDriver | None:
+    """The open-loop arrival driver of ``environment`` (workers and local runs)."""
+    return _drivers.get(environment)
 
 
 def _role(runner: Runner | None) -> str:
@@ -105,6 +125,7 @@ class _Listeners:
         runner = self.environment.runner
         if self.rec.role == "worker" and runner is not None:
             runner.register_message(STEP_MESSAGE, self.on_step_message)
+            runner.register_message(RATE_MESSAGE, self.on_rate_message)
 
     def send_step(self, step_id: int, start: float, client_id: str | None = None) -> None:
         runner = self.environment.runner
@@ -118,6 +139,15 @@ class _Listeners:
         step, start = data.get("id"), data.get("start")
         if isinstance(step, int):
             self.rec.set_step(step, float(start) if isinstance(start, int | float) else None)
+
+    def on_rate_message(self, msg: Any, **_: Any) -> None:
+        driver = _drivers.get(self.environment)
+        try:
+            plan = RatePlan.from_message(getattr(msg, "data", None))
+            if driver is not None:
+                driver.configure(plan)
+        except (ValueError, ConfigError) as exc:
+            logger.error("locust-ml: ignored an open-loop plan: %s", exc)
 
     def on_request(
         self,
@@ -179,6 +209,9 @@ class _Listeners:
         tracker = _trackers.pop(environment, None)
         if tracker is not None:
             tracker.kill(block=False)
+        driver = _drivers.get(environment)
+        if driver is not None:
+            driver.stop()
         rec = self.rec
         if rec.role == "worker":
             return
@@ -213,21 +246,50 @@ def bind(environment: Environment) -> RunRecorder:
     rec.send_step = listeners.send_step
     listeners.attach()
     _recorders[environment] = rec
+    if rec.role != "master":
+        from locust_ml.traces.timeline import load_timestamps
+
+        _drivers[environment] = ArrivalDriver(
+            record_event=lambda event, _step: rec.samples.count_event(rec.current_step, event),
+            load_timestamps=load_timestamps,
+        )
     return rec
 
 
 def _track_steps(environment: Environment, rec: RunRecorder) -> None:
-    """Open a step whenever the runner's target load changes; re-announce it."""
+    """Open a step whenever the load changes; announce it (and open-loop rates)."""
     since_announce = 0.0
+    shape = environment.shape_class if isinstance(environment.shape_class, MLShape) else None
+    if shape is not None:
+        shape.observe = lambda tick: rec.observation(tick, lag_s=_report_lag(environment))
+    workers: tuple[str, ...] = ()
     while True:
         runner = environment.runner
         if isinstance(runner, MasterRunner):
             rec.workers = max(rec.workers, runner.worker_count)
         if runner is not None:
-            if rec.observe(int(runner.target_user_count)) is not None:
+            tick = shape.current_tick if shape is not None else None
+            if shape is not None and tick is None:
+                span = None  # the schedule is over (or not started): no new step
+            elif tick is not None:
+                span = rec.observe(
+                    tick.users if tick.mode == "closed" else int(runner.target_user_count),
+                    tick.offered_rps if tick.mode == "open" else None,
+                    mode=tick.mode,
+                    label=tick.label,
+                    key=tick.step,
+                )
+            else:
+                span = rec.observe(int(runner.target_user_count))
+            now_workers = _worker_ids(runner)
+            cur = rec.steps.current
+            announce = span is not None or now_workers != workers
+            if cur is not None and cur.mode == "open" and shape is not None and announce:
+                _announce_rate(environment, rec, shape, cur, now_workers)
+            workers = now_workers
+            if span is not None:
                 since_announce = 0.0
             elif rec.role == "master" and since_announce >= STEP_REANNOUNCE_SECONDS:
-                cur = rec.steps.current
                 if cur is not None and rec.send_step is not None:
                     rec.send_step(cur.id, cur.start)
                 since_announce = 0.0
@@ -235,9 +297,78 @@ def _track_steps(environment: Environment, rec: RunRecorder) -> None:
         since_announce += STEP_POLL_SECONDS
 
 
+def _collect_search(environment: Environment, rec: RunRecorder) -> None:
+    """A capacity search's outcome into the report (stopping it if still running)."""
+    shape = environment.shape_class
+    if isinstance(shape, MLShape) and not rec.finished:
+        rec.search = shape.search_result()
+        if rec.search is not None:
+            logger.info("locust-ml: capacity search: %s", rec.search.summary())
+
+
+def _report_lag(environment: Environment) -> float:
+    """How far behind the master's view of worker samples can be (seconds)."""
+    import locust.runners
+
+    if isinstance(environment.runner, MasterRunner):
+        return float(locust.runners.WORKER_REPORT_INTERVAL) + 0.5
+    return 0.0
+
+
+def _worker_ids(runner: Runner) -> tuple[str, ...]:
+    if not isinstance(runner, MasterRunner):
+        return ()
+    return tuple(sorted(c.id for c in runner.clients.values() if c.state not in (STATE_MISSING,)))
+
+
+def _announce_rate(
+    environment: Environment,
+    rec: RunRecorder,
+    shape: MLShape,
+    span: StepSpan,
+    workers: tuple[str, ...],
+) -> None:
+    """Tell every worker (or the local driver) its share of the step's arrivals."""
+    opts = rec.options.shape
+    runner = environment.runner
+    lead = RATE_LEAD_SECONDS if isinstance(runner, MasterRunner) else 0.0
+    start = max(span.start, rec.clock()) + lead
+
+    def plan(index: int, count: int) -> RatePlan:
+        return RatePlan(
+            step=span.id,
+            rate=span.offered_rps,
+            start=start,
+            arrival=str(shape.arrival_spec()),
+            seed=rec.options.seed,
+            worker_index=index,
+            worker_count=count,
+            max_inflight=opts.max_inflight,
+            max_lateness_s=opts.max_lateness_s,
+        )
+
+    if isinstance(runner, MasterRunner):
+        for index, client_id in enumerate(workers):
+            runner.send_message(
+                RATE_MESSAGE, plan(index, len(workers)).to_message(), client_id=client_id
+            )
+        if workers:
+            logger.info(
+                "locust-ml: step %s: %s req/s over %d workers",
+                span.id,
+                span.offered_rps,
+                len(workers),
+            )
+        return
+    driver = _drivers.get(environment)
+    if driver is not None:
+        driver.configure(plan(0, 1))
+
+
 def _finish(environment: Environment, rec: RunRecorder) -> None:
     if rec.finished:
         return
+    _collect_search(environment, rec)
     if isinstance(environment.runner, MasterRunner):
         rec.workers = max(rec.workers, environment.runner.worker_count)
     rec.finish(target=environment.host)
@@ -256,6 +387,13 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -
         rec = bind(environment)
         if rec.role != "worker":
             _step_hook(rec)  # validate the command now: a bad one is exit 2, not a warning
+            for spec in rec.options.scrape:
+                parse_scrape_spec(spec)  # before anything starts
+            shape = environment.shape_class
+            if isinstance(shape, MLShape):
+                # Build the plan once now, so an impossible shape (a negative
+                # rate, a broken stages file) stops the run before it starts.
+                shape.build_plan(rec.options)
     except ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
         return
@@ -336,6 +474,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
             runner.quit()
         if isinstance(environment.runner, MasterRunner):
             rec.workers = max(rec.workers, environment.runner.worker_count)
+        _collect_search(environment, rec)
         rec.finish(target=environment.host)
 
 

@@ -14,15 +14,20 @@ option's name on a bad value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from locust_ml.analysis.histogram import DEFAULT_PERCENTILES
+from locust_ml.analysis.slo import SLO, parse_slos
+from locust_ml.arrivals import ArrivalSpec, parse_arrival
 from locust_ml.config import parse_duration, parse_percentiles
 from locust_ml.errors import ConfigError
 from locust_ml.payloads.lengths import LengthDistribution
 
-__all__ = ["MLOptions", "add_options", "read_options"]
+__all__ = ["SHAPE_KINDS", "MLOptions", "ShapeOptions", "add_options", "read_options"]
+
+SHAPE_KINDS = ("ramp", "soak", "spike", "stages", "capacity-search")
 
 DEFAULT_PROMPT_TOKENS = "lognormal:median=300,sigma=0.5,min=16,max=2000"
 DEFAULT_OUTPUT_TOKENS = "lognormal:median=48,sigma=0.4,min=8,max=256"
@@ -103,30 +108,162 @@ def add_options(parser: Any) -> None:
         default=0,
         help="Seed for payload sampling; each user derives its own from it. Default: %(default)s",
     )
-    ramp = parser.add_argument_group(
-        "locust-ml ramp",
-        "Step ramp of the RampShape (capacity test). Unset values keep the shape's own defaults.",
+    shape = parser.add_argument_group(
+        "locust-ml load shape",
+        "What load to offer and how: the shape (ramp, soak, spike, stages, capacity-search), "
+        "closed loop (users) or open loop (arrival rate), and the SLOs. Loads are users in "
+        "closed loop and requests/s in open loop. Unset values keep the locustfile's shape "
+        "class defaults.",
     )
-    _arg(ramp, "--ml-ramp-start", metavar="USERS", default=None, help="Users in step 1.")
-    _arg(ramp, "--ml-ramp-step", metavar="USERS", default=None, help="Users added at each step.")
     _arg(
-        ramp,
+        shape,
+        "--ml-shape",
+        choices=["ramp", "soak", "spike", "stages", "capacity-search"],
+        default=None,
+        help="Test type. Default: the locustfile's shape class (a ramp in the bundled ones).",
+    )
+    _arg(
+        shape,
+        "--ml-arrival",
+        metavar="PROCESS",
+        default=None,
+        help="closed (users loop: send, wait for the answer, repeat), or an open-loop arrival "
+        "process: constant, poisson, gamma:cv=C (bursty), trace:path=FILE[,column=C]"
+        "[,time_scale=S][,loop=true]. Default: the shape class's (closed for a ramp).",
+    )
+    _arg(
+        shape,
+        "--ml-slo",
+        metavar="EXPR",
+        action="append",
+        default=[],
+        help="A service-level objective (repeatable): p99<500ms, p99.9<2s, errors<1%%, "
+        "ttft_p99<300ms, itl_p95<50ms. Read by the capacity search and the report.",
+    )
+    _arg(
+        shape,
+        "--ml-warmup",
+        metavar="TIME",
+        default=None,
+        help="Start of each step excluded from its measurements (stability, SLO judgement).",
+    )
+    _arg(shape, "--ml-ramp-start", metavar="LOAD", default=None, help="Load of step 1.")
+    _arg(shape, "--ml-ramp-step", metavar="LOAD", default=None, help="Load added at each step.")
+    _arg(
+        shape,
         "--ml-ramp-factor",
         metavar="F",
         default=None,
-        help="Multiply the users by F at each step instead of adding --ml-ramp-step.",
+        help="Multiply the load by F at each step instead of adding --ml-ramp-step.",
     )
-    _arg(ramp, "--ml-ramp-max", metavar="USERS", default=None, help="Users in the last step.")
+    _arg(shape, "--ml-ramp-max", metavar="LOAD", default=None, help="Load of the last step.")
     _arg(
-        ramp,
+        shape,
         "--ml-step-time",
         metavar="TIME",
         default=None,
-        help="Duration of each step, e.g. 30s, 1m30s.",
+        help="Duration of each ramp step, e.g. 30s, 1m30s.",
     )
-    _arg(ramp, "--ml-spawn-rate", metavar="USERS/S", default=None, help="Users started per second.")
     _arg(
-        ramp,
+        shape,
+        "--ml-spawn-rate",
+        metavar="USERS/S",
+        default=None,
+        help="Users started per second when a step begins.",
+    )
+    _arg(shape, "--ml-soak-load", metavar="LOAD", default=None, help="Soak: load to hold.")
+    _arg(shape, "--ml-soak-time", metavar="TIME", default=None, help="Soak: how long to hold it.")
+    _arg(
+        shape,
+        "--ml-soak-ramp",
+        metavar="TIME",
+        default=None,
+        help="Soak: time to ramp up to the load.",
+    )
+    _arg(shape, "--ml-spike-baseline", metavar="LOAD", default=None, help="Spike: baseline load.")
+    _arg(
+        shape,
+        "--ml-spike-factor",
+        metavar="N",
+        default=None,
+        help="Spike: the spike is N x the baseline.",
+    )
+    _arg(shape, "--ml-spike-time", metavar="TIME", default=None, help="Spike: spike duration.")
+    _arg(
+        shape,
+        "--ml-spike-recovery",
+        metavar="TIME",
+        default=None,
+        help="Spike: time at baseline after the spike to observe recovery.",
+    )
+    _arg(
+        shape,
+        "--ml-stages",
+        metavar="FILE",
+        default=None,
+        help="Stages: a YAML or JSON file listing {duration, users | rate} stages.",
+    )
+    _arg(
+        shape,
+        "--ml-search-start",
+        metavar="LOAD",
+        default=None,
+        help="Capacity search: first load tried.",
+    )
+    _arg(
+        shape,
+        "--ml-search-factor",
+        metavar="F",
+        default=None,
+        help="Capacity search: step-up factor before bisecting.",
+    )
+    _arg(
+        shape,
+        "--ml-search-precision",
+        metavar="P",
+        default=None,
+        help="Capacity search: stop when first-bad / last-good - 1 <= P (e.g. 0.05).",
+    )
+    _arg(
+        shape,
+        "--ml-search-max-time",
+        metavar="TIME",
+        default=None,
+        help="Capacity search: stop after this long.",
+    )
+    _arg(
+        shape,
+        "--ml-search-step-time",
+        metavar="TIME",
+        default=None,
+        help="Capacity search: judge a step after at most this long (unstable = fail).",
+    )
+    _arg(
+        shape,
+        "--ml-pool-users",
+        metavar="N",
+        default=None,
+        help="Open loop: users sending the arrivals (each runs many requests at once). "
+        "Default: 8, and at least one per worker.",
+    )
+    _arg(
+        shape,
+        "--ml-max-inflight",
+        metavar="N",
+        default="1000",
+        help="Open loop: requests in flight per worker at most; arrivals beyond wait (late) "
+        "and are dropped past --ml-max-lateness. Default: %(default)s",
+    )
+    _arg(
+        shape,
+        "--ml-max-lateness",
+        metavar="TIME",
+        default="10s",
+        help="Open loop: an arrival that can't be sent this long after its intended time is "
+        "dropped and counted. Default: %(default)s",
+    )
+    _arg(
+        shape,
         "--ml-step-hook",
         metavar="CMD",
         default="",
@@ -216,15 +353,37 @@ def add_options(parser: Any) -> None:
 
 
 @dataclass(frozen=True)
-class RampOverrides:
-    """Ramp settings given on the command line (None: keep the shape's)."""
+class ShapeOptions:
+    """Load-shape settings from the command line (None: keep the shape class's)."""
 
-    start_users: int | None = None
-    step_users: int | None = None
+    kind: str | None = None
+    #: None: not given, the shape class decides (see shapes.effective_arrival).
+    arrival: ArrivalSpec | None = None
+    slos: tuple[SLO, ...] = ()
+    warmup_s: float | None = None
+    start: float | None = None
+    step: float | None = None
     factor: float | None = None
-    max_users: int | None = None
+    max: float | None = None
     step_seconds: float | None = None
     spawn_rate: float | None = None
+    soak_load: float | None = None
+    soak_s: float | None = None
+    soak_ramp_s: float | None = None
+    spike_baseline: float | None = None
+    spike_factor: float | None = None
+    spike_s: float | None = None
+    spike_recovery_s: float | None = None
+    stages: str | None = None
+    search_start: float | None = None
+    search_factor: float | None = None
+    search_precision: float | None = None
+    search_max_s: float | None = None
+    search_step_s: float | None = None
+    stability_tolerance: float = 0.25
+    pool_users: int | None = None
+    max_inflight: int = 1000
+    max_lateness_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -241,7 +400,7 @@ class MLOptions:
         default_factory=lambda: LengthDistribution.parse(DEFAULT_OUTPUT_TOKENS)
     )
     seed: int = 0
-    ramp: RampOverrides = RampOverrides()
+    shape: ShapeOptions = field(default_factory=ShapeOptions)
     step_hook: str = ""
     nvml: str = "auto"
     scrape: tuple[str, ...] = ()
@@ -294,6 +453,56 @@ def _port(value: Any) -> int | None:
     return port
 
 
+def _opt_time(value: Any, option: str) -> float | None:
+    return None if value in (None, "") else parse_duration(value, option=option)
+
+
+def _shape_options(get: Callable[..., Any]) -> ShapeOptions:
+    def num(name: str, kind: type[int] | type[float] = float) -> Any:
+        return _opt_num(get("ml_" + name.replace("-", "_")), "--ml-" + name, kind)
+
+    def secs(name: str) -> float | None:
+        return _opt_time(get("ml_" + name.replace("-", "_")), "--ml-" + name)
+
+    kind = get("ml_shape") or None
+    if kind is not None:
+        kind = _choice(kind, "--ml-shape", SHAPE_KINDS)
+    stages = get("ml_stages") or None
+    return ShapeOptions(
+        kind=kind,
+        arrival=(
+            None
+            if get("ml_arrival") in (None, "")
+            else parse_arrival(str(get("ml_arrival")), option="--ml-arrival")
+        ),
+        slos=parse_slos(list(get("ml_slo") or ()), option="--ml-slo"),
+        warmup_s=secs("warmup"),
+        start=num("ramp-start"),
+        step=num("ramp-step"),
+        factor=num("ramp-factor"),
+        max=num("ramp-max"),
+        step_seconds=secs("step-time"),
+        spawn_rate=num("spawn-rate"),
+        soak_load=num("soak-load"),
+        soak_s=secs("soak-time"),
+        soak_ramp_s=secs("soak-ramp"),
+        spike_baseline=num("spike-baseline"),
+        spike_factor=num("spike-factor"),
+        spike_s=secs("spike-time"),
+        spike_recovery_s=secs("spike-recovery"),
+        stages=None if stages is None else str(stages),
+        search_start=num("search-start"),
+        search_factor=num("search-factor"),
+        search_precision=num("search-precision"),
+        search_max_s=secs("search-max-time"),
+        search_step_s=secs("search-step-time"),
+        stability_tolerance=num("stability-tolerance") or 0.25,
+        pool_users=num("pool-users", int),
+        max_inflight=num("max-inflight", int) or 1000,
+        max_lateness_s=_opt_time(get("ml_max_lateness"), "--ml-max-lateness") or 10.0,
+    )
+
+
 def read_options(parsed: Any) -> MLOptions:
     """Parse Locust's ``parsed_options`` (or None) into :class:`MLOptions`."""
     if parsed is None:
@@ -302,7 +511,6 @@ def read_options(parsed: Any) -> MLOptions:
     def get(name: str, default: Any = None) -> Any:
         return getattr(parsed, name, default)
 
-    step_time = get("ml_step_time")
     seed = get("ml_seed", 0)
     try:
         seed = int(seed)
@@ -322,18 +530,7 @@ def read_options(parsed: Any) -> MLOptions:
             str(get("ml_output_tokens") or DEFAULT_OUTPUT_TOKENS), option="--ml-output-tokens"
         ),
         seed=seed,
-        ramp=RampOverrides(
-            start_users=_opt_num(get("ml_ramp_start"), "--ml-ramp-start", int),
-            step_users=_opt_num(get("ml_ramp_step"), "--ml-ramp-step", int),
-            factor=_opt_num(get("ml_ramp_factor"), "--ml-ramp-factor", float),
-            max_users=_opt_num(get("ml_ramp_max"), "--ml-ramp-max", int),
-            step_seconds=(
-                None
-                if step_time in (None, "")
-                else parse_duration(step_time, option="--ml-step-time")
-            ),
-            spawn_rate=_opt_num(get("ml_spawn_rate"), "--ml-spawn-rate", float),
-        ),
+        shape=_shape_options(get),
         step_hook=str(get("ml_step_hook") or ""),
         nvml=_choice(get("ml_nvml") or "auto", "--ml-nvml", ("auto", "on", "off")),
         scrape=tuple(str(x) for x in (get("ml_scrape") or ())),

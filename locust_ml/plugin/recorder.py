@@ -16,6 +16,7 @@ in the pure layer; this class only routes Locust's callbacks to it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -25,15 +26,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from locust_ml.analysis.histogram import LatencyHistogram
 from locust_ml.analysis.samples import Accumulator, RequestSample, StepSamples, window_index
+from locust_ml.analysis.search import SearchResult
+from locust_ml.analysis.slo import SLO, SLOStats, required_percentiles
+from locust_ml.analysis.stability import StabilityRule, StepObservation
 from locust_ml.analysis.status import classify
-from locust_ml.analysis.steps import StepLog, StepSpan, summarize_steps
+from locust_ml.analysis.steps import StepLog, StepSpan, WindowStats, summarize_steps
 from locust_ml.analysis.utilization import Reading, UtilizationLog
 from locust_ml.plugin.options import MLOptions, read_options
 from locust_ml.plugin.step_hook import StepHook
 from locust_ml.report.console import format_ms, format_step_table
 from locust_ml.report.json import write_json
 from locust_ml.report.model import RunInfo, RunReport, build_report
+from locust_ml.schedules import Tick
 from locust_ml.telemetry.model import TelemetrySample, metric_spec
 
 __all__ = ["CONTEXT_KEY", "STEP_MESSAGE", "WIRE_KEY", "RunRecorder", "sample_from_event"]
@@ -48,6 +54,39 @@ WIRE_KEY = "locust_ml"
 #: Key of the ML fields a user puts in the ``context`` of a request (see
 #: :func:`sample_from_event`).
 CONTEXT_KEY = "locust_ml"
+
+
+def _pcts(hist: LatencyHistogram, qs: Sequence[float]) -> dict[str, float | None]:
+    return {k: (None if math.isnan(v) else v) for k, v in hist.percentiles_ms(qs).items()}
+
+
+def _good_rules(slos: Sequence[SLO]) -> tuple[tuple[str, float, bool], ...]:
+    """Per-request thresholds of the SLOs: (field, ms, inclusive) for latency and TTFT.
+
+    A request is *good* (counts in goodput) when it succeeded and each of its
+    latencies is within every such threshold; percentile and error-rate SLOs
+    judge steps, not requests.
+    """
+    return tuple(
+        (slo.metric, slo.threshold, slo.inclusive)
+        for slo in slos
+        if slo.metric in ("latency", "ttft")
+    )
+
+
+def _is_good(sample: RequestSample, rules: Sequence[tuple[str, float, bool]]) -> bool:
+    if sample.status != "ok":
+        return False
+    for metric, limit, inclusive in rules:
+        if metric == "latency":
+            value: float | None = (
+                sample.corrected_ms if sample.corrected_ms is not None else sample.latency_ms
+            )
+        else:
+            value = sample.ttft_ms
+        if value is None or value > limit or (value == limit and not inclusive):
+            return False
+    return True
 
 
 def _num(x: Any) -> float | None:
@@ -160,6 +199,8 @@ class RunRecorder:
         self.current_step = 0
         self.step_start: float | None = None
         self.utilization = UtilizationLog()
+        self.search: SearchResult | None = None
+        self._good_rules = _good_rules(self.options.shape.slos)
         self.started_at: float | None = None
         self.finished = False
 
@@ -178,6 +219,8 @@ class RunRecorder:
     # -- samples (local and workers) --------------------------------------
     def record(self, sample: RequestSample, end_time: float | None = None) -> None:
         """Add one request's sample to the current step (and its window)."""
+        if self._good_rules:
+            sample = dataclasses.replace(sample, good=_is_good(sample, self._good_rules))
         window = None
         if self.step_start is not None:
             end = self.clock() if end_time is None else end_time
@@ -255,13 +298,27 @@ class RunRecorder:
                 logger.warning("locust-ml: %s", note)
 
     # -- steps (local and master) -----------------------------------------
-    def observe(self, users: int, offered_rps: float | None = None) -> StepSpan | None:
-        """Note the current load; open (and announce) a new step if it changed."""
+    def observe(
+        self,
+        users: int,
+        offered_rps: float | None = None,
+        *,
+        mode: str | None = None,
+        label: str = "",
+        key: object = None,
+    ) -> StepSpan | None:
+        """Note the current load; open (and announce) a new step if it changed.
+
+        ``key`` is the schedule's own step number when a locust-ml shape runs:
+        two consecutive stages at the same load are still two steps.
+        """
         if users <= 0 and offered_rps is None:
             return None
         previous = self.steps.current
         now = self.clock()
-        span = self.steps.observe(now, users=users, offered_rps=offered_rps)
+        span = self.steps.observe(
+            now, users=users, offered_rps=offered_rps, mode=mode, label=label, key=key
+        )
         if span is None:
             return None
         self.current_step = span.id
@@ -274,6 +331,71 @@ class RunRecorder:
             self.step_hook.fire("start", span)
         logger.info("locust-ml: %s", self.progress_line(span, previous, now))
         return span
+
+    def observation(self, tick: Tick, *, lag_s: float = 0.0) -> StepObservation | None:
+        """The current step's measurement after its warm-up, for the capacity search.
+
+        Only whole windows that are over - and, on a master, old enough that
+        every worker has reported them (``lag_s``) - count, so a window still
+        filling never looks like a throughput drop.
+        """
+        span = self.steps.current
+        if span is None:
+            return None
+        now = self.clock()
+        window_s = self.options.window_s
+        slos = self.options.shape.slos
+        first = span.start + tick.warmup_s
+        horizon = now - lag_s
+        pcts = sorted(
+            {
+                *StabilityRule.window_percentiles(),
+                *required_percentiles(slos),
+                50.0,
+                99.0,
+            }
+        )
+        windows: list[WindowStats] = []
+        combined = Accumulator(digits=2)
+        open_loop = span.mode == "open"
+        by_index = self.samples.windows_of(span.id)
+        index = max(0, math.ceil((first - span.start) / window_s - 1e-9))
+        while span.start + (index + 1) * window_s <= horizon:
+            # Windows without completions are measurements too (none arrive
+            # in a stalled or drained step): they have no accumulator.
+            acc = by_index.get(index) or Accumulator(digits=2)
+            w_start = span.start + index * window_s
+            w_end = w_start + window_s
+            index += 1
+            hist = (acc.hist("corrected") if open_loop else None) or acc.hist("latency")
+            lat = {} if hist is None else _pcts(hist, pcts)
+            windows.append(
+                WindowStats(w_start, w_end, acc.requests, acc.failures, lat, index=index)
+            )
+            combined.merge(acc)
+        if windows:
+            measured = windows[-1].end - windows[0].start
+            hist = (combined.hist("corrected") if open_loop else None) or combined.hist("latency")
+            ttft, itl = combined.hist("ttft"), combined.hist("itl")
+            aggregate = SLOStats(
+                requests=combined.requests,
+                failure_ratio=combined.failures / combined.requests if combined.requests else 0.0,
+                latency_ms={} if hist is None else _pcts(hist, pcts),
+                ttft_ms=None if ttft is None else _pcts(ttft, required_percentiles(slos, "ttft")),
+                itl_ms=None if itl is None else _pcts(itl, required_percentiles(slos, "itl")),
+            )
+            achieved = combined.requests / measured if measured > 0 else None
+        else:
+            aggregate = SLOStats(requests=0, failure_ratio=0.0, latency_ms={})
+            achieved = None
+        return StepObservation(
+            step=tick.step,
+            offered=tick.load,
+            elapsed_in_step=now - span.start,
+            windows=tuple(windows),
+            aggregate=aggregate,
+            achieved_rps=achieved,
+        )
 
     def progress_line(self, span: StepSpan, previous: StepSpan | None, now: float) -> str:
         load = f"{span.users} users" if span.offered_rps is None else f"{span.offered_rps:g} req/s"
@@ -333,6 +455,8 @@ class RunRecorder:
             window_s=self.options.window_s,
             notes=self.notes,
             utilization=self.utilization,
+            slos=self.options.shape.slos,
+            search=self.search,
         )
         directory = self.report_dir()
         try:

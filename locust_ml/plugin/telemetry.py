@@ -125,6 +125,7 @@ class TelemetryLoop:
         self.rec = rec
         self.interval = interval
         self._greenlet: gevent.Greenlet | None = None
+        self._pending: Any = None
 
     def start(self) -> None:
         if self._greenlet is None:
@@ -136,8 +137,13 @@ class TelemetryLoop:
         return samples, time.thread_time() - began
 
     def sample_once(self) -> None:
-        pool = gevent.get_hub().threadpool
-        samples, cpu = pool.apply(self._timed_sample)
+        # One read at a time: a read runs on in its thread even if the greenlet
+        # waiting for it is killed, and sources keep connections open.
+        pending = self._pending
+        if pending is not None and not pending.ready():
+            pending.get()
+        self._pending = gevent.get_hub().threadpool.spawn(self._timed_sample)
+        samples, cpu = self._pending.get()
         began = time.thread_time()
         self.rec.add_telemetry(samples)
         # CPU spent on telemetry (the read in its thread, the tagging here),

@@ -14,31 +14,48 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import random
+import traceback
 from typing import Any, ClassVar
 
+import gevent
+from gevent import GreenletExit
 from locust import constant
 from locust.contrib.fasthttp import FastHttpUser
+from locust.exception import StopTest, StopUser
 
+from locust_ml.errors import ConfigError
 from locust_ml.payloads.text import PromptGenerator
 from locust_ml.plugin.options import MLOptions, read_options
+from locust_ml.plugin.recorder import CONTEXT_KEY
 
 __all__ = ["ChatCompletionsUser", "MLUser"]
 
 _user_numbers = itertools.count()
+logger = logging.getLogger("locust_ml")
 
 
 class MLUser(FastHttpUser):
-    """Base of locust-ml users: options, a per-user seeded RNG.
+    """Base of locust-ml users: options, a per-user seeded RNG, closed and open loop.
 
     Without ``--host`` (and no ``host`` on the class), the plugin starts the
     reference server and points these users at it.
+
+    In an open-loop test (``--ml-arrival poisson`` and friends) the user does
+    not loop: it registers with its worker's arrival driver, which runs one of
+    its tasks in a new greenlet at each intended send time
+    (:meth:`run_arrival`). Tasks must therefore be plain ``@task`` methods or
+    functions (not nested TaskSets), and should pass :meth:`ml_context` with
+    their requests so latency is measured from the intended send time.
     """
 
     abstract = True
     wait_time = constant(0)
     network_timeout = 60.0
     connection_timeout = 10.0
+    #: Connections per user: in open loop one user runs many requests at once.
+    concurrency = 256
 
     ml_options: MLOptions
     rng: random.Random
@@ -51,6 +68,66 @@ class MLUser(FastHttpUser):
         worker = getattr(runner, "worker_index", 0) if runner is not None else 0
         # str seeds are hashed with SHA-512 by random.Random: stable across runs.
         self.rng = random.Random(f"{self.ml_options.seed}:{worker}:{next(_user_numbers)}")
+
+    # -- open loop -------------------------------------------------------------
+    def run(self) -> None:  # type: ignore[misc] # final in Locust; open loop must not loop
+        from locust_ml.plugin.hooks import driver_for
+        from locust_ml.plugin.shapes import effective_arrival
+
+        if not effective_arrival(self.environment).is_open:
+            super().run()
+            return
+        driver = driver_for(self.environment)
+        if driver is None:
+            raise ConfigError("open-loop users need the locust-ml plugin's arrival driver")
+        for task in self.tasks:
+            if isinstance(task, type):
+                raise ConfigError(
+                    f"{type(self).__name__}: open-loop tests run @task methods, not nested "
+                    f"TaskSets ({task.__name__})"
+                )
+        self._intended: dict[Any, float] = {}
+        try:
+            self.on_start()
+            driver.register(self)
+            while True:
+                gevent.sleep(3600)
+        except (GreenletExit, StopUser, StopTest):
+            driver.unregister(self)
+            self.on_stop()
+
+    def run_arrival(self, intended: float) -> None:
+        """Run one task for an arrival meant to start at ``intended`` (epoch seconds)."""
+        me = gevent.getcurrent()
+        self._intended[me] = intended
+        task: Any = self.rng.choice(self.tasks)
+        try:
+            if hasattr(task, "__self__") and task.__self__ is self:
+                task()
+            else:
+                task(self)
+        except (GreenletExit, StopUser, StopTest):
+            raise
+        except Exception as exc:
+            self.environment.events.user_error.fire(
+                user_instance=self, exception=exc, tb=exc.__traceback__
+            )
+            logger.error("%s\n%s", exc, traceback.format_exc())
+        finally:
+            self._intended.pop(me, None)
+
+    def ml_context(self, **fields: Any) -> dict[str, Any]:
+        """The ``context`` to pass with a request: ML fields plus the intended send time.
+
+        Mutate the returned ``["locust_ml"]`` dict inside a ``catch_response``
+        block (tokens from the answer, TTFT...) - Locust fires the request
+        event with it when the block ends.
+        """
+        ml: dict[str, Any] = dict(fields)
+        intended = getattr(self, "_intended", {}).get(gevent.getcurrent())
+        if intended is not None:
+            ml["intended"] = intended
+        return {CONTEXT_KEY: ml}
 
 
 class ChatCompletionsUser(MLUser):
@@ -90,11 +167,17 @@ class ChatCompletionsUser(MLUser):
     def chat(self, *, name: str | None = None) -> dict[str, Any] | None:
         """Send one request with sampled lengths; return the parsed body or None."""
         opts = self.ml_options
-        body = self.request_body(
-            opts.prompt_tokens.sample(self.rng), opts.output_tokens.sample(self.rng)
-        )
+        prompt_tokens = opts.prompt_tokens.sample(self.rng)
+        body = self.request_body(prompt_tokens, opts.output_tokens.sample(self.rng))
+        payload = json.dumps(body).encode()
+        context = self.ml_context(tokens_in=prompt_tokens, bytes_sent=len(payload))
         with self.client.post(
-            self.path, json=body, name=name or self.path, catch_response=True
+            self.path,
+            data=payload,  # type: ignore[arg-type] # bytes are sent as is
+            headers={"Content-Type": "application/json"},
+            name=name or self.path,
+            catch_response=True,
+            context=context,
         ) as resp:
             if resp.status_code != 200:
                 resp.failure(f"HTTP {resp.status_code}")
@@ -109,6 +192,9 @@ class ChatCompletionsUser(MLUser):
             if not content or not isinstance(usage, dict):
                 resp.failure("empty completion")
                 return None
+            ml = context[CONTEXT_KEY]
+            ml["tokens_in"] = usage.get("prompt_tokens", prompt_tokens)
+            ml["tokens_out"] = usage.get("completion_tokens")
             resp.success()
             result: dict[str, Any] = parsed
             return result

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from locust_ml.analysis.histogram import percentile_key
+from locust_ml.analysis.steps import StepStats
 from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.report.model import RunReport
 
@@ -43,6 +44,12 @@ def _lat_cells(lat: Mapping[str, float | None], keys: Sequence[str]) -> list[str
     return [format_ms(lat.get(k)) for k in keys]
 
 
+def _step_latency(s: StepStats) -> Mapping[str, float | None]:
+    """Open-loop steps show latency from the intended send time (what users wait)."""
+    corrected = (s.extra_ms or {}).get("corrected") if s.mode == "open" else None
+    return corrected or s.latency_ms
+
+
 def _gpu(rows: Sequence[SeriesStats]) -> float | None:
     vals = [r.mean for r in rows if r.metric == "gpu_utilization_ratio" and r.mean is not None]
     return sum(vals) / len(vals) if vals else None
@@ -57,11 +64,26 @@ def format_step_table(report: RunReport) -> str:
         if util is not None:
             gpu[step] = util
     header = ["step", "users", "offered/s", "achieved/s", "requests", "fail%", *keys]
+    dropped = any(s.events for s in report.steps)
+    if report.slos:
+        header += ["good/s", "slo"]
+    if dropped:
+        header += ["late", "dropped"]
     if gpu:
         header.append("gpu%")
     rows = [header]
     for s in report.steps:
-        extra = [f"{100 * gpu[s.id]:.0f}" if s.id in gpu else "-"] if gpu else []
+        extra: list[str] = []
+        if report.slos:
+            verdict = report.slo_verdicts.get(s.id)
+            extra += [
+                _rate(s.goodput_rps),
+                "-" if verdict is None else ("pass" if verdict.passed else "FAIL"),
+            ]
+        if dropped:
+            extra += [str(s.events.get("late", 0)), str(s.events.get("dropped", 0))]
+        if gpu:
+            extra.append(f"{100 * gpu[s.id]:.0f}" if s.id in gpu else "-")
         rows.append(
             [
                 str(s.id),
@@ -70,7 +92,7 @@ def format_step_table(report: RunReport) -> str:
                 _rate(s.achieved_rps),
                 str(s.requests),
                 f"{100 * s.failure_ratio:.1f}%",
-                *_lat_cells(s.latency_ms, keys),
+                *_lat_cells(_step_latency(s), keys),
                 *extra,
             ]
         )
@@ -85,11 +107,18 @@ def format_step_table(report: RunReport) -> str:
             str(t.requests),
             f"{100 * t.failures / t.requests:.1f}%" if t.requests else "0.0%",
             *_lat_cells(t.latency_ms, keys),
-            *([""] if gpu else []),
+            *([""] * (len(header) - 6 - len(keys))),
         ]
     )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [_row(r, widths) for r in rows]
     rule = "-" * len(lines[0])
     title = "locust-ml step summary (latency in ms)"
-    return "\n".join([title, rule, lines[0], rule, *lines[1:-1], rule, lines[-1], rule])
+    if any(s.mode == "open" for s in report.steps):
+        title += "; open-loop latency is measured from each request's intended send time"
+    out = [title, rule, lines[0], rule, *lines[1:-1], rule, lines[-1], rule]
+    if report.slos:
+        out.append("SLOs: " + ", ".join(str(slo) for slo in report.slos))
+    if report.search is not None:
+        out.append("capacity search: " + report.search.summary())
+    return "\n".join(out)

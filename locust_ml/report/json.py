@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from locust_ml.analysis.samples import HISTOGRAM_FIELDS
+from locust_ml.analysis.search import SearchResult
+from locust_ml.analysis.slo import SLOVerdict
 from locust_ml.analysis.steps import EndpointStats, StepStats, WindowStats
 from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.report.files import write_atomic
@@ -97,7 +99,51 @@ def _mean_of(rows: Sequence[SeriesStats], metric: str) -> float | None:
     return _num(sum(vals) / len(vals), 6) if vals else None
 
 
-def _step(s: StepStats, telemetry: Sequence[SeriesStats] = ()) -> dict[str, Any]:
+def _verdict(v: SLOVerdict | None) -> dict[str, Any] | None:
+    if v is None:
+        return None
+    return {
+        "passed": v.passed,
+        "results": [
+            {
+                "slo": str(r.slo),
+                "measured": _num(r.measured, 6),
+                "threshold": r.threshold,
+                "status": str(r.status),
+            }
+            for r in v.results
+        ],
+    }
+
+
+def _search(r: SearchResult | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {
+        "reason": str(r.reason),
+        "mode": r.mode,
+        "sustainable": _num(r.sustainable),
+        "first_bad": _num(r.first_bad),
+        "precision": _num(r.precision, 6),
+        "summary": r.summary(),
+        "history": [
+            {
+                "step": j.step,
+                "load": _num(j.load),
+                "phase": j.phase,
+                "verdict": str(j.verdict),
+                "reasons": list(j.reasons),
+                "achieved_rps": _num(j.achieved_rps),
+                "slo": _verdict(j.slo),
+            }
+            for j in r.history
+        ],
+    }
+
+
+def _step(
+    s: StepStats, telemetry: Sequence[SeriesStats] = (), verdict: SLOVerdict | None = None
+) -> dict[str, Any]:
     return {
         "id": s.id,
         "label": s.label,
@@ -115,6 +161,10 @@ def _step(s: StepStats, telemetry: Sequence[SeriesStats] = ()) -> dict[str, Any]
         "latency_ms": _latency(s.latency_ms),
         **_extra(s.extra_ms),
         "tokens_out_per_s": _num(s.tokens_out_per_s),
+        "goodput_rps": _num(s.goodput_rps),
+        "slo": _verdict(verdict),
+        "late": s.events.get("late", 0),
+        "dropped": s.events.get("dropped", 0),
         "endpoints": [_endpoint(e) for e in s.endpoints],
         "windows": [_window(w) for w in s.windows],
         # Means over the step across all GPUs / series; null without telemetry.
@@ -141,11 +191,18 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
         },
         "percentiles": list(report.percentiles),
         "window_s": report.window_s,
-        "steps": [_step(s, report.telemetry.get(s.id, ())) for s in report.steps],
+        "slos": [str(slo) for slo in report.slos],
+        "steps": [
+            _step(s, report.telemetry.get(s.id, ()), report.slo_verdicts.get(s.id))
+            for s in report.steps
+        ],
+        "search": _search(report.search),
         "totals": {
             "requests": report.totals.requests,
             "failures": report.totals.failures,
             "status": dict(report.totals.status or {}),
+            "late": report.totals.events.get("late", 0),
+            "dropped": report.totals.events.get("dropped", 0),
             "latency_ms": _latency(report.totals.latency_ms),
             "endpoints": [_endpoint(e) for e in report.totals.endpoints],
         },

@@ -492,7 +492,13 @@ class KeepAliveFetch:
                 conn.request("GET", path, headers={"Accept": _ACCEPT})
                 response = conn.getresponse()
                 body = response.read(MAX_BYTES + 1)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (
+                http.client.RemoteDisconnected,
+                http.client.CannotSendRequest,
+                http.client.ResponseNotReady,
+                ConnectionResetError,
+                BrokenPipeError,
+            ):
                 self._drop(key)
                 if attempt == 2:
                     raise
@@ -537,7 +543,8 @@ class _Connection(http.client.HTTPConnection):
         self._connect_fn = connect
 
     def connect(self) -> None:
-        self.sock = self._connect_fn((self.host, self.port), self.timeout, self.source_address)
+        source = getattr(self, "source_address", None)
+        self.sock = self._connect_fn((self.host, self.port), self.timeout, source)
 
 
 def _decode(body: bytes, charset: str | None) -> str:

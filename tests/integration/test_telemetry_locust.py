@@ -71,7 +71,7 @@ def test_each_step_carries_the_targets_telemetry(tmp_path: Path) -> None:
             "server_queue_depth",
         ) in by_metric
         assert step["gpu_utilization"] is None  # no GPU here, and it says so
-    assert not any("target" in n for n in report["notes"])
+    assert not any("target" in n for n in report["notes"]), report["notes"]
 
 
 @pytest.mark.skipif(find_prometheus() is None, reason="prometheus not installed (apt-get)")

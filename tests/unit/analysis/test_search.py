@@ -167,7 +167,8 @@ def test_search_history_is_step_up_then_bisect() -> None:
     assert loads[:3] == [20.0, 40.0, 80.0]
     assert set(phases[3:]) == {"bisect"}
     assert loads[3] == pytest.approx(math.sqrt(40 * 80))
-    assert [s.step for s in result.history] == list(range(1, len(loads) + 1))
+    steps = [s.step for s in result.history]
+    assert steps == sorted(set(steps))  # cooldowns after failed steps take step ids too
     failed = [s for s in result.history if not s.passed]
     assert all(s.reasons for s in failed)
     assert all(not s.reasons for s in result.history if s.passed)
@@ -315,11 +316,11 @@ def test_time_limit_stops_without_starting_a_doomed_step() -> None:
             slos=parse_slos(["p99<1s"]), start=10.0, warmup_s=5.0, max_step_s=30.0, max_total_s=45.0
         )
     )
-    ticks = drive(search, Target())
+    ticks = [t for t in drive(search, Target()) if t.label != "cooldown"]
     result = search.result
     assert result is not None
     assert result.reason is StopReason.TIME_LIMIT
-    assert len(ticks) == len(result.history) + 1 or len(ticks) == len(result.history)
+    assert len(ticks) in (len(result.history), len(result.history) + 1)
 
 
 def _obs(
@@ -547,3 +548,20 @@ def test_noisy_measurements_still_land_near_the_analytic_rate() -> None:
     assert result.sustainable is not None
     assert abs(result.sustainable / truth - 1) <= 0.08
     assert StabilityRule().windows == 3
+
+
+def test_a_failed_step_is_followed_by_a_cooldown_until_the_backlog_drains() -> None:
+    search = CapacitySearch(SearchConfig(slos=parse_slos(["p99<1s"]), start=100.0, warmup_s=5.0))
+    first = search.at(0.0)
+    assert first is not None
+    # The step fails on its SLO.
+    tick = search.at(20.0, _obs(first.step, p99=5000.0))
+    assert tick is not None
+    assert (tick.label, tick.offered_rps) == ("cooldown", 0.0)
+    # Completions still arrive from the backlog: keep cooling down.
+    assert search.at(24.0, _obs(tick.step, requests=30)) == tick
+    # A whole window without completions: the next step starts.
+    nxt = search.at(26.0, _obs(tick.step, requests=0))
+    assert nxt is not None
+    assert (nxt.label, nxt.step) == ("step-down", tick.step + 1)
+    assert [j.step for j in search.history] == [first.step]

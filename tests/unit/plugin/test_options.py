@@ -27,8 +27,8 @@ def test_options_are_registered_on_locusts_parser() -> None:
     )
     opts = read_options(ns)
     assert opts.prompt_tokens.kind == "const"
-    assert opts.ramp.max_users == 8
-    assert opts.ramp.step_seconds == 60.0
+    assert opts.shape.max == 8
+    assert opts.shape.step_seconds == 60.0
     assert opts.percentiles == (50.0, 99.0)
 
 
@@ -54,7 +54,7 @@ def test_web_ui_strings_are_parsed() -> None:
     # The web UI writes form values back as strings.
     ns = argparse.Namespace(ml_ramp_start="2", ml_ramp_factor="1.5", ml_spawn_rate="4", ml_seed="9")
     opts = read_options(ns)
-    assert (opts.ramp.start_users, opts.ramp.factor, opts.ramp.spawn_rate, opts.seed) == (
+    assert (opts.shape.start, opts.shape.factor, opts.shape.spawn_rate, opts.seed) == (
         2,
         1.5,
         4.0,

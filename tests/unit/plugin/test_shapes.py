@@ -3,7 +3,10 @@ from __future__ import annotations
 import argparse
 from types import SimpleNamespace
 
-from locust_ml.plugin.shapes import RampShape
+import pytest
+
+from locust_ml.errors import ConfigError
+from locust_ml.plugin.shapes import CapacitySearchShape, RampShape, effective_arrival
 
 
 class Ramp(RampShape):
@@ -68,3 +71,100 @@ def test_additive_step_option_overrides_a_class_factor() -> None:
         environment=SimpleNamespace(parsed_options=argparse.Namespace(ml_ramp_step="3"))
     )
     assert shape.plan().levels() == (1, 4, 7, 8)
+
+
+def _ml_shape(cls: type, elapsed: list[float], **opts: object) -> object:
+    shape = cls()
+    shape.get_run_time = lambda: elapsed[0]  # type: ignore[attr-defined]
+    shape.runner = SimpleNamespace(  # type: ignore[attr-defined]
+        environment=SimpleNamespace(parsed_options=argparse.Namespace(**opts)), worker_count=3
+    )
+    return shape
+
+
+class AnyShape(RampShape):
+    start_users = 2
+    max_users = 4
+    step_users = 2
+    step_seconds = 10.0
+
+
+@pytest.mark.parametrize(
+    ("opts", "at", "expected_ticks"),
+    [
+        # --ml-shape turns the locustfile's ramp into another test type
+        (
+            {
+                "ml_shape": "spike",
+                "ml_spike_baseline": "2",
+                "ml_spike_factor": "3",
+                "ml_spike_time": "5s",
+                "ml_spike_recovery": "20s",
+            },
+            [0.0, 122.0, 140.0],
+            [(2, 100.0), (6, 100.0), (2, 100.0)],
+        ),
+        (
+            {"ml_shape": "soak", "ml_soak_load": "5", "ml_soak_time": "1h", "ml_soak_ramp": "0"},
+            [0.0, 3599.0],
+            [(5, 100.0), (5, 100.0)],
+        ),
+    ],
+)
+def test_ml_shape_switches_kind_by_option(
+    opts: dict[str, str], at: list[float], expected_ticks: list[tuple[int, float]]
+) -> None:
+    t = [0.0]
+    shape = _ml_shape(AnyShape, t, **opts)
+    got = []
+    for now in at:
+        t[0] = now
+        got.append(shape.tick())  # type: ignore[attr-defined]
+    assert got == expected_ticks
+
+
+def test_open_loop_keeps_a_steady_user_pool_and_exposes_the_rate() -> None:
+    t = [0.0]
+    shape = _ml_shape(
+        AnyShape, t, ml_arrival="poisson", ml_ramp_start="20", ml_ramp_step="30", ml_ramp_max="50"
+    )
+    assert shape.tick() == (8, 100.0)  # type: ignore[attr-defined]
+    assert shape.current_tick.offered_rps == 20.0  # type: ignore[attr-defined]
+    t[0] = 10.0
+    assert shape.tick() == (8, 100.0)  # type: ignore[attr-defined]
+    assert shape.current_tick.offered_rps == 50.0  # type: ignore[attr-defined]
+    assert shape.current_tick.mode == "open"  # type: ignore[attr-defined]
+
+
+def test_capacity_search_shape_reads_the_observation() -> None:
+    t = [0.0]
+    seen = []
+    shape = _ml_shape(CapacitySearchShape, t, ml_slo=["p99<100ms"], ml_search_start="40")
+    shape.observe = lambda tick: seen.append(tick.step) or None  # type: ignore[attr-defined]
+    first = shape.tick()  # type: ignore[attr-defined]
+    assert first is not None
+    assert shape.current_tick.offered_rps == 40.0  # type: ignore[attr-defined]
+    t[0] = 1.0
+    shape.tick()  # type: ignore[attr-defined]
+    assert seen == [1]
+    assert shape.search_result() is not None  # type: ignore[attr-defined]
+
+
+def test_stages_shape_needs_a_file() -> None:
+    t = [0.0]
+    shape = _ml_shape(AnyShape, t, ml_shape="stages")
+    with pytest.raises(ConfigError, match="--ml-stages"):
+        shape.tick()  # type: ignore[attr-defined]
+
+
+def test_effective_arrival_prefers_the_option_then_the_shape_class() -> None:
+    env = SimpleNamespace(
+        parsed_options=argparse.Namespace(),
+        shape_class=CapacitySearchShape.__new__(CapacitySearchShape),
+    )
+    assert effective_arrival(env).kind == "poisson"
+    env.parsed_options = argparse.Namespace(ml_arrival="constant")
+    assert effective_arrival(env).kind == "constant"
+    assert (
+        effective_arrival(SimpleNamespace(parsed_options=None, shape_class=None)).kind == "closed"
+    )

@@ -1,0 +1,201 @@
+"""Open-loop load in real Locust processes: rates, distribution, coordinated omission."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import BIN, ROOT, Server, run_locust
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["--ml-prompt-tokens", "const:30", "--ml-output-tokens", "const:4", "--ml-nvml", "off"]
+
+
+def _steady_rate(step: dict, skip: int = 1) -> float:
+    """Achieved rate over the step's whole windows, after the first ``skip``."""
+    windows = [w for w in step["windows"] if w["index"] >= skip]
+    full = [
+        w
+        for w in windows
+        if w["end"] - w["start"] > 0.999 * (windows[0]["end"] - windows[0]["start"])
+    ]
+    seconds = sum(w["end"] - w["start"] for w in full)
+    return sum(w["requests"] for w in full) / seconds
+
+
+def test_distributed_open_loop_total_matches_the_target(
+    tmp_path: Path, simulated_server: Server
+) -> None:
+    out = tmp_path / "r"
+    master = [
+        str(BIN / "locust"),
+        "-f",
+        "locustfiles/summarizer.py",
+        "--headless",
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        "0",
+        "--expect-workers",
+        "2",
+        "--host",
+        simulated_server.url,
+        "--ml-arrival",
+        "poisson",
+        "--ml-ramp-start",
+        "80",
+        "--ml-ramp-max",
+        "80",
+        "--ml-step-time",
+        "14s",
+        "--ml-window",
+        "2s",
+        *SMALL,
+        "--ml-report-dir",
+        str(out),
+    ]
+    # Locust's master can't bind port 0 for workers to find: pick one.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    master[master.index("0")] = str(port)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    procs = [
+        subprocess.Popen(
+            master, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+    ]
+    try:
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(BIN / "locust"),
+                        "-f",
+                        "locustfiles/summarizer.py",
+                        "--worker",
+                        "--master-host",
+                        "127.0.0.1",
+                        "--master-port",
+                        str(port),
+                    ],
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                )
+            )
+        output, _ = procs[0].communicate(timeout=90)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert procs[0].returncode == 0, output[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["run"]["mode"] == "distributed"
+    assert report["run"]["workers"] == 2
+    (step,) = report["steps"]
+    assert (step["mode"], step["offered_rps"]) == ("open", 80.0)
+    assert step["dropped"] == 0
+    assert _steady_rate(step) == pytest.approx(80.0, rel=0.03)
+
+
+class _StallingChat(BaseHTTPRequestHandler):
+    """An OpenAI-like endpoint that answers in ~2 ms, but stalls everything once for 2 s."""
+
+    protocol_version = "HTTP/1.1"
+    first: float | None = None
+    lock = threading.Lock()
+    STALL_AT, STALL_FOR = 3.0, 2.0
+    BODY = json.dumps(
+        {
+            "choices": [{"message": {"role": "assistant", "content": "ok"}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+        }
+    ).encode()
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as two writes: without this, Nagle's algorithm
+        # and delayed ACKs add ~40 ms to every keep-alive response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        now = time.monotonic()
+        with self.lock:
+            if type(self).first is None:
+                type(self).first = now
+        stall_start = (type(self).first or now) + self.STALL_AT
+        if stall_start <= now < stall_start + self.STALL_FOR:
+            time.sleep(stall_start + self.STALL_FOR - now)
+        else:
+            time.sleep(0.002)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.BODY)))
+        self.end_headers()
+        self.wfile.write(self.BODY)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _stalling_server() -> tuple[ThreadingHTTPServer, str]:
+    handler = type("Stall", (_StallingChat,), {"first": None})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def test_open_loop_latency_shows_a_stall_that_closed_loop_hides(tmp_path: Path) -> None:
+    results = {}
+    for mode, args in {
+        "closed": ["--ml-ramp-start", "1", "--ml-ramp-max", "1"],
+        "open": ["--ml-arrival", "constant", "--ml-ramp-start", "20", "--ml-ramp-max", "20"],
+    }.items():
+        server, url = _stalling_server()
+        try:
+            run = run_locust(
+                [
+                    "-f",
+                    "locustfiles/summarizer.py",
+                    "--headless",
+                    "--host",
+                    url,
+                    *args,
+                    "--ml-step-time",
+                    "9s",
+                    *SMALL,
+                    "--ml-report-dir",
+                    str(tmp_path / mode),
+                ],
+                timeout=60,
+            )
+        finally:
+            server.shutdown()
+        assert run.returncode == 0, run.output[-3000:]
+        (results[mode],) = json.loads((tmp_path / mode / "report.json").read_text())["steps"]
+    closed, opened = results["closed"], results["open"]
+    # Closed loop: the one user waited out the stall in a single request; the
+    # hundreds of others were fast, so the service latency's p99 hides it.
+    assert closed["requests"] > 300
+    assert closed["latency_ms"]["p99"] < 100
+    # Open loop: every arrival during the stall waited; measured from the
+    # intended send time, p95 and p99 show ~1-2 s. The service latency alone
+    # (from the actual send) shows it too here, because the pool is not capped.
+    assert opened["corrected_ms"]["p99"] > 1500
+    assert opened["corrected_ms"]["p95"] > 1000
+    assert opened["requests"] == pytest.approx(180, rel=0.1)
