@@ -98,14 +98,27 @@ def test_at_the_cap_arrivals_are_late_then_dropped() -> None:
     assert events.count("dropped") == driver.dropped
 
 
-def test_without_users_every_arrival_is_dropped_and_counted() -> None:
+def test_without_users_arrivals_wait_then_are_dropped_and_counted() -> None:
     driver, events = _driver()
-    driver.configure(_plan(rate=100.0))
+    driver.configure(_plan(rate=100.0, max_lateness_s=0.02))
     gevent.sleep(0.2)
     driver.stop()
     assert driver.sent == 0
     assert driver.dropped >= 5
-    assert set(events) == {"dropped"}
+    assert set(events) == {"late", "dropped"}
+
+
+def test_arrivals_before_the_users_start_wait_for_them() -> None:
+    driver, events = _driver()
+    driver.configure(_plan(rate=100.0))
+    gevent.sleep(0.05)
+    user = FakeUser()
+    driver.register(user)
+    gevent.sleep(0.1)
+    driver.stop()
+    assert driver.dropped == 0
+    assert len(user.intended) >= 10
+    assert "late" in events
 
 
 def test_a_new_plan_restarts_the_schedule_and_stop_stops() -> None:
