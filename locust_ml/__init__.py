@@ -3,7 +3,7 @@
 In a locustfile::
 
     import locust_ml                      # registers --ml-* options and listeners
-    from locust_ml import ChatCompletionsUser, RampShape
+    from locust_ml import RampShape, TextUser
 
 Importing the package never imports Locust by itself: the pure layer
 (``locust_ml.analysis``, ``locust_ml.schedules``, ...) must stay usable without
@@ -26,13 +26,16 @@ from locust_ml.errors import (
 )
 
 __all__ = [
+    "AudioUser",
     "ChatCompletionsUser",
     "ConfigError",
     "DependencyError",
+    "ImageUser",
     "LocustMLError",
     "MLUser",
     "RampShape",
     "TargetError",
+    "TextUser",
     "TraceError",
     "__version__",
 ]
@@ -42,12 +45,21 @@ __version__ = "0.1.0"
 _LAZY = {
     "MLUser": "locust_ml.plugin.users",
     "ChatCompletionsUser": "locust_ml.plugin.users",
+    "TextUser": "locust_ml.plugin.users",
+    "ImageUser": "locust_ml.plugin.users",
+    "AudioUser": "locust_ml.plugin.users",
     "RampShape": "locust_ml.plugin.shapes",
 }
 
 if TYPE_CHECKING:
     from locust_ml.plugin.shapes import RampShape
-    from locust_ml.plugin.users import ChatCompletionsUser, MLUser
+    from locust_ml.plugin.users import (
+        AudioUser,
+        ChatCompletionsUser,
+        ImageUser,
+        MLUser,
+        TextUser,
+    )
 
 
 def __getattr__(name: str) -> Any:

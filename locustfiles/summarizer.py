@@ -12,22 +12,30 @@ or point it at your own OpenAI-compatible server::
 Each user keeps one request in flight; the ramp adds users step by step
 (``--ml-ramp-start/--ml-ramp-step/--ml-ramp-max/--ml-step-time``), and the
 step table at the end shows where throughput stops rising and latency bends.
-Prompt and output lengths: ``--ml-prompt-tokens`` and ``--ml-output-tokens``.
+
+Prompt and output lengths are drawn together from the Azure LLM inference
+trace (conversation service, ``--ml-profile azure_conv``), and ``ignore_eos``
+makes the server generate the drawn output length. ``--ml-prompt-tokens`` or
+``--ml-output-tokens`` override one length; ``--ml-profile none`` uses both
+options. ``--ml-stream on`` streams the answers and records time to first
+token and inter-token latency.
 """
 
 from __future__ import annotations
 
 from locust import task
 
-from locust_ml import ChatCompletionsUser, RampShape
+from locust_ml import RampShape, TextUser
 
 
-class Summarizer(ChatCompletionsUser):
+class Summarizer(TextUser):
     model = "summarizer"
+    profile = "azure_conv"
+    extra_body = {"ignore_eos": True}  # noqa: RUF012 - Locust reads class attributes
 
     @task
     def summarize(self) -> None:
-        self.chat()
+        self.generate()
 
 
 class Ramp(RampShape):

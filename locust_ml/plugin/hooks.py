@@ -410,8 +410,25 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -
         _fail(str(exc), EXIT_CONFIG)
 
 
+def _embedded_backend(environment: Environment, rec: RunRecorder) -> str:
+    """``--ml-server-backend`` if given, else the first ML user class's ``server_backend``.
+
+    So ``image_classifier.py`` starts the image backend without an option,
+    while the option still picks another (``simulated`` for a summarizer run).
+    """
+    from locust_ml.plugin.users import MLUser
+
+    if getattr(environment.parsed_options, "ml_server_backend", None):
+        return rec.options.server_backend
+    for cls in environment.user_classes:
+        backend = getattr(cls, "server_backend", None) if issubclass(cls, MLUser) else None
+        if backend:
+            return str(backend)
+    return rec.options.server_backend
+
+
 def _start_embedded_server(environment: Environment, rec: RunRecorder) -> EmbeddedServer | None:
-    server = EmbeddedServer(rec.options.server_backend, rec.options.server_args)
+    server = EmbeddedServer(_embedded_backend(environment, rec), rec.options.server_args)
     logger.info(
         "locust-ml: no --host given; starting the reference server (backend=%s)",
         server.backend,

@@ -25,9 +25,30 @@ from locust_ml.config import parse_duration, parse_percentiles
 from locust_ml.errors import ConfigError
 from locust_ml.payloads.lengths import LengthDistribution
 
-__all__ = ["SHAPE_KINDS", "MLOptions", "ShapeOptions", "add_options", "read_options"]
+__all__ = [
+    "AUDIO_FORMATS",
+    "IMAGE_FORMATS",
+    "NO_PROFILE",
+    "PROTOCOLS",
+    "SERVER_BACKENDS",
+    "SHAPE_KINDS",
+    "MLOptions",
+    "ShapeOptions",
+    "UserOptions",
+    "add_options",
+    "read_options",
+]
 
 SHAPE_KINDS = ("ramp", "soak", "spike", "stages", "capacity-search")
+#: Wire protocols of the ML users: text users speak the first two, payload users the rest.
+PROTOCOLS = ("chat", "completions", "v2", "torchserve", "multipart", "raw")
+IMAGE_FORMATS = ("jpeg", "png", "webp")
+AUDIO_FORMATS = ("wav", "flac")
+#: ``--ml-profile none``: draw no sizes from a profile (text users use the token options).
+NO_PROFILE = "none"
+SERVER_BACKENDS = ("summarizer", "simulated", "image-classifier", "speech")
+_SWITCH = {**dict.fromkeys(("on", "true", "yes", "1"), True)}
+_SWITCH.update(dict.fromkeys(("off", "false", "no", "0"), False))
 
 DEFAULT_PROMPT_TOKENS = "lognormal:median=300,sigma=0.5,min=16,max=2000"
 DEFAULT_OUTPUT_TOKENS = "lognormal:median=48,sigma=0.4,min=8,max=256"
@@ -108,6 +129,7 @@ def add_options(parser: Any) -> None:
         default=0,
         help="Seed for payload sampling; each user derives its own from it. Default: %(default)s",
     )
+    _add_user_options(parser)
     shape = parser.add_argument_group(
         "locust-ml load shape",
         "What load to offer and how: the shape (ramp, soak, spike, stages, capacity-search), "
@@ -327,9 +349,10 @@ def add_options(parser: Any) -> None:
     _arg(
         server,
         "--ml-server-backend",
-        choices=["summarizer", "simulated"],
-        default="summarizer",
-        help="Backend of the embedded reference server. Default: %(default)s",
+        choices=list(SERVER_BACKENDS),
+        default=None,
+        help="Backend of the embedded reference server. Default: the locustfile's users' "
+        "(image-classifier for ImageUser, speech for AudioUser), else summarizer.",
         web_ui=False,
     )
     _arg(
@@ -350,6 +373,104 @@ def add_options(parser: Any) -> None:
         help="How long to wait for the embedded server to become ready. Default: %(default)s",
         web_ui=False,
     )
+
+
+def _add_user_options(parser: Any) -> None:
+    """What the ML users send (``docs/users.md``). Unset: the user class's attribute."""
+    users = parser.add_argument_group(
+        "locust-ml users and payloads",
+        "What TextUser, ImageUser and AudioUser send, and how. Unset values keep the user "
+        "class's attributes.",
+    )
+    _arg(
+        users,
+        "--ml-profile",
+        metavar="NAME|PATH",
+        default=None,
+        help="Size profile the requests are drawn from: a bundled name (azure_conv, "
+        "imagenet_image_sizes, librispeech_durations, ...), a profile file, or 'none' (text "
+        "users then use --ml-prompt-tokens/--ml-output-tokens). Explicit token options "
+        "override the profile's columns. Default: the user class's.",
+    )
+    _arg(
+        users,
+        "--ml-protocol",
+        metavar="PROTOCOL",
+        default=None,
+        help="Wire protocol: chat or completions (text users); v2, torchserve, multipart or raw "
+        "(image and audio users). Default: the user class's (chat; v2).",
+    )
+    _arg(users, "--ml-model", metavar="NAME", default=None, help="Model name sent to the server.")
+    _arg(
+        users,
+        "--ml-endpoint",
+        metavar="PATH",
+        default=None,
+        help="Request path, replacing the protocol's (e.g. /openai/v1/chat/completions); "
+        "needed by the multipart and raw protocols.",
+    )
+    _arg(
+        users,
+        "--ml-stream",
+        metavar="on|off",
+        default=None,
+        help="Text users: stream the answer (server-sent events) and record time to first "
+        "token and inter-token latency. Default: the user class's (off).",
+    )
+    _arg(
+        users,
+        "--ml-image-format",
+        metavar="FORMAT",
+        default=None,
+        help="Image users: jpeg, png or webp. Default: the user class's (jpeg).",
+    )
+    _arg(
+        users,
+        "--ml-audio-format",
+        metavar="FORMAT",
+        default=None,
+        help="Audio users: wav or flac. Default: the user class's (wav).",
+    )
+    _arg(
+        users,
+        "--ml-pool-draws",
+        metavar="N",
+        default=None,
+        help="Image and audio users: size draws the payload pool is built from (more: closer to "
+        "the profile, slower to build). Default: the user class's.",
+        web_ui=False,
+    )
+    _arg(
+        users,
+        "--ml-pool-max-mb",
+        metavar="MB",
+        default=None,
+        help="Image and audio users: memory cap of the payload pool, in MiB. Default: the "
+        "user class's.",
+        web_ui=False,
+    )
+
+
+@dataclass(frozen=True)
+class UserOptions:
+    """What the ML users send, from the command line (None: the user class decides).
+
+    ``prompt_tokens_set``/``output_tokens_set`` say whether ``--ml-prompt-tokens``/
+    ``--ml-output-tokens`` differ from their defaults: an explicit length
+    overrides the matching column of a profile.
+    """
+
+    profile: str | None = None
+    protocol: str | None = None
+    model: str | None = None
+    endpoint: str | None = None
+    stream: bool | None = None
+    image_format: str | None = None
+    audio_format: str | None = None
+    pool_draws: int | None = None
+    pool_max_mb: float | None = None
+    prompt_tokens_set: bool = False
+    output_tokens_set: bool = False
 
 
 @dataclass(frozen=True)
@@ -410,6 +531,7 @@ class MLOptions:
     server_backend: str = "summarizer"
     server_args: str = ""
     server_timeout: float = 60.0
+    users: UserOptions = field(default_factory=UserOptions)
 
 
 def _opt_num(value: Any, option: str, kind: type[int] | type[float]) -> Any:
@@ -503,6 +625,48 @@ def _shape_options(get: Callable[..., Any]) -> ShapeOptions:
     )
 
 
+def _opt_str(value: Any) -> str | None:
+    text = None if value is None else str(value).strip()
+    return text or None
+
+
+def _user_options(get: Callable[..., Any]) -> UserOptions:
+    protocol = _opt_str(get("ml_protocol"))
+    if protocol is not None:
+        protocol = _choice(protocol.lower(), "--ml-protocol", PROTOCOLS)
+    endpoint = _opt_str(get("ml_endpoint"))
+    if endpoint is not None and not endpoint.startswith(("/", "http://", "https://")):
+        raise ConfigError(
+            f"--ml-endpoint: expected a path starting with / (or an http(s):// URL), "
+            f"got {endpoint!r}"
+        )
+    stream = _opt_str(get("ml_stream"))
+    if stream is not None and stream.lower() not in _SWITCH:
+        raise ConfigError(f"--ml-stream: expected on or off, got {stream!r}")
+    image_format, audio_format = _opt_str(get("ml_image_format")), _opt_str(get("ml_audio_format"))
+    return UserOptions(
+        profile=_opt_str(get("ml_profile")),
+        protocol=protocol,
+        model=_opt_str(get("ml_model")),
+        endpoint=endpoint,
+        stream=None if stream is None else _SWITCH[stream.lower()],
+        image_format=(
+            None
+            if image_format is None
+            else _choice(image_format.lower(), "--ml-image-format", IMAGE_FORMATS)
+        ),
+        audio_format=(
+            None
+            if audio_format is None
+            else _choice(audio_format.lower(), "--ml-audio-format", AUDIO_FORMATS)
+        ),
+        pool_draws=_opt_num(get("ml_pool_draws"), "--ml-pool-draws", int),
+        pool_max_mb=_opt_num(get("ml_pool_max_mb"), "--ml-pool-max-mb", float),
+        prompt_tokens_set=_opt_str(get("ml_prompt_tokens")) not in (None, DEFAULT_PROMPT_TOKENS),
+        output_tokens_set=_opt_str(get("ml_output_tokens")) not in (None, DEFAULT_OUTPUT_TOKENS),
+    )
+
+
 def read_options(parsed: Any) -> MLOptions:
     """Parse Locust's ``parsed_options`` (or None) into :class:`MLOptions`."""
     if parsed is None:
@@ -542,4 +706,5 @@ def read_options(parsed: Any) -> MLOptions:
         server_backend=str(get("ml_server_backend") or "summarizer"),
         server_args=str(get("ml_server_args") or ""),
         server_timeout=60.0 if timeout is None else timeout,
+        users=_user_options(get),
     )

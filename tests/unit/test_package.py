@@ -39,13 +39,16 @@ def test_pure_modules_do_not_import_locust_or_gevent(module: str) -> None:
 
 def test_public_names_are_what_we_mean_to_export() -> None:
     assert set(locust_ml.__all__) == {
+        "AudioUser",
         "ChatCompletionsUser",
         "ConfigError",
         "DependencyError",
+        "ImageUser",
         "LocustMLError",
         "MLUser",
         "RampShape",
         "TargetError",
+        "TextUser",
         "TraceError",
         "__version__",
     }

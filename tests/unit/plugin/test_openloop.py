@@ -56,7 +56,7 @@ def test_constant_arrivals_are_sent_on_schedule_round_robin() -> None:
     gevent.sleep(0.5)
     driver.stop()
     sent = sorted(t for u in users for t in u.intended)
-    assert 60 <= len(sent) <= 102  # 200/s for 0.5 s (fewer if this machine is busy)
+    assert 60 <= len(sent) <= 105  # 200/s for 0.5 s (fewer if this machine is busy)
     gaps = [b - a for a, b in itertools.pairwise(sent)]
     assert all(g == pytest.approx(0.005, abs=1e-6) for g in gaps)  # intended, not actual, times
     assert abs(len(users[0].intended) - len(users[1].intended)) <= 1

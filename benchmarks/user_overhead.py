@@ -1,0 +1,277 @@
+"""ImageUser's request rate against a bare FastHttpUser's, and the payload pick cost.
+
+Does sending realistic payloads slow the load generator? Both users post to
+the same fast sink on 127.0.0.1 (an asyncio HTTP server in its own process
+that reads each body and answers a minimal valid v2 response):
+
+* **ImageUser** (with the locust-ml plugin loaded): picks a trace-sized JPEG
+  from its pool (``imagenet_image_sizes``), builds a binary v2 request,
+  parses and checks the v2 answer, records the ML sample;
+* **bare FastHttpUser** (plain Locust, no plugin): posts pre-built bytes of
+  the same sizes (the v2 bodies the ImageUser's pool gives) and ignores the
+  answer.
+
+Each runs as a ``locust --headless`` subprocess with the same users and run
+time, alternating, ``--rounds`` times each. The rate is Locust's own count
+over its own time span (``--json-file``). Acceptance: ImageUser's rate >=
+0.9 x the bare user's. The sink's CPU share during each run is printed: if it
+is near 100 %, the sink and not the generator set the pace, and the ratio
+says little. Then, in this process, the cost per request of a pool pick, and
+of a pick plus building the v2 request, in microseconds.
+
+Run: ``.venv/bin/python benchmarks/user_overhead.py [--users 8] [--seconds 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+V2_ANSWER = json.dumps(
+    {
+        "model_name": "m",
+        "model_version": "1",
+        "outputs": [
+            {"name": "labels", "datatype": "BYTES", "shape": [1, 1], "data": ["class_0"]},
+            {"name": "scores", "datatype": "FP32", "shape": [1, 1], "data": [0.5]},
+        ],
+    }
+).encode()
+
+IMAGE_LOCUSTFILE = """
+from locust import task
+from locust_ml import ImageUser
+
+
+class Images(ImageUser):
+    model = "m"
+
+    @task
+    def post(self) -> None:
+        self.infer()
+"""
+
+BARE_LOCUSTFILE = """
+import itertools
+import json
+import os
+import random
+
+from locust import FastHttpUser, constant, task
+
+_rng = random.Random(1)
+_SIZES = json.loads(open(os.environ["LOCUST_ML_BENCH_SIZES"]).read())
+_BODIES = itertools.cycle([_rng.randbytes(n) for n in _SIZES])
+
+
+class Bare(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def post(self) -> None:
+        self.client.post(
+            "/v2/models/m/infer",
+            data=next(_BODIES),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+"""
+
+
+# -- the sink (run in its own process) -------------------------------------------------
+
+
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(V2_ANSWER)}\r\n\r\n".encode()
+        + V2_ANSWER
+    )
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            size = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    size = int(line[15:])
+            await reader.readexactly(size)
+            writer.write(answer)
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _sink(port_file: Path) -> None:
+    server = await asyncio.start_server(_handle, "127.0.0.1", 0, limit=1 << 20)
+    port_file.write_text(str(server.sockets[0].getsockname()[1]))
+    async with server:
+        await server.serve_forever()
+
+
+def start_sink(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port_file = tmp / "sink-port"
+    proc = subprocess.Popen([sys.executable, __file__, "--sink", str(port_file)])
+    deadline = time.monotonic() + 20
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the sink did not start")
+        time.sleep(0.05)
+    return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the runs -------------------------------------------------------------------------
+
+
+def run_locust(
+    locustfile: Path, host: str, args: argparse.Namespace, tmp: Path, *extra: str
+) -> float:
+    """One headless run; requests per second over Locust's own time span."""
+    prefix = tmp / f"stats-{time.monotonic_ns()}"
+    env = dict(os.environ, LOCUST_ML_BENCH_SIZES=str(tmp / "sizes.json"))
+    cmd = [
+        str(BIN / "locust"),
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--host",
+        host,
+        "-u",
+        str(args.users),
+        "-r",
+        str(args.users),
+        "-t",
+        f"{args.seconds}s",
+        "--only-summary",
+        "--json-file",
+        str(prefix),
+        "--loglevel",
+        "WARNING",
+        *extra,
+    ]
+    done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"locust failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    entries = json.loads(Path(f"{prefix}.json").read_text())
+    requests = sum(e["num_requests"] for e in entries)
+    failures = sum(e["num_failures"] for e in entries)
+    if failures:
+        raise SystemExit(f"{failures} of {requests} requests failed:\n{done.stderr[-3000:]}")
+    start = min(e["start_time"] for e in entries)
+    end = max(e["last_request_timestamp"] for e in entries)
+    return float(requests / (end - start))
+
+
+def pick_costs(pool: object, build: object, n: int = 20_000) -> tuple[float, float]:
+    """Mean microseconds of ``pool.pick`` and of a pick plus building the request."""
+    rng = random.Random(5)
+    pick = pool.pick  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    for _ in range(n):
+        pick(rng)
+    picked = (time.perf_counter() - start) / n * 1e6
+    start = time.perf_counter()
+    for _ in range(n):
+        build(pick(rng))  # type: ignore[operator]
+    built = (time.perf_counter() - start) / n * 1e6
+    return picked, built
+
+
+def prepare(
+    tmp: Path, args: argparse.Namespace
+) -> tuple[Any, Any, list[tuple[str, Path, tuple[str, ...]]]]:
+    """The pool, the request builder, and the three locustfiles with their options."""
+    from locust_ml.payloads.pool import build_pool
+    from locust_ml.plugin.users import _V2Bytes
+    from locust_ml.protocols.v2 import V2Model
+
+    started = time.perf_counter()
+    pool = build_pool("imagenet_image_sizes", draws=args.draws, max_mb=args.max_mb, seed=0)
+    print(f"pool: {pool} in {time.perf_counter() - started:.1f} s")
+    build = _V2Bytes(V2Model("m"), "image", {}, None)
+    rng = random.Random(3)
+    sizes = [len(build(pool.pick(rng)).body) for _ in range(512)]
+    (tmp / "sizes.json").write_text(json.dumps(sizes))
+    print(f"bodies: mean {statistics.fmean(sizes) / 1000:.1f} kB, max {max(sizes) / 1000:.1f} kB")
+    files = {
+        "bare": BARE_LOCUSTFILE,
+        "plugin": "import locust_ml.plugin  # noqa: F401\n" + BARE_LOCUSTFILE,
+        "image": IMAGE_LOCUSTFILE,
+    }
+    for name, text in files.items():
+        (tmp / f"{name}_locustfile.py").write_text(text)
+    report = ("--ml-report-dir", str(tmp / "report"))
+    pool_args = ("--ml-pool-draws", str(args.draws), "--ml-pool-max-mb", str(args.max_mb))
+    runs = [
+        ("bare", tmp / "bare_locustfile.py", ()),
+        ("plugin", tmp / "plugin_locustfile.py", report),
+        ("image", tmp / "image_locustfile.py", (*pool_args, *report)),
+    ]
+    return pool, build, runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--draws", type=int, default=1024, help="pool size draws")
+    parser.add_argument("--max-mb", type=float, default=16.0, help="pool memory cap")
+    parser.add_argument("--sink", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sink:
+        asyncio.run(_sink(Path(args.sink)))
+        return 0
+
+    tmp = Path(tempfile.mkdtemp(prefix="locust-ml-bench-"))
+    pool, build, runs = prepare(tmp, args)
+    sink, host = start_sink(tmp)
+    rates: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+    try:
+        for _ in range(args.rounds):
+            for name, file, extra in runs:
+                cpu0, t0 = cpu_seconds(sink.pid), time.monotonic()
+                rate = run_locust(file, host, args, tmp, *extra)
+                share = (cpu_seconds(sink.pid) - cpu0) / (time.monotonic() - t0)
+                rates[name].append(rate)
+                print(f"  {name:>6}: {rate:8.1f} requests/s (sink CPU {share:.0%} of a core)")
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+    bare, plugin, image = (statistics.median(rates[n]) for n in ("bare", "plugin", "image"))
+    ratio = image / plugin
+    picked, built = pick_costs(pool, build)
+    print()
+    print(f"users {args.users}, {args.seconds} s per run, {args.rounds} runs each (medians)")
+    print(f"bare FastHttpUser, plain Locust:            {bare:8.1f} requests/s")
+    print(f"bare FastHttpUser, locust-ml plugin loaded: {plugin:8.1f} requests/s")
+    print(f"ImageUser, trace-sized JPEGs over v2:       {image:8.1f} requests/s")
+    print(f"plugin recording alone: {plugin / bare:.3f} x plain Locust")
+    print(f"ratio ImageUser / bare FastHttpUser (both with the plugin): {ratio:.3f} (>= 0.9)")
+    print(f"ratio ImageUser / plain Locust: {image / bare:.3f}")
+    print(f"payload pick: {picked:.1f} us per request; pick + v2 request build: {built:.1f} us")
+    passed = ratio >= 0.9
+    print("PASS" if passed else "FAIL")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Capacity ramp against a speech-to-text model: trace-length speech over KServe/Triton v2.
+
+Run it with no --host and it tests the reference server's speech model
+(started on a free loopback port, stopped at the end)::
+
+    locust -f locustfiles/speech_to_text.py --headless
+
+or point it at your own v2 server whose model takes an encoded file as a
+``BYTES`` input named ``audio``::
+
+    locust -f locustfiles/speech_to_text.py --headless --host http://127.0.0.1:8000 \\
+        --ml-model whisper
+
+Each request is a WAV file of synthetic speech whose duration is drawn from
+LibriSpeech (``--ml-profile librispeech_durations``), exact to the sample and
+different on every request. ``--ml-audio-format flac`` sends FLAC instead
+(encoded into a pool before the test; WAV pools are cut from one long track).
+"""
+
+from __future__ import annotations
+
+from locust import task
+
+from locust_ml import AudioUser, RampShape
+
+
+class SpeechToText(AudioUser):
+    model = "speech"
+    pool_draws = 1024
+    pool_max_mb = 16.0
+
+    @task
+    def transcribe(self) -> None:
+        self.infer()
+
+
+class Ramp(RampShape):
+    start_users = 1
+    factor = 2.0
+    max_users = 8
+    step_seconds = 15.0

@@ -1,0 +1,83 @@
+"""Each bundled locustfile, headless for a few seconds against the reference server it starts.
+
+Locustfiles are documentation (``shared/CONVENTIONS.md``): these runs show that
+each one works as its docstring says, with no ``--host``, on small payload
+pools so that the whole run takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import locust_aggregated_count, run_locust
+
+pytestmark = pytest.mark.slow
+
+SHORT_RAMP = ["--ml-ramp-start", "1", "--ml-ramp-factor", "2", "--ml-ramp-max", "2"]
+SMALL_POOL = ["--ml-pool-draws", "64", "--ml-pool-max-mb", "4"]
+
+
+def _run(tmp_path: Path, locustfile: str, *args: str) -> tuple[dict, str]:
+    out_dir = tmp_path / "report"
+    run = run_locust(
+        [
+            "-f",
+            f"locustfiles/{locustfile}",
+            "--headless",
+            *SHORT_RAMP,
+            "--ml-step-time",
+            "3s",
+            "--ml-report-dir",
+            str(out_dir),
+            "--json-file",
+            str(tmp_path / "locust"),
+            *args,
+        ]
+    )
+    assert run.returncode == 0, run.output[-4000:]
+    report = json.loads((out_dir / "report.json").read_text())
+    requests, failures = locust_aggregated_count(tmp_path / "locust")
+    assert report["totals"]["requests"] == requests > 0
+    assert report["totals"]["failures"] == failures == 0
+    assert [s["users"] for s in report["steps"]] == [1, 2]
+    for step in report["steps"]:
+        assert step["requests"] > 0
+        assert step["failures"] == 0
+        assert sum(e["bytes_sent"] for e in step["endpoints"]) > 0
+    return report, run.output
+
+
+def test_image_classifier_sends_trace_sized_jpegs_over_v2(tmp_path: Path) -> None:
+    report, output = _run(tmp_path, "image_classifier.py", *SMALL_POOL)
+    assert "backend=image-classifier" in output
+    (endpoint,) = report["totals"]["endpoints"]
+    assert endpoint["name"] == "/v2/models/image-classifier/infer"
+    # ImageNet-sized JPEGs: tens of kB each on average, not a fixed tiny image.
+    assert endpoint["bytes_sent"] / endpoint["requests"] > 10_000
+
+
+def test_speech_to_text_sends_trace_length_wavs_over_v2(tmp_path: Path) -> None:
+    report, output = _run(tmp_path, "speech_to_text.py", *SMALL_POOL)
+    assert "backend=speech" in output
+    (endpoint,) = report["totals"]["endpoints"]
+    assert endpoint["name"] == "/v2/models/speech/infer"
+    # LibriSpeech clips last seconds: 16 kHz PCM16 is 32 kB a second.
+    assert endpoint["bytes_sent"] / endpoint["requests"] > 32_000
+
+
+def test_summarizer_streams_from_the_azure_profile(tmp_path: Path) -> None:
+    # Prompts drawn from azure_conv (the default profile), outputs kept short.
+    report, output = _run(
+        tmp_path, "summarizer.py", "--ml-stream", "on", "--ml-output-tokens", "const:8"
+    )
+    assert "backend=summarizer" in output
+    for step in report["steps"]:
+        assert step["ttft_ms"]["p50"] > 0
+        assert step["itl_ms"]["p50"] >= 0
+        assert step["tokens_out_per_s"] > 0
+    (endpoint,) = report["totals"]["endpoints"]
+    assert endpoint["tokens_out"] == 8 * endpoint["requests"]  # ignore_eos: exactly max_tokens
+    assert endpoint["tokens_in"] > 0
