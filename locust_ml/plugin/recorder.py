@@ -121,11 +121,18 @@ def sample_from_event(
     start), ``ttft_ms``, ``itl_ms`` (a list), ``tokens_in``, ``tokens_out``,
     ``bytes_sent``. Anything missing or malformed is simply absent.
     """
-    rt = _num(response_time) or 0.0
-    ml = context.get(CONTEXT_KEY) if isinstance(context, dict) else None
-    ml = ml if isinstance(ml, dict) else {}
-    start = _num(start_time)
+    # This runs for every request a worker sends: the plain case (no ML
+    # fields, numbers already numbers) takes the short path.
+    rt = response_time if type(response_time) is float else _num(response_time)
+    rt = 0.0 if rt is None or math.isnan(rt) or rt < 0 else rt
+    start = start_time if type(start_time) is float else _num(start_time)
     end = None if start is None else start + rt / 1000.0
+    status_code = getattr(response, "status_code", None)
+    status = classify(status_code if isinstance(status_code, int) else None, exception)
+    received = response_length if type(response_length) is int else (_int(response_length) or 0)
+    ml = context.get(CONTEXT_KEY) if isinstance(context, dict) else None
+    if not isinstance(ml, dict) or not ml:
+        return RequestSample((request_type, name), rt, status, bytes_received=received), end
     intended = _num(ml.get("intended"))
     corrected = lateness = None
     if intended is not None and start is not None and end is not None:
@@ -137,17 +144,16 @@ def sample_from_event(
         if isinstance(itl, list | tuple)
         else ()
     )
-    status_code = getattr(response, "status_code", None)
     sample = RequestSample(
         endpoint=(request_type, name),
-        latency_ms=max(rt, 0.0),
-        status=classify(status_code if isinstance(status_code, int) else None, exception),
+        latency_ms=rt,
+        status=status,
         corrected_ms=corrected,
         lateness_ms=lateness,
         ttft_ms=_num(ml.get("ttft_ms")),
         itl_ms=itl_ms,
         bytes_sent=_int(ml.get("bytes_sent")) or 0,
-        bytes_received=_int(response_length) or 0,
+        bytes_received=received,
         tokens_in=_int(ml.get("tokens_in")),
         tokens_out=_int(ml.get("tokens_out")),
     )
