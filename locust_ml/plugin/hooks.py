@@ -44,8 +44,8 @@ from locust_ml.plugin.options import add_options, read_options
 from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
 from locust_ml.plugin.shapes import MLShape
 from locust_ml.plugin.step_hook import StepHook
-from locust_ml.plugin.target import EmbeddedServer
 from locust_ml.plugin.telemetry import Exporter, TelemetryLoop, build_sources
+from locust_ml.server.embedded import EmbeddedServer
 from locust_ml.telemetry.prometheus_scrape import parse_scrape_spec
 from locust_ml.telemetry.sampler import TelemetrySampler
 

@@ -12,72 +12,21 @@ The bounds are generous: they must hold on a loaded two-core machine.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, run_locust
+from locust_ml.server.embedded import EmbeddedServer
+from tests.integration.helpers import run_locust
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def paced_server(tmp_path: Path) -> Iterator[str]:
-    port_file = tmp_path / "port"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "locust_ml.cli",
-            "serve",
-            "--backend",
-            "simulated",
-            "--port",
-            "0",
-            "--port-file",
-            str(port_file),
-            "--base-ms",
-            "200",
-            "--per-item-ms",
-            "0",
-            "--max-batch-size",
-            "1",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "the reference server exited early"
-            port = port_file.read_text().strip() if port_file.exists() else ""
-            if port.isdigit():
-                url = f"http://127.0.0.1:{port}"
-                try:
-                    with urllib.request.urlopen(f"{url}/health/ready", timeout=1) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        else:
-            pytest.fail("the reference server did not become ready")
-        yield url
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+def paced_server() -> Iterator[str]:
+    with EmbeddedServer("simulated", "--base-ms 200 --per-item-ms 0 --max-batch-size 1") as srv:
+        yield srv.start(timeout=30)
 
 
 def test_ttft_and_itl_match_the_servers_token_pacing(tmp_path: Path, paced_server: str) -> None:

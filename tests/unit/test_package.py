@@ -23,6 +23,7 @@ PURE_MODULES = [
     "locust_ml.arrivals",
     "locust_ml.stages",
     "locust_ml.protocols",
+    "locust_ml.server.embedded",
 ]
 
 
