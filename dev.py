@@ -68,29 +68,43 @@ def demo(args: list[str]) -> int:
     )
 
 
-def ensure_system_packages() -> None:
-    """Debian packages some tests use: Prometheus (and promtool) for the exporter tests.
+#: Debian packages some tests use, and the command that shows each is there.
+SYSTEM_PACKAGES = {
+    # Prometheus (and promtool) scrape the exporter in its tests.
+    "prometheus": ("prometheus", "promtool"),
+    # Headless Chromium opens the HTML report and Locust's web UI in tests.
+    "chromium": ("chromium",),
+}
 
-    Installed with apt-get when missing and possible (root on Debian/Ubuntu);
-    otherwise those tests skip and say why.
+
+def ensure_system_packages() -> None:
+    """Install the Debian packages tests use, when missing and possible.
+
+    With apt-get as root (CI, a fresh container) they are installed; otherwise
+    the tests that need them skip and say why.
     """
-    if shutil.which("promtool") and shutil.which("prometheus"):
+    missing = [
+        pkg
+        for pkg, commands in SYSTEM_PACKAGES.items()
+        if not all(shutil.which(c) for c in commands)
+    ]
+    if not missing:
         return
     if not shutil.which("apt-get") or not hasattr(os, "geteuid") or os.geteuid() != 0:
         print(
-            "dev.py: prometheus/promtool not installed and apt-get not usable; "
-            "the Prometheus tests will be skipped",
+            f"dev.py: {', '.join(missing)} not installed and apt-get not usable; "
+            "the tests that need them will be skipped",
             flush=True,
         )
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for cmd in (
         ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
     ):
         print("+ " + " ".join(cmd), flush=True)
         if subprocess.call(cmd, env=env, stdout=subprocess.DEVNULL) != 0:
-            print("dev.py: installing prometheus failed; its tests will be skipped", flush=True)
+            print(f"dev.py: installing {', '.join(missing)} failed; their tests will be skipped")
             return
 
 
