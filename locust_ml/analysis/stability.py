@@ -73,6 +73,12 @@ stationary step they agree. An early transient the warm-up did not cover
 keeps the step unstable until later windows dilute it, which errs the same
 way (wait rather than judge a transient).
 
+**(c) No steady trend.** A queue fed a few percent above capacity grows
+slowly and steadily: each window a little worse than the last, never enough
+for (b). With five or more windows, a one-sided Mann-Kendall test at 1 % and
+a rise across the windows above ``tol`` of their median make the step
+unstable (:func:`_trend`).
+
 We watch the *median* rather than the SLO's tail percentile because the
 point of (b) is to detect drift (a queue that keeps growing raises every
 percentile, the median included), and a tail percentile of a few-second
@@ -354,4 +360,47 @@ class StabilityRule:
                     f"{name} is drifting: {recent:.4g} over the last {k} windows vs "
                     f"{overall:.4g} over all {len(values)} after warm-up (allowed {allowed:.4g})"
                 )
+        if not reasons:
+            reasons += _trend(name, values, tol, worse)
         return reasons
+
+
+#: Windows needed before the trend test can speak (5 in perfect order: p = 1/120).
+TREND_MIN_WINDOWS = 5
+TREND_ALPHA = 0.01
+
+
+def _trend(name: str, values: Sequence[float], tol: float, worse: int) -> list[str]:
+    """(c): a steady trend the bad way through the whole step (a queue building).
+
+    The drift check above compares means and lets a slow, steady rise of up
+    to about twice the tolerance through (last ``k`` vs all windows differ by
+    half the rise). A queue fed 5 % above capacity grows by exactly such a
+    steady rise, and its step would pass. So, with at least
+    :data:`TREND_MIN_WINDOWS` windows, a Mann-Kendall test (Kendall's tau of
+    the values against time, one-sided) significant at 1 % *and* a rise
+    across the windows (Theil-Sen slope x span) above ``tol`` of the median
+    mark the step unstable. Both conditions: a stationary step passes the
+    test 99 % of the time, and a significant but immaterial trend (a warm
+    cache shaving 2 %) is not a reason to wait.
+    """
+    n = len(values)
+    if n < TREND_MIN_WINDOWS:
+        return []
+    from scipy.stats import kendalltau, theilslopes
+
+    xs = list(range(n))
+    ys = [v * worse for v in values]
+    tau = kendalltau(xs, ys, alternative="greater")
+    if not tau.pvalue < TREND_ALPHA:
+        return []
+    slope = float(theilslopes(ys, xs).slope)
+    level = abs(sorted(values)[n // 2])
+    rise = slope * (n - 1)
+    if level > 0 and rise > tol * level:
+        direction = "rising" if worse > 0 else "falling"
+        return [
+            f"{name} is {direction} steadily through the step: {rise / level:.0%} across "
+            f"{n} windows (Kendall p = {float(tau.pvalue):.2g}); a queue is building"
+        ]
+    return []
