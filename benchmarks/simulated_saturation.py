@@ -197,13 +197,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
+    parser.add_argument("--base-ms", type=float, default=20.0, help="service time per batch")
+    parser.add_argument("--per-item-ms", type=float, default=5.0, help="added per batched item")
+    parser.add_argument("--batch", type=int, default=8, help="max batch size")
     args = parser.parse_args()
 
     base = ServerConfig(
         backend="simulated",
-        base_ms=20.0,
-        per_item_ms=5.0,
-        max_batch_size=8,
+        base_ms=args.base_ms,
+        per_item_ms=args.per_item_ms,
+        max_batch_size=args.batch,
         max_queue_delay_ms=5.0,
         queue_limit=256,
     )

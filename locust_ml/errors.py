@@ -20,6 +20,7 @@ __all__ = [
     "ConfigError",
     "DependencyError",
     "LocustMLError",
+    "ReportError",
     "TargetError",
     "TraceError",
 ]
@@ -40,6 +41,10 @@ class ConfigError(LocustMLError, ValueError):
 
 class TraceError(LocustMLError, ValueError):
     """A trace or profile file is malformed, empty, or lacks a requested column."""
+
+
+class ReportError(LocustMLError, ValueError):
+    """A saved report that cannot be read back (missing, not JSON, wrong schema)."""
 
 
 class TargetError(LocustMLError, ConnectionError):

@@ -37,6 +37,7 @@ from locust.runners import (
 )
 
 from locust_ml.analysis.steps import StepSpan
+from locust_ml.analysis.verdict import EXIT_INVALID
 from locust_ml.errors import EXIT_CONFIG, EXIT_TARGET, ConfigError, DependencyError, TargetError
 from locust_ml.plugin import webui
 from locust_ml.plugin.openloop import RATE_MESSAGE, ArrivalDriver, RatePlan
@@ -45,6 +46,7 @@ from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
 from locust_ml.plugin.shapes import MLShape
 from locust_ml.plugin.step_hook import StepHook
 from locust_ml.plugin.telemetry import Exporter, TelemetryLoop, build_sources
+from locust_ml.report.model import ErrorCount
 from locust_ml.server.embedded import EmbeddedServer
 from locust_ml.telemetry.prometheus_scrape import parse_scrape_spec
 from locust_ml.telemetry.sampler import TelemetrySampler
@@ -365,13 +367,18 @@ def _announce_rate(
         driver.configure(plan(0, 1))
 
 
-def _finish(environment: Environment, rec: RunRecorder) -> None:
+def _finish(environment: Environment, rec: RunRecorder, interrupted: str | None = None) -> None:
+    """Build and write the report once (after a web UI test stops, or at quitting)."""
     if rec.finished:
         return
     _collect_search(environment, rec)
     if isinstance(environment.runner, MasterRunner):
         rec.workers = max(rec.workers, environment.runner.worker_count)
-    rec.finish(target=environment.host)
+    shape = environment.shape_class
+    kind = (rec.options.shape.kind or shape.kind) if isinstance(shape, MLShape) else None
+    rec.finish(
+        target=environment.host, shape=kind, interrupted=interrupted, errors=_errors(environment)
+    )
     if rec.report_path is not None:
         logger.info("locust-ml: report written to %s", rec.report_path)
 
@@ -479,20 +486,50 @@ def _start_telemetry(
         )
 
 
+@locust.events.usage_monitor.add_listener
+def _on_usage_monitor(environment: Environment, cpu_usage: float, **_: Any) -> None:
+    """Every ~10 s: the busiest load-generating process's CPU, for the validity verdict."""
+    rec = _recorders.get(environment)
+    if rec is None or rec.role == "worker":
+        return
+    busiest = float(cpu_usage)
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        busiest = max([busiest, *(float(c.cpu_usage) for c in runner.clients.values())])
+    rec.add_generator_cpu(busiest, rec.clock())
+
+
+def _errors(environment: Environment) -> list[ErrorCount]:
+    """Locust's error table (merged from the workers on a master)."""
+    stats = getattr(environment, "stats", None)
+    if stats is None:
+        return []
+    return [
+        ErrorCount(str(e.method), str(e.name), str(e.error), int(e.occurrences))
+        for e in stats.errors.values()
+    ]
+
+
 @locust.events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
     rec = _recorders.get(environment)
     if rec is not None and rec.role != "worker":
         runner = environment.runner
+        interrupted = None
         if runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING):
             # SIGTERM or Ctrl-C: Locust fires quitting before it stops the
             # users. Stop them first (a master also collects the workers'
             # final reports) so the report counts what Locust counts.
+            interrupted = "stopped by a signal (SIGTERM or Ctrl-C) while load was running"
             runner.quit()
-        if isinstance(environment.runner, MasterRunner):
-            rec.workers = max(rec.workers, environment.runner.worker_count)
-        _collect_search(environment, rec)
-        rec.finish(target=environment.host)
+        _finish(environment, rec, interrupted)
+        report = rec.report
+        if report is not None:
+            code = report.verdict.exit_code
+            if report.slos or code == EXIT_INVALID:
+                # Ours decides when we judged something (SLOs) or the run is
+                # invalid; otherwise Locust's own code (failed requests) stands.
+                environment.process_exit_code = code
 
 
 @locust.events.quit.add_listener

@@ -24,6 +24,8 @@ from locust_ml.arrivals import ArrivalSpec, parse_arrival
 from locust_ml.config import parse_duration, parse_percentiles
 from locust_ml.errors import ConfigError
 from locust_ml.payloads.lengths import LengthDistribution
+from locust_ml.report.model import ReportSettings
+from locust_ml.report.options import add_report_options, read_report_settings
 
 __all__ = [
     "AUDIO_FORMATS",
@@ -129,6 +131,7 @@ def add_options(parser: Any) -> None:
         default=0,
         help="Seed for payload sampling; each user derives its own from it. Default: %(default)s",
     )
+    add_report_options(group, _arg)
     _add_user_options(parser)
     shape = parser.add_argument_group(
         "locust-ml load shape",
@@ -532,6 +535,7 @@ class MLOptions:
     server_args: str = ""
     server_timeout: float = 60.0
     users: UserOptions = field(default_factory=UserOptions)
+    report: ReportSettings = field(default_factory=ReportSettings)
 
 
 def _opt_num(value: Any, option: str, kind: type[int] | type[float]) -> Any:
@@ -681,6 +685,7 @@ def read_options(parsed: Any) -> MLOptions:
     except (TypeError, ValueError):
         raise ConfigError(f"--ml-seed: expected an integer, got {seed!r}") from None
     timeout = _opt_num(get("ml_server_timeout", 60.0), "--ml-server-timeout", float)
+    shape = _shape_options(get)
     return MLOptions(
         report_dir=get("ml_report_dir") or None,
         percentiles=parse_percentiles(
@@ -694,7 +699,7 @@ def read_options(parsed: Any) -> MLOptions:
             str(get("ml_output_tokens") or DEFAULT_OUTPUT_TOKENS), option="--ml-output-tokens"
         ),
         seed=seed,
-        shape=_shape_options(get),
+        shape=shape,
         step_hook=str(get("ml_step_hook") or ""),
         nvml=_choice(get("ml_nvml") or "auto", "--ml-nvml", ("auto", "on", "off")),
         scrape=tuple(str(x) for x in (get("ml_scrape") or ())),
@@ -707,4 +712,5 @@ def read_options(parsed: Any) -> MLOptions:
         server_args=str(get("ml_server_args") or ""),
         server_timeout=60.0 if timeout is None else timeout,
         users=_user_options(get),
+        report=read_report_settings(get, shape.stability_tolerance, shape.warmup_s),
     )

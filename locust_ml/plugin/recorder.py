@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -36,9 +35,9 @@ from locust_ml.analysis.steps import StepLog, StepSpan, WindowStats, summarize_s
 from locust_ml.analysis.utilization import Reading, UtilizationLog
 from locust_ml.plugin.options import MLOptions, read_options
 from locust_ml.plugin.step_hook import StepHook
-from locust_ml.report.console import format_ms, format_step_table
-from locust_ml.report.json import write_json
-from locust_ml.report.model import RunInfo, RunReport, build_report
+from locust_ml.report.console import format_capacity_summary, format_ms, format_step_table
+from locust_ml.report.model import ErrorCount, RunInfo, RunReport, build_report
+from locust_ml.report.outputs import write_report_files
 from locust_ml.schedules import Tick
 from locust_ml.telemetry.model import TelemetrySample, metric_spec
 
@@ -277,6 +276,27 @@ class RunRecorder:
                 )
             )
 
+    def add_generator_cpu(self, percent: float, t: float) -> None:
+        """The load generator's CPU (percent of a core, busiest process) at ``t``.
+
+        Kept with the step's telemetry: a step where Locust itself was near a
+        full core measured the generator, not the target (the verdict checks).
+        """
+        cur = self.steps.current
+        if cur is None:
+            return
+        self.utilization.add(
+            Reading(
+                step=cur.id,
+                window=window_index(t, cur.start, self.options.window_s),
+                t=t,
+                source="generator",
+                metric="generator_cpu_percent",
+                labels=(),
+                value=float(percent),
+            )
+        )
+
     def live_totals(self) -> dict[tuple[str, str], Accumulator]:
         """Per-endpoint accumulators over the whole run so far (for the exporter)."""
         out: dict[tuple[str, str], Accumulator] = {}
@@ -434,7 +454,14 @@ class RunRecorder:
         stamp = datetime.fromtimestamp(self.started_at or self.clock()).strftime("%Y%m%d-%H%M%S")
         return Path("reports") / f"{stem}-{stamp}"
 
-    def finish(self, *, target: str | None = None) -> RunReport | None:
+    def finish(
+        self,
+        *,
+        target: str | None = None,
+        shape: str | None = None,
+        interrupted: str | None = None,
+        errors: Sequence[ErrorCount] = (),
+    ) -> RunReport | None:
         """Build and write the report once per test (idempotent)."""
         if self.role == "worker" or self.finished:
             return self.report
@@ -452,6 +479,7 @@ class RunRecorder:
             workers=self.workers,
             tool_version=_version(),
             telemetry_cpu_s=self.telemetry_cpu_s,
+            shape=shape,
         )
         self.report = build_report(
             run,
@@ -463,10 +491,12 @@ class RunRecorder:
             utilization=self.utilization,
             slos=self.options.shape.slos,
             search=self.search,
+            settings=dataclasses.replace(self.options.report, interrupted=interrupted),
+            errors=errors,
         )
         directory = self.report_dir()
         try:
-            self.report_path = write_json(self.report, directory / "report.json")
+            self.report_path = write_report_files(self.report, directory)["json"]
         except OSError as exc:
             logger.error("locust-ml: could not write the report to %s: %s", directory, exc)
             self.report_path = None
@@ -475,9 +505,9 @@ class RunRecorder:
     def summary_text(self) -> str:
         if self.report is None:
             return "locust-ml: no requests were recorded; no report written"
-        table = format_step_table(self.report)
+        table = format_step_table(self.report) + "\n" + format_capacity_summary(self.report)
         where = (
-            f"locust-ml report: {self.report_path.parent}{os.sep}"
+            f"locust-ml report: {self.report_path.parent / 'report.html'}"
             if self.report_path
             else "locust-ml report: not written (see the error above)"
         )

@@ -15,7 +15,7 @@ from locust_ml.analysis.steps import StepStats
 from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.report.model import RunReport
 
-__all__ = ["format_ms", "format_step_table"]
+__all__ = ["format_capacity_summary", "format_ms", "format_step_table"]
 
 
 def format_ms(x: float | None) -> str:
@@ -122,3 +122,72 @@ def format_step_table(report: RunReport) -> str:
     if report.search is not None:
         out.append("capacity search: " + report.search.summary())
     return "\n".join(out)
+
+
+def _verdict_word(report: RunReport) -> str:
+    v = report.verdict
+    if not v.valid:
+        return "INVALID"
+    return "PASS" if v.passed else "FAIL"
+
+
+def format_capacity_summary(report: RunReport) -> str:
+    """Capacity, knee, saturation, plan, cost and the verdict, a few lines each."""
+    c = report.capacity
+    lines = [
+        "locust-ml capacity"
+        + (f" (SLOs: {', '.join(map(str, report.slos))})" if report.slos else "")
+    ]
+    if c is not None:
+        if c.slo_rps is not None:
+            ci = f" (95% CI {c.slo_rps_ci[0]:.2f}-{c.slo_rps_ci[1]:.2f})" if c.slo_rps_ci else ""
+            where = (
+                f", limited by {c.limiting_slo} between steps {c.last_passing_step} "
+                f"and {c.first_failing_step}"
+                if c.bound == "bracketed"
+                else " (a lower bound: every step met the SLOs)"
+            )
+            lines.append(f"  SLO capacity per replica: {c.slo_rps:.2f} req/s{ci}{where}")
+        if c.knee_rps is not None:
+            lines.append(
+                f"  knee: {c.knee_rps:.2f} req/s at {c.latency_key} "
+                f"{format_ms(c.knee_latency_ms)} ms (step {c.knee_step})"
+            )
+        if c.saturation_rps is not None:
+            lines.append(
+                f"  saturation: {c.saturation_rps:.2f} req/s (from step {c.saturation_step})"
+            )
+        lines.extend(f"  note: {n}" for n in c.notes)
+    for name, u in report.utilization.items():
+        parts = []
+        if u.gpu_utilization is not None:
+            parts.append(f"GPU {u.gpu_utilization:.0%}")
+        if u.gpu_memory_ratio is not None:
+            parts.append(f"GPU memory {u.gpu_memory_ratio:.0%}")
+        if u.target_cpu_cores is not None:
+            parts.append(f"target CPU {u.target_cpu_cores:.2f} cores")
+        if u.generator_cpu_percent is not None:
+            parts.append(f"Locust CPU {u.generator_cpu_percent:.0f}%")
+        if parts:
+            label = "SLO capacity" if name == "slo_capacity" else name
+            lines.append(f"  utilization at {label} (step {u.step}): {', '.join(parts)}")
+    if report.plan is not None:
+        p = report.plan
+        lines.append(f"  plan: {p.replicas} replicas for {p.target_rps:g} req/s ({p.formula})")
+    if report.cost is not None:
+        k = report.cost
+        tokens = (
+            f", ${k.per_million_output_tokens:.4g} per 1M output tokens"
+            if k.per_million_output_tokens is not None
+            else ""
+        )
+        inst = f" ({k.instance})" if k.instance else ""
+        lines.append(
+            f"  cost: ${k.per_million_requests:.4g} per 1M requests{tokens} "
+            f"at ${k.price_per_hour:g}/h{inst}"
+        )
+    v = report.verdict
+    lines.append(f"verdict: {_verdict_word(report)} (exit code {v.exit_code})")
+    lines.extend(f"  - {r}" for r in v.reasons)
+    lines.extend(f"  warning: {w}" for w in v.warnings)
+    return "\n".join(lines)

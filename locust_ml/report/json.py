@@ -17,13 +17,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from locust_ml.analysis.capacity import CapacityAnalysis, CurvePoint
+from locust_ml.analysis.planning import Cost, Plan, UtilizationAt
 from locust_ml.analysis.samples import HISTOGRAM_FIELDS
 from locust_ml.analysis.search import SearchResult
 from locust_ml.analysis.slo import SLOVerdict
 from locust_ml.analysis.steps import EndpointStats, StepStats, WindowStats
 from locust_ml.analysis.utilization import SeriesStats
+from locust_ml.analysis.verdict import RunVerdict
 from locust_ml.report.files import write_atomic
-from locust_ml.report.model import SCHEMA_VERSION, RunReport
+from locust_ml.report.model import SCHEMA_VERSION, ReportSettings, RunReport
 
 __all__ = ["report_to_dict", "write_json"]
 
@@ -68,8 +71,8 @@ def _endpoint(e: EndpointStats) -> dict[str, Any]:
 def _window(w: WindowStats) -> dict[str, Any]:
     return {
         "index": w.index,
-        "start": round(w.start, 3),
-        "end": round(w.end, 3),
+        "start": round(w.start, 6),
+        "end": round(w.end, 6),
         "requests": w.requests,
         "failures": w.failures,
         "achieved_rps": _num(w.achieved_rps),
@@ -148,9 +151,9 @@ def _step(
         "id": s.id,
         "label": s.label,
         "mode": s.mode,
-        "start": round(s.start, 3),
-        "end": round(s.end, 3),
-        "duration_s": round(s.duration_s, 3),
+        "start": round(s.start, 6),
+        "end": round(s.end, 6),
+        "duration_s": round(s.duration_s, 6),
         "users": s.users,
         "offered_rps": _num(s.offered_rps),
         "achieved_rps": _num(s.achieved_rps),
@@ -174,6 +177,117 @@ def _step(
     }
 
 
+def _curve_point(p: CurvePoint) -> dict[str, Any]:
+    return {
+        "step": p.step,
+        "load": _num(p.load),
+        "offered_rps": _num(p.offered_rps),
+        "achieved_rps": _num(p.achieved_rps),
+        "good_rps": _num(p.good_rps),
+        "latency_ms": _latency(p.latency_ms),
+        "passed": p.passed,
+    }
+
+
+def _utilization(u: UtilizationAt | None) -> dict[str, Any] | None:
+    if u is None:
+        return None
+    return {
+        "step": u.step,
+        "gpu_utilization": _num(u.gpu_utilization, 6),
+        "gpu_memory_used_bytes": _num(u.gpu_memory_used_bytes, 0),
+        "gpu_memory_ratio": _num(u.gpu_memory_ratio, 6),
+        "target_cpu_cores": _num(u.target_cpu_cores, 6),
+        "target_rss_bytes": _num(u.target_rss_bytes, 0),
+        "generator_cpu_percent": _num(u.generator_cpu_percent, 2),
+        "warnings": list(u.warnings),
+    }
+
+
+def _capacity(c: CapacityAnalysis | None, util: Mapping[str, UtilizationAt]) -> dict[str, Any]:
+    if c is None:
+        return {
+            "slo_rps": None,
+            "slo_rps_ci": None,
+            "knee_rps": None,
+            "saturation_rps": None,
+            "curve": [],
+            "utilization": {"knee": None, "slo_capacity": None},
+            "notes": ["no step completed a request"],
+        }
+    return {
+        "slo_rps": _num(c.slo_rps),
+        "slo_rps_ci": None if c.slo_rps_ci is None else [_num(x) for x in c.slo_rps_ci],
+        "bound": c.bound,
+        "knee_rps": _num(c.knee_rps),
+        "knee_latency_ms": _num(c.knee_latency_ms),
+        "knee_step": c.knee_step,
+        "saturation_rps": _num(c.saturation_rps),
+        "saturation_step": c.saturation_step,
+        "limiting_slo": c.limiting_slo,
+        "last_passing_step": c.last_passing_step,
+        "first_failing_step": c.first_failing_step,
+        "latency_key": c.latency_key,
+        "curve": [_curve_point(p) for p in c.curve],
+        "utilization": {
+            "knee": _utilization(util.get("knee")),
+            "slo_capacity": _utilization(util.get("slo_capacity")),
+        },
+        "notes": list(c.notes),
+    }
+
+
+def _run_verdict(v: RunVerdict) -> dict[str, Any]:
+    return {
+        "passed": v.passed,
+        "valid": v.valid,
+        "partial": v.partial,
+        "exit_code": v.exit_code,
+        "reasons": list(v.reasons),
+        "warnings": list(v.warnings),
+    }
+
+
+def _cost(c: Cost | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "price_per_hour": c.price_per_hour,
+        "instance": c.instance,
+        "rps": _num(c.rps),
+        "per_million_requests": _num(c.per_million_requests, 6),
+        "tokens_out_per_s": _num(c.tokens_out_per_s),
+        "per_million_output_tokens": _num(c.per_million_output_tokens, 6),
+    }
+
+
+def _plan(p: Plan | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "target_rps": p.target_rps,
+        "per_replica_rps": _num(p.per_replica_rps),
+        "target_utilization": p.target_utilization,
+        "redundancy": p.redundancy,
+        "replicas": p.replicas,
+        "formula": p.formula,
+    }
+
+
+def _settings(s: ReportSettings) -> dict[str, Any]:
+    return {
+        "interrupted": s.interrupted,
+        "min_capacity": s.min_capacity,
+        "price_per_hour": s.price_per_hour,
+        "instance": s.instance,
+        "target_rps": s.target_rps,
+        "target_utilization": s.target_utilization,
+        "redundancy": s.redundancy,
+        "stability_tolerance": s.stability_tolerance,
+        "warmup_s": s.warmup_s,
+    }
+
+
 def report_to_dict(report: RunReport) -> dict[str, Any]:
     run = report.run
     return {
@@ -188,6 +302,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "mode": run.mode,
             "workers": run.workers,
             "telemetry_cpu_s": round(run.telemetry_cpu_s, 6),
+            "shape": run.shape,
         },
         "percentiles": list(report.percentiles),
         "window_s": report.window_s,
@@ -206,6 +321,17 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "latency_ms": _latency(report.totals.latency_ms),
             "endpoints": [_endpoint(e) for e in report.totals.endpoints],
         },
+        "capacity": _capacity(report.capacity, report.utilization),
+        "verdict": _run_verdict(report.verdict),
+        "cost": _cost(report.cost),
+        "plan": _plan(report.plan),
+        "errors": [
+            {"type": e.method, "name": e.name, "message": e.message, "count": e.count}
+            for e in report.errors
+        ],
+        "soak": None if report.soak is None else report.soak.to_dict(),
+        "stress": None if report.stress is None else report.stress.to_dict(),
+        "settings": _settings(report.settings),
         "notes": list(report.notes),
     }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.request
 from pathlib import Path
@@ -76,7 +75,9 @@ def test_without_host_the_reference_server_is_started_and_stopped(tmp_path: Path
     # The summary table and the report's path close the output.
     tail = run.stdout.strip().splitlines()
     assert "locust-ml step summary" in run.stdout
-    assert tail[-1] == f"locust-ml report: {out_dir}{os.sep}"
+    assert tail[-1] == f"locust-ml report: {out_dir / 'report.html'}"
+    for name in ("report.json", "report.html", "report.md", "steps.csv"):
+        assert (out_dir / name).stat().st_size > 0, name
     # The embedded server was stopped: its PID is gone.
     pid = int(re.search(r"reference server ready at \S+ in [\d.]+ s \(pid (\d+)\)", run.output)[1])
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()

@@ -1,0 +1,117 @@
+"""``locust-ml report REPORT.json``: re-decide and re-render a saved run.
+
+A load test is expensive; what it concluded depends on settings that are
+cheap to change: the SLOs, the instance price, the peak to plan for. This
+command loads the saved per-step statistics, decides again with the given
+settings (those not given keep their saved values), writes every form of the report, prints the
+summary, and exits with the verdict's code (0 pass, 1 an SLO failed, 2
+invalid run or bad input) - so CI can gate on a stricter SLO than the run
+used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from locust_ml.errors import EXIT_CONFIG, ConfigError, ReportError
+from locust_ml.report.options import add_report_options, read_report_settings
+
+if TYPE_CHECKING:  # the parser is built without numpy; run() imports the rest
+    from locust_ml.report.model import ReportSettings, RunReport
+
+__all__ = ["add_parser", "rerender", "run"]
+
+_SETTINGS = (
+    "min_capacity",
+    "price_per_hour",
+    "instance",
+    "target_rps",
+    "target_utilization",
+    "redundancy",
+)
+
+
+def _arg(group: Any, flag: str, **kwargs: Any) -> None:
+    kwargs.pop("web_ui", None)
+    kwargs["default"] = None  # unset options keep the saved report's values
+    kwargs["help"] = kwargs.get("help", "").split(" Default:")[0]
+    group.add_argument(flag, **kwargs)
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add the ``report`` subcommand to ``sub`` (argparse subparsers)."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "report",
+        help="re-decide and re-render a saved report.json (other SLOs, price, peak)",
+        description=__doc__.split("\n\n")[1].replace("\n", " "),
+    )
+    p.add_argument("report", metavar="REPORT", help="report.json, or the directory holding it")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        default=None,
+        help="directory for the re-rendered files (default: the report's own directory)",
+    )
+    p.add_argument(
+        "--ml-slo",
+        metavar="SLO",
+        action="append",
+        default=None,
+        help="an SLO to judge instead of the saved ones, e.g. 'p99<300ms' (repeatable)",
+    )
+    group = p.add_argument_group("decisions (default: as saved in the report)")
+    add_report_options(group, _arg)
+    p.set_defaults(func=run)
+    return p
+
+
+def _settings(saved: ReportSettings, args: argparse.Namespace) -> ReportSettings:
+    given = {k: getattr(args, f"ml_{k}") for k in _SETTINGS}
+    parsed = read_report_settings(
+        lambda name: given.get(name.removeprefix("ml_")), saved.stability_tolerance, saved.warmup_s
+    )
+    changes = {k: getattr(parsed, k) for k in _SETTINGS if given[k] is not None}
+    return dataclasses.replace(saved, **changes)
+
+
+def rerender(report: RunReport, args: argparse.Namespace) -> RunReport:
+    """``report`` decided again with the command's settings."""
+    from locust_ml.analysis.slo import parse_slos
+    from locust_ml.report.load import missing_percentiles
+    from locust_ml.report.model import decide
+
+    slos = report.slos if args.ml_slo is None else parse_slos(args.ml_slo, option="--ml-slo")
+    missing = missing_percentiles(report, slos)
+    if missing:
+        raise ConfigError("; ".join(missing))
+    return decide(report, slos, _settings(report.settings, args))
+
+
+def run(args: argparse.Namespace) -> int:
+    from locust_ml.report.console import format_capacity_summary, format_step_table
+    from locust_ml.report.load import load_report
+    from locust_ml.report.outputs import FILES, write_report_files
+
+    try:
+        saved = load_report(args.report)
+        report = rerender(saved, args)
+    except (ReportError, ConfigError) as exc:
+        print(f"locust-ml report: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    source = Path(args.report)
+    directory = Path(args.output) if args.output else (source if source.is_dir() else source.parent)
+    try:
+        write_report_files(report, directory)
+    except OSError as exc:
+        print(f"locust-ml report: cannot write to {directory}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(format_step_table(report))
+    print(format_capacity_summary(report))
+    print(f"locust-ml report: {directory}{os.sep}{FILES['html']}")
+    return report.verdict.exit_code

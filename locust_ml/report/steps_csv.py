@@ -1,0 +1,161 @@
+"""``steps.csv``: one row per step, for spreadsheets, pandas and dashboards.
+
+The columns are fixed by this module, not by what a run happened to measure,
+so files from different runs line up: the scalar step fields in a set order,
+then one column per status class (``status_ok``, ``status_shed``...), then
+one per latency-like field and percentile (``latency_p50_ms``,
+``corrected_p99_ms``, ``ttft_p95_ms``...), for every percentile the report
+lists. A value a step does not have (an empty step's latency, TTFT of a
+non-streaming run) is an empty cell. Scalar fields or latency fields that a
+newer report adds and this module does not know yet are appended after the
+known ones, sorted by name, so nothing is silently dropped.
+
+Numbers are written as JSON has them (full precision), booleans as
+``true``/``false``. A text cell that a spreadsheet would run as a formula
+(starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) is
+prefixed with ``'``, the usual guard against CSV injection; only step labels
+and modes are text. Secrets are removed first (:mod:`.redact`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from locust_ml.analysis.histogram import percentile_key
+from locust_ml.analysis.status import STATUS_CLASSES
+from locust_ml.report.files import write_atomic
+from locust_ml.report.redact import redact
+
+__all__ = [
+    "LATENCY_FIELDS",
+    "SCALAR_FIELDS",
+    "render_steps_csv",
+    "steps_columns",
+    "write_steps_csv",
+]
+
+#: Scalar step fields, in column order.
+SCALAR_FIELDS: Final = (
+    "id",
+    "label",
+    "mode",
+    "start",
+    "end",
+    "duration_s",
+    "users",
+    "offered_rps",
+    "achieved_rps",
+    "requests",
+    "failures",
+    "failure_ratio",
+    "goodput_rps",
+    "tokens_out_per_s",
+    "late",
+    "dropped",
+    "gpu_utilization",
+    "gpu_memory_used_bytes",
+)
+#: Latency-like step fields (``{percentile: ms}``), in column order.
+LATENCY_FIELDS: Final = ("latency_ms", "corrected_ms", "lateness_ms", "ttft_ms", "itl_ms")
+DEFAULT_PERCENTILES: Final = (50.0, 90.0, 95.0, 99.0, 99.9)
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_scalar(x: Any) -> bool:
+    return x is None or isinstance(x, str | int | float | bool)
+
+
+def _pkey_order(key: str) -> tuple[float, str]:
+    try:
+        return (float(key.removeprefix("p")), key)
+    except ValueError:
+        return (math.inf, key)
+
+
+def steps_columns(report: Mapping[str, Any]) -> list[str]:
+    """The CSV header for ``report`` (see the module docs for the order)."""
+    steps = [s for s in report.get("steps") or () if isinstance(s, Mapping)]
+    percentiles = []
+    for q in report.get("percentiles") or DEFAULT_PERCENTILES:
+        if isinstance(q, int | float) and not isinstance(q, bool) and 0 < q <= 100:
+            percentiles.append(percentile_key(float(q)))
+    # A field that is a mapping in some step (a latency field, null in others) is not scalar.
+    structured = {k for s in steps for k, v in s.items() if not _is_scalar(v)}
+    structured |= {*LATENCY_FIELDS, "status", "slo"}
+    extra_scalars = sorted(
+        {k for s in steps for k, v in s.items() if _is_scalar(v)} - set(SCALAR_FIELDS) - structured
+    )
+    statuses = {k for s in steps for k in (s.get("status") or {})}
+    latency_fields = [*LATENCY_FIELDS]
+    latency_fields += sorted(
+        {
+            k
+            for s in steps
+            for k, v in s.items()
+            if k.endswith("_ms") and isinstance(v, Mapping) and k not in LATENCY_FIELDS
+        }
+    )
+    columns = [*SCALAR_FIELDS, "slo_passed", *extra_scalars]
+    columns += [f"status_{c}" for c in [*STATUS_CLASSES, *sorted(statuses - set(STATUS_CLASSES))]]
+    for name in latency_fields:
+        keys = list(percentiles)
+        seen = {str(k) for s in steps for k in (s.get(name) or {})}
+        keys += sorted(seen - set(keys), key=_pkey_order)
+        prefix = name.removesuffix("_ms")
+        columns += [f"{prefix}_{k}_ms" for k in keys]
+    return columns
+
+
+def _cell(x: Any) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, float):
+        return repr(x) if math.isfinite(x) else ""
+    if isinstance(x, str):
+        return "'" + x if x.startswith(_FORMULA_START) else x
+    return str(x)
+
+
+def _row(step: Mapping[str, Any], columns: Sequence[str]) -> list[str]:
+    values: dict[str, Any] = {
+        k: v for k, v in step.items() if _is_scalar(v) and k not in LATENCY_FIELDS
+    }
+    slo = step.get("slo")
+    values["slo_passed"] = slo.get("passed") if isinstance(slo, Mapping) else None
+    for cls, count in (step.get("status") or {}).items():
+        values[f"status_{cls}"] = count
+    for name, lat in step.items():
+        if name.endswith("_ms") and isinstance(lat, Mapping):
+            prefix = name.removesuffix("_ms")
+            for k, v in lat.items():
+                values[f"{prefix}_{k}_ms"] = v
+    if isinstance(step.get("status"), Mapping):
+        for cls in STATUS_CLASSES:
+            values.setdefault(f"status_{cls}", 0)
+    return [_cell(values.get(c)) for c in columns]
+
+
+def render_steps_csv(report: Mapping[str, Any]) -> str:
+    """The steps of ``report`` (its JSON form) as CSV text with a header row."""
+    data = redact(report)
+    columns = steps_columns(data)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for step in data.get("steps") or ():
+        if isinstance(step, Mapping):
+            writer.writerow(_row(step, columns))
+    return buf.getvalue()
+
+
+def write_steps_csv(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``steps.csv`` atomically; return its path."""
+    return write_atomic(path, render_steps_csv(report))

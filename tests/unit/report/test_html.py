@@ -1,0 +1,306 @@
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from locust_ml.report.html import (
+    error_rows,
+    fmt_bytes,
+    fmt_money,
+    fmt_ms,
+    fmt_pct,
+    render_html,
+    step_table,
+    verdict_word,
+    write_html,
+)
+from locust_ml.report.redact import redact
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "report_json"
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def pages() -> dict[str, str]:
+    """Each fixture rendered once (plots make a render take a fraction of a second)."""
+    return {name: render_html(load(name)) for name in ("ramp_open_loop", "hostile", "empty")}
+
+
+def section(page: str, sid: str) -> str:
+    m = re.search(rf'<section id="{sid}">(.*?)</section>', page, re.DOTALL)
+    assert m is not None, f"no section {sid}"
+    return m.group(1)
+
+
+def test_hostile_strings_are_only_ever_escaped(pages: dict[str, str]) -> None:
+    page = pages["hostile"]
+    assert "<script" not in page.lower()
+    assert "<img" not in page
+    assert "<b>bold" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page
+    # Inside the SVG too (step labels are drawn in the time series).
+    svg = section(page, "plots")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
+
+
+def _without_report_text(page: str, report: dict[str, Any]) -> str:
+    """``page`` minus every (escaped) string of the report: what the writer itself wrote."""
+    strings: list[str] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, str):
+            strings.append(x)
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(redact(report))
+    for s in sorted(strings, key=len, reverse=True):
+        if len(s) > 3:
+            page = page.replace(html.escape(s, quote=True), "").replace(html.escape(s, False), "")
+    return page
+
+
+@pytest.mark.parametrize("name", ["ramp_open_loop", "hostile", "empty"])
+def test_the_page_references_no_url(pages: dict[str, str], name: str) -> None:
+    own = _without_report_text(pages[name], load(name))
+    # References within the page (an SVG's markers and clip paths) are fine.
+    own = own.replace('href="#', "").replace("url(#", "")
+    for forbidden in ("http://", "https://", "//cdn", "src=", "href=", "url(", "@import", "<link"):
+        assert forbidden not in own, forbidden
+    assert "<script" not in own
+    assert "Content-Security-Policy" in pages[name]
+    assert "default-src 'none'" in pages[name]
+
+
+def test_target_urls_appear_as_escaped_text_only(pages: dict[str, str]) -> None:
+    page = pages["hostile"]
+    assert "https://[redacted]@inference.example.com/&lt;script&gt;" in page
+    assert 'href="https' not in page
+
+
+def test_full_report_sections(pages: dict[str, str]) -> None:
+    page = pages["ramp_open_loop"]
+    assert '<span class="badge PASS" id="verdict-word">PASS</span>' in page
+    assert "partial-banner" not in page
+    capacity = section(page, "capacity")
+    assert "56.87 req/s per replica" in capacity
+    assert "95% interval 54.03 - 58.58" in capacity
+    assert "p99&lt;250ms" in capacity
+    assert "54.76 req/s at p99 179.8 ms (step 4)" in capacity
+    assert "62.36 req/s (step 5)" in capacity
+    assert "GPU utilization 83% at capacity: headroom is small" in capacity
+    assert "<strong>14 replicas</strong>" in capacity
+    assert "$12.21 per million requests" in capacity
+    assert "g5.xlarge" in capacity
+    plots = section(page, "plots")
+    assert plots.count("<svg ") == 2
+    assert "no data" not in plots
+    steps = section(page, "steps")
+    assert steps.count('<tr class="fail">') == 2  # steps 5 and 6 failed their SLOs
+    assert "<th>GPU%</th>" in steps
+    assert "intended" in steps  # open-loop note
+    status = section(page, "status")
+    assert "<th>shed</th>" in status
+    assert '<th class="num">62</th>' in status
+    assert section(page, "slos").count("<tr") == 1 + 12
+    assert "1.0%" in section(page, "slos")
+    run = section(page, "run")
+    assert "http://127.0.0.1:45519" in run
+    assert "2026-11-29 01:24:15 UTC" in run
+    assert 'id="soak"' not in page
+    assert 'id="stress"' not in page
+    assert 'id="settings"' in page
+
+
+def test_utilization_shows_only_what_was_measured() -> None:
+    report = load("hostile")
+    report["capacity"]["utilization"] = {
+        "knee": {"step": 1, "target_cpu_cores": 0.16, "target_rss_bytes": 70_000_000.0},
+        "slo_capacity": None,
+    }
+    table = section(render_html(report), "capacity").split('<table id="utilization">')[1]
+    table = table.split("</table>")[0]
+    headings = re.findall(r"<th>([^<]*)</th>", table)
+    assert headings == ["", "step", "target CPU (cores)", "target memory", "at the knee"]
+    assert "0.16" in table
+    assert "66.8 MiB" in table
+
+
+def test_full_utilization_row(pages: dict[str, str]) -> None:
+    capacity = section(pages["ramp_open_loop"], "capacity")
+    assert "16.8 GiB (75%)" in capacity
+    assert "<th>load generator CPU</th>" in capacity
+    assert "38%" in capacity
+
+
+def test_soak_and_stress_render_generically_when_present(pages: dict[str, str]) -> None:
+    page = pages["hostile"]
+    soak = section(page, "soak")
+    assert "drift.p99_slope_ms_per_h" in soak
+    assert "12.5" in soak
+    assert "[1, 2, 3]" in soak
+    assert "drifting &lt;script&gt;" in soak
+    stress = section(page, "stress")
+    assert "breaking_point_rps" in stress
+
+
+def test_errors_are_listed_most_frequent_first(pages: dict[str, str]) -> None:
+    rows = error_rows(load("hostile"))
+    assert [n for _, _, n in rows] == [6, 1, 1]
+    assert rows[0][1] == "500 Internal Server Error: <script>alert(1)</script>"
+    errors = section(pages["hostile"], "errors")
+    assert "500 Internal Server Error: &lt;script&gt;" in errors
+    assert "No error messages recorded" in section(pages["ramp_open_loop"], "errors")
+
+
+def test_error_rows_accept_mappings_strings_and_a_top_level_list() -> None:
+    report = {
+        "totals": {"endpoints": [{"type": "GET", "name": "/a", "errors": {"boom": 3}}]},
+        "errors": ["lone", {"detail": "d", "occurrences": 5}],
+    }
+    assert error_rows(report) == [("", "d", 5), ("GET /a", "boom", 3), ("", "lone", 1)]
+    # Without totals, the steps' endpoints are summed.
+    report = {
+        "steps": [{"endpoints": [{"name": "/a", "errors": [{"message": "x", "count": 2}]}]}] * 2
+    }
+    assert error_rows(report) == [("/a", "x", 4)]
+
+
+def test_empty_report_renders_and_says_why(pages: dict[str, str]) -> None:
+    page = pages["empty"]
+    assert '<span class="badge INVALID" id="verdict-word">INVALID</span>' in page
+    assert 'id="partial-banner"' in page
+    assert "No capacity analysis in this report." in page
+    assert "Latency vs throughput: no data" in page
+    assert "Time series: no data" in page
+    assert "No steps: the test made no measurements." in page
+    assert "<svg" not in page
+
+
+def test_partial_run_shows_the_banner() -> None:
+    report = load("hostile")
+    report["verdict"]["partial"] = True
+    page = render_html(report)
+    assert 'id="partial-banner"' in page
+    assert "Partial run" in page
+
+
+@pytest.mark.parametrize(
+    ("verdict", "word"),
+    [
+        ({"passed": True, "valid": True}, "PASS"),
+        ({"passed": False, "valid": True}, "FAIL"),
+        ({"passed": True, "valid": False}, "INVALID"),
+        ({"passed": False, "valid": False}, "INVALID"),
+        (None, "NO VERDICT"),
+        ("junk", "NO VERDICT"),
+    ],
+)
+def test_verdict_word(verdict: Any, word: str) -> None:
+    assert verdict_word({"verdict": verdict}) == word
+
+
+def test_a_report_without_the_new_keys_renders() -> None:
+    """An older report.json (no capacity, verdict, cost, plan) still renders."""
+    report = load("ramp_open_loop")
+    for key in ("capacity", "verdict", "cost", "plan", "soak", "stress", "settings"):
+        del report[key]
+    page = render_html(report)
+    assert "NO VERDICT" in page
+    assert "No capacity analysis" in page
+    assert section(page, "plots").count("<svg ") == 2  # the curve falls back to the steps
+
+
+def test_step_table_cells() -> None:
+    report = load("ramp_open_loop")
+    table = step_table(report)
+    assert table.header[:6] == ["step", "users", "offered/s", "achieved/s", "requests", "fail%"]
+    assert table.header[-3:] == ["good/s", "SLO", "GPU%"]
+    assert "label" not in table.header
+    assert table.rows[5][:6] == ["6", "8", "85.00", "78.28", "386", "16.1%"]
+    assert table.rows[5][table.header.index("p99")] == "1040"  # corrected, open loop
+    assert table.rows[0][-1] == "18"
+    assert table.passed == [True, True, True, True, False, False]
+    hostile = step_table(load("hostile"), ["p50", "p99"])
+    assert hostile.header == [
+        "step",
+        "label",
+        "users",
+        "offered/s",
+        "achieved/s",
+        "requests",
+        "fail%",
+        "p50",
+        "p99",
+        "good/s",
+        "SLO",
+    ]
+    assert hostile.numeric[1] is False
+
+
+@pytest.mark.parametrize(
+    ("fn", "value", "text"),
+    [
+        (fmt_ms, 0.4123, "0.412"),
+        (fmt_ms, None, "-"),
+        (fmt_ms, float("nan"), "-"),
+        (fmt_ms, True, "-"),
+        (fmt_pct, 0.161, "16.1%"),
+        (fmt_pct, "x", "-"),
+        (fmt_money, 12.2134, "$12.21"),
+        (fmt_money, 0.062734, "$0.0627"),
+        (fmt_bytes, 17179869184, "16.0 GiB"),
+        (fmt_bytes, 512, "512 B"),
+    ],
+)
+def test_formatting(fn: Any, value: Any, text: str) -> None:
+    assert fn(value) == text
+
+
+def test_write_html_writes_the_page(tmp_path: Path) -> None:
+    report = load("empty")
+    path = write_html(report, tmp_path / "out" / "report.html")
+    assert path == tmp_path / "out" / "report.html"
+    assert path.read_text() == render_html(report)
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+
+
+_JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+_KEYS = st.sampled_from(
+    ["steps", "capacity", "verdict", "cost", "plan", "soak", "run", "totals", "slos", "notes"]
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(st.dictionaries(_KEYS, _JUNK, max_size=6))
+def test_any_shape_of_report_renders_without_raising(report: dict[str, Any]) -> None:
+    page = render_html(copy.deepcopy(report))
+    assert page.startswith("<!DOCTYPE html>")

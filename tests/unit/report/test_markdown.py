@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from locust_ml.report.markdown import MAX_STEPS, escape_md, render_markdown, write_markdown
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "report_json"
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def table_rows(md: str) -> list[str]:
+    return [line for line in md.splitlines() if line.startswith("|")]
+
+
+def cells(row: str) -> list[str]:
+    """A GFM table row's cells: split on pipes that are not backslash-escaped."""
+    return [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a|b", "a\\|b"),
+        ("`rm -rf`", "\\`rm -rf\\`"),
+        ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+        ("a & b", "a &amp; b"),
+        ("[click](http://x)", "\\[click\\](http://x)"),
+        ("two\nlines\r\n", "two lines"),
+        ("**bold** _it_", "\\*\\*bold\\*\\* \\_it\\_"),
+        ("ping @team", "ping @\u200dteam"),
+        (None, ""),
+        (12.5, "12.5"),
+    ],
+)
+def test_escape_md(text: Any, expected: str) -> None:
+    assert escape_md(text) == expected
+
+
+def test_escape_md_shortens_long_text() -> None:
+    assert escape_md("x" * 1000, limit=10) == "xxxxxxx..."
+
+
+def test_full_summary() -> None:
+    md = render_markdown(load("ramp_open_loop"))
+    lines = md.splitlines()
+    assert lines[0] == "### locust-ml: PASS - locustfiles/summarizer.py"
+    assert "**Verdict: PASS** (exit code 0)" in md
+    assert (
+        "- **SLO capacity: 56.87 req/s per replica** (95% CI 54.03 - 58.58), "
+        "limited by p99&lt;250ms"
+    ) in md
+    assert "- knee: 54.76 req/s at p99 179.8 ms (step 4)" in md
+    assert "- saturation: 62.36 req/s (step 5)" in md
+    assert "- plan: **14 replicas** for 500.00 req/s at 70% target utilization" in md
+    assert "- cost: **$12.21 per 1M requests**, $0.0627 per 1M output tokens at $2.50/h" in md
+    assert "**Reasons**" in md
+    assert "partial run" not in md
+    rows = table_rows(md)
+    assert len(rows) == 2 + 6
+    header = cells(rows[0])
+    assert header == [
+        "step",
+        "users",
+        "offered/s",
+        "achieved/s",
+        "requests",
+        "fail%",
+        "p50",
+        "p95",
+        "p99",
+        "p99.9",
+        "good/s",
+        "SLO",
+        "GPU%",
+    ]
+    assert cells(rows[7])[:6] == ["6", "8", "85.00", "78.28", "386", "16.1%"]
+    assert cells(rows[7])[-2:] == ["FAIL", "98"]
+
+
+def test_strings_from_the_target_cannot_break_out() -> None:
+    md = render_markdown(load("hostile"))
+    assert "<script" not in md
+    assert "<b>" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md
+    rows = table_rows(md)
+    width = len(cells(rows[0]))
+    assert all(len(cells(r)) == width for r in rows)  # "peak | $5" stayed in its cell
+    assert "peak \\| $5 \\`x\\`" in md
+    assert all("\n" not in c for r in rows for c in cells(r))
+
+
+def test_no_emoji_and_plain_verdict_words() -> None:
+    for name, word in (("ramp_open_loop", "PASS"), ("hostile", "FAIL"), ("empty", "INVALID")):
+        md = render_markdown(load(name))
+        assert f"**Verdict: {word}**" in md
+        assert all(ord(c) < 0x2000 or c == "\u200d" for c in md)
+
+
+def test_empty_and_partial_report() -> None:
+    md = render_markdown(load("empty"))
+    assert "**Verdict: INVALID** (exit code 2) - **partial run**" in md
+    assert "No steps: the test made no measurements." in md
+    assert "- no requests were made" in md
+    assert not table_rows(md)
+
+
+def test_long_runs_are_cut_to_fit_a_comment() -> None:
+    report = load("hostile")
+    report["steps"] = [dict(report["steps"][0], id=i) for i in range(1, MAX_STEPS + 11)]
+    md = render_markdown(report)
+    assert len(table_rows(md)) == 2 + MAX_STEPS
+    assert "10 more steps in report.html" in md
+
+
+def test_a_report_without_the_new_keys() -> None:
+    report = load("ramp_open_loop")
+    for key in ("capacity", "verdict", "cost", "plan"):
+        del report[key]
+    md = render_markdown(report)
+    assert md.startswith("### locust-ml: NO VERDICT")
+    assert "SLO capacity" not in md
+    assert "knee" not in md
+    assert len(table_rows(md)) == 8
+
+
+def test_write_markdown(tmp_path: Path) -> None:
+    report = load("empty")
+    path = write_markdown(report, tmp_path / "report.md")
+    assert path.read_text() == render_markdown(report)

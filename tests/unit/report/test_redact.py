@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from locust_ml.report.html import render_html
+from locust_ml.report.markdown import render_markdown
+from locust_ml.report.redact import REDACTED, is_secret_key, redact, redact_text
+from locust_ml.report.steps_csv import render_steps_csv
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "report_json"
+
+#: Every secret planted in hostile.json, in the forms a leak would show.
+SECRETS = (
+    "hunter2",
+    "YWRtaW46aHVudGVyMg==",
+    "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "sk-live-0123456789abcdefghij",
+    "sk-abcdefghijklmnopqrstuvwx",
+    "sk-ABCDEFGHIJKLMNOP0123",
+    "abc123secret",
+    "k-12345",
+    "deadbeef",
+)
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "Authorization",
+        "authorization",
+        "Proxy-Authorization",
+        "api_key",
+        "apiKey",
+        "APIKEY",
+        "X-Api-Key",
+        "token",
+        "access_token",
+        "refreshToken",
+        "password",
+        "db_password",
+        "client_secret",
+        "secrets",
+        "Cookie",
+        "Set-Cookie",
+        "credentials",
+        "private_key",
+        "aws_secret_access_key",
+    ],
+)
+def test_secret_keys(key: str) -> None:
+    assert is_secret_key(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "tokens_in",
+        "tokens_out",
+        "tokens_out_per_s",
+        "max_tokens",
+        "output_tokens",
+        "author",
+        "authenticated_users",
+        "key",
+        "keys",
+        "latency_ms",
+        "name",
+        "target",
+        "passed",
+    ],
+)
+def test_ordinary_keys(key: str) -> None:
+    assert not is_secret_key(key)
+
+
+def test_values_under_secret_keys_are_replaced_but_numbers_are_not() -> None:
+    report = {
+        "headers": {"Authorization": "Token abc", "X-Api-Key": "k1", "Accept": "text/plain"},
+        "token": 17,
+        "api_key": None,
+        "password": True,
+        "tokens_in": 4242,
+        "tokens_out": 1717,
+        "max_tokens": 256,
+        "cookie": {"session": "abc"},
+        "secrets": ["a", "b"],
+    }
+    assert redact(report) == {
+        "headers": {"Authorization": REDACTED, "X-Api-Key": REDACTED, "Accept": "text/plain"},
+        "token": 17,
+        "api_key": None,
+        "password": True,
+        "tokens_in": 4242,
+        "tokens_out": 1717,
+        "max_tokens": 256,
+        "cookie": {"session": REDACTED},
+        "secrets": [REDACTED, REDACTED],
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Bearer eyJhbGciOi.eyJzdWIiOiIx.c2ln", "Bearer [redacted]"),
+        ("authorization: bearer abcd1234efgh", "authorization: [redacted]"),
+        ("missing Bearer token", "missing Bearer token"),
+        ('WWW-Authenticate: Bearer realm="api"', 'WWW-Authenticate: Bearer realm="api"'),
+        ("Basic dXNlcjpwYXNz", "Basic [redacted]"),
+        ("Basic training for staff", "Basic training for staff"),
+        ("key sk-proj-abcdefghijklmnop1234 used", "key [redacted] used"),
+        ("uses sk-learn", "uses sk-learn"),
+        ("https://bob:pw@host:8000/v1", "https://[redacted]@host:8000/v1"),
+        ("http://host/v1?api_key=abc&x=1", "http://host/v1?api_key=[redacted]&x=1"),
+        ("GET /v1?model=m&access_token=zz9", "GET /v1?model=m&access_token=[redacted]"),
+        ("https://user@host/x", "https://user@host/x"),
+        ('{"password": "hunter2", "user": "bob"}', '{"password": "[redacted]", "user": "bob"}'),
+        ("Authorization: Token abc def\nnext", "Authorization: [redacted]\nnext"),
+        ("Cookie: a=b; c=d", "Cookie: [redacted]"),
+        ("prompt token: 4096 too long", "prompt token: 4096 too long"),
+        ("password=1234", "password=[redacted]"),
+        ("max_tokens=256 tokens_out=12", "max_tokens=256 tokens_out=12"),
+        ("plain text, p99<500ms", "plain text, p99<500ms"),
+    ],
+)
+def test_redact_text(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+def test_a_real_report_has_nothing_to_redact() -> None:
+    """Precision: a real run's report (URLs, token counts, telemetry) comes back unchanged."""
+    report = load("ramp_open_loop")
+    assert redact(report) == report
+
+
+def test_redact_returns_a_deep_copy_and_leaves_the_input() -> None:
+    report = load("hostile")
+    before = copy.deepcopy(report)
+    out = redact(report)
+    assert report == before
+    assert out["steps"][0] is not report["steps"][0]
+    assert out["run"]["headers"]["Authorization"] == REDACTED
+    assert out["totals"]["endpoints"][0]["tokens_in"] == 4242
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [
+        pytest.param(render_html, id="html"),
+        pytest.param(render_markdown, id="markdown"),
+        pytest.param(render_steps_csv, id="csv"),
+        pytest.param(lambda r: json.dumps(redact(r)), id="json"),
+    ],
+)
+def test_no_writer_output_contains_a_secret(writer: Callable[[Mapping[str, Any]], str]) -> None:
+    report = load("hostile")
+    raw = json.dumps(report)
+    assert all(s in raw for s in SECRETS)  # the fixture does carry them
+    out = writer(report)
+    leaked = [s for s in SECRETS if s in out]
+    assert not leaked, f"secrets in the output: {leaked}"
+    assert "Bearer sk" not in out
+
+
+_PIECES = [*"abkpsAB19:=/@?&;- .\"'\n", "Bearer ", "Basic ", "sk-", "token", "://", "password"]
+_TEXT = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(_TEXT)
+def test_redacting_twice_changes_nothing_more(text: str) -> None:
+    once = redact_text(text)
+    assert redact_text(once) == once
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.sampled_from(["token", "api_key", "tokens_in", "x"]), children)
+        ),
+        max_leaves=10,
+    )
+)
+def test_numbers_are_never_touched(value: Any) -> None:
+    assert redact({"v": value}) == {"v": value}
