@@ -6,7 +6,9 @@ surrounds it. Subcommands import their implementation lazily so that
 subcommand that needs it.
 
 Every :class:`~locust_ml.errors.LocustMLError` ends as one line on stderr and a
-non-zero exit code, never a traceback.
+non-zero exit code, never a traceback: 2 for a configuration error (a bad
+option, an unusable input file), 3 when a target can't be started or reached,
+1 otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from locust_ml.errors import EXIT_CONFIG, ConfigError, LocustMLError
+from locust_ml.errors import (
+    EXIT_CONFIG,
+    EXIT_TARGET,
+    ConfigError,
+    LocustMLError,
+    ReportError,
+    TargetError,
+)
 
 __all__ = ["main"]
 
@@ -39,6 +48,148 @@ def _gpu_agent(args: argparse.Namespace) -> int:
     from locust_ml.telemetry.gpu_agent import run_gpu_agent
 
     return run_gpu_agent(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from locust_ml.report.compare import run_compare
+
+    return run_compare(args)
+
+
+def _autoscale(args: argparse.Namespace) -> int:
+    from locust_ml.report.autoscaling import run_autoscale
+
+    return run_autoscale(args)
+
+
+# The options of the commands that read reports are defined here rather than
+# beside their code: importing anything in ``locust_ml.report`` loads the
+# report model, and with it numpy, which ``locust-ml --help`` and ``locust-ml
+# serve`` (whose start-up ``coldstart`` measures) should not pay for. A test
+# checks that choices and defaults match the modules' constants.
+_SORT_KEYS = ("cost", "capacity")
+_METRICS = ("requests", "gpu", "cpu")
+_PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
+_REQUESTS_COUNTER = "http_requests_total"
+_TARGET_UTILIZATION = 0.7
+
+
+def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "reports",
+        nargs="+",
+        metavar="REPORT.json",
+        help="report.json files of the runs, or the directories holding them",
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        metavar="NAME",
+        help="name of a run in the table, once per report in the same order "
+        "(default: the report's directory name, plus the instance type if known)",
+    )
+    parser.add_argument(
+        "--price",
+        action="append",
+        metavar="USD_PER_HOUR",
+        help="instance price in $/h, once per report in the same order ('-' keeps the "
+        "report's own); for runs made without --ml-price-per-hour",
+    )
+    parser.add_argument(
+        "--sort",
+        choices=_SORT_KEYS,
+        default="cost",
+        help="cost (default): cheapest per 1M requests at SLO capacity first; "
+        "capacity: highest SLO capacity per replica first",
+    )
+    parser.add_argument("--markdown", metavar="OUT.md", help="also write the table as Markdown")
+    parser.add_argument("--json", metavar="OUT.json", help="also write the comparison as JSON")
+
+
+def _add_autoscale_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("report", metavar="REPORT.json", help="report.json of a capacity run")
+    parser.add_argument(
+        "--deployment", required=True, metavar="NAME", help="the Deployment to scale"
+    )
+    parser.add_argument(
+        "--namespace", default="default", metavar="NS", help="its namespace (default: default)"
+    )
+    parser.add_argument(
+        "--name", metavar="NAME", help="name of the HPA / ScaledObject (default: the deployment's)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output-dir",
+        default=".",
+        metavar="DIR",
+        help="directory to write the two files to (default: .)",
+    )
+    parser.add_argument(
+        "--metric",
+        choices=_METRICS,
+        default="requests",
+        help="signal to scale on: requests (default), the request rate per pod, the measured "
+        "capacity's own unit; gpu or cpu: GPU utilization or CPU cores at SLO capacity, "
+        "if the report measured them",
+    )
+    parser.add_argument(
+        "--target-utilization",
+        type=float,
+        metavar="U",
+        help="fraction of the SLO capacity each replica is kept at "
+        f"(default: the report's plan, else {_TARGET_UTILIZATION})",
+    )
+    parser.add_argument(
+        "--metric-name",
+        metavar="NAME",
+        help="Pods metric the HPA reads (default: inference_requests_per_second for requests, "
+        "DCGM_FI_DEV_GPU_UTIL for gpu)",
+    )
+    parser.add_argument(
+        "--prometheus-url",
+        default=_PROMETHEUS_URL,
+        metavar="URL",
+        help=f"Prometheus that KEDA queries (default: {_PROMETHEUS_URL})",
+    )
+    parser.add_argument(
+        "--counter",
+        default=_REQUESTS_COUNTER,
+        metavar="NAME",
+        help="request counter that the default KEDA query rates, for --metric requests "
+        f"(default: {_REQUESTS_COUNTER})",
+    )
+    parser.add_argument(
+        "--query", metavar="PROMQL", help="KEDA query replacing the default (deployment's total)"
+    )
+    parser.add_argument("--min-replicas", type=int, metavar="N", help="default: 1 + redundancy")
+    parser.add_argument(
+        "--max-replicas", type=int, metavar="N", help="default: the report's plan.replicas"
+    )
+
+
+def _add_report_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    compare = sub.add_parser(
+        "compare",
+        help="compare runs side by side, cheapest per 1M requests at SLO capacity first",
+        description=(
+            "Rank several report.json files by cost per 1M requests at SLO capacity "
+            "(price per hour / (SLO capacity req/s x 3600) x 1e6), with capacity, knee, "
+            "p99 and GPU utilization at capacity, and cost relative to the cheapest."
+        ),
+    )
+    _add_compare_arguments(compare)
+    compare.set_defaults(func=_compare)
+    autoscale = sub.add_parser(
+        "autoscale",
+        help="write an HPA and a KEDA ScaledObject from a run's SLO capacity",
+        description=(
+            "Write a Kubernetes autoscaling/v2 HorizontalPodAutoscaler and a KEDA ScaledObject "
+            "(prometheus trigger) whose per-replica target is the measured SLO capacity x "
+            "the target utilization. Apply one of the two, not both."
+        ),
+    )
+    _add_autoscale_arguments(autoscale)
+    autoscale.set_defaults(func=_autoscale)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +249,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_gpu_agent_arguments(agent)
     agent.set_defaults(func=_gpu_agent)
+
+    _add_report_tools(sub)
+
+    from locust_ml.report.rerender import add_parser as add_report_parser
+
+    add_report_parser(sub)
+
+    from locust_ml.coldstart import add_coldstart_arguments, run_coldstart
+
+    coldstart = sub.add_parser(
+        "coldstart",
+        help="measure time to ready and first-request latency of a server, K times",
+        description=(
+            "Start a server command K times (its own process group, no shell), time it until "
+            "the ready URL answers 200, then time the first request against the median of "
+            "W warm ones; stop it (SIGTERM, then SIGKILL) after each. Loopback URLs only."
+        ),
+    )
+    add_coldstart_arguments(coldstart)
+    coldstart.set_defaults(func=run_coldstart)
     return parser
 
 
@@ -107,9 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, ReportError) as exc:
         print(f"locust-ml {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except TargetError as exc:
+        print(f"locust-ml {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_TARGET
     except LocustMLError as exc:
         print(f"locust-ml {args.command}: error: {exc}", file=sys.stderr)
         return 1
