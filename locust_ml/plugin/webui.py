@@ -1,87 +1,560 @@
-"""A "ML steps" tab in Locust's web UI: the step table, live.
+"""Two tabs in Locust's web UI - "ML steps" and "ML capacity" - and the final report.
 
-Locust's UI lets a plugin add a tab whose table rows arrive with the
-``/stats/requests`` poll (every ~2 s): we declare the tab and its columns in
-``template_args`` and append our rows to that JSON in an ``after_request``
-hook, the mechanism of Locust's ``examples/extend_web_ui.py``.
+Locust's React UI lets a plugin add tabs, each holding one table whose rows
+arrive with the ``/stats/requests`` poll (every 2 s while a test runs): the
+tabs and their columns are declared in ``web_ui.template_args``
+(``extended_tabs``, ``extended_tables``) and the rows are appended to that
+JSON under ``extended_stats`` in an ``after_request`` hook - the mechanism of
+Locust's ``examples/extend_web_ui.py``. A tab shows one table, so the step
+table and the capacity verdict (a key/value table) are two tabs.
+
+The capacity tab is a *live* verdict: while the test runs it applies the
+final report's rules (:func:`locust_ml.report.model.decide`) to the steps
+that have ended, without the bootstrap confidence interval, so a poll costs
+milliseconds. A step still running is shown in the step table but judged
+only when it ends, as in the report: a half-measured step would make the
+verdict flicker at every step start. The tables are cached: recomputed at
+once when a step begins or the report is written, otherwise at most every
+:data:`MIN_REFRESH_S` (less often if a recomputation is slow; never, once a
+finished test stops changing), so several browser tabs polling do not
+multiply the work, and a long run does not stall the users it drives.
+
+Once the report is written its own figures replace the live ones, and it is
+served at ``/locust-ml/report`` (``/locust-ml/report.json``): fixed file
+names in the report directory, no path parameter.
+
+The pure helpers (:func:`step_rows_from`, :func:`live_capacity`,
+:func:`capacity_rows`) take plain data; :class:`LiveTables` and
+:func:`install` are the glue.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from locust.env import Environment
 
+from locust_ml.analysis.capacity import (
+    CapacityAnalysis,
+    CapacitySettings,
+    analyze_capacity,
+    points_from_steps,
+)
 from locust_ml.analysis.histogram import percentile_key
-from locust_ml.analysis.steps import summarize_steps
+from locust_ml.analysis.slo import SLO, SLOVerdict, evaluate, required_percentiles
+from locust_ml.analysis.stability import StabilityRule
+from locust_ml.analysis.steps import StepStats, summarize_steps
+from locust_ml.analysis.verdict import RunVerdict, judge_run
 from locust_ml.plugin.recorder import RunRecorder
+from locust_ml.report.model import ReportSettings, slo_stats
 
-__all__ = ["TAB_KEY", "install", "step_rows"]
+__all__ = [
+    "CAPACITY_KEY",
+    "MAX_TIME_SHARE",
+    "MIN_REFRESH_S",
+    "REPORT_JSON_ROUTE",
+    "REPORT_ROUTE",
+    "TAB_KEY",
+    "LiveCapacity",
+    "LiveTables",
+    "capacity_rows",
+    "install",
+    "live_capacity",
+    "step_columns",
+    "step_rows",
+    "step_rows_from",
+]
+
+logger = logging.getLogger("locust_ml")
 
 TAB_KEY = "locust-ml-steps"
+CAPACITY_KEY = "locust-ml-capacity"
+REPORT_ROUTE = "/locust-ml/report"
+REPORT_JSON_ROUTE = "/locust-ml/report.json"
+#: While only the request count changes, recompute the tables at most this often (s).
+MIN_REFRESH_S = 2.0
+#: ... and rarer when a recomputation is slow (a long run, many windows): it runs in
+#: the greenlet that also drives the users, so it may take at most this share of time.
+MAX_TIME_SHARE = 0.05
+#: Percentiles the step table shows.
 _PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+#: Reasons and warnings listed in the capacity table before "... and N more".
+_MAX_REASONS = 6
+_CAPACITY_COLUMNS = [{"key": "item", "title": "locust-ml"}, {"key": "value", "title": "Value"}]
+_NOT_WRITTEN = "written when the test ends"
 
 
 def _ms(x: float | None) -> str:
     return "" if x is None or math.isnan(x) else f"{x:.1f}"
 
 
-def step_rows(rec: RunRecorder) -> list[dict[str, Any]]:
-    """One row per step so far, the running one provisional (pure given ``rec``)."""
-    spans = rec.steps.spans(rec.clock())
+def _rate(x: float | None) -> str:
+    return "" if x is None else f"{x:.2f}"
+
+
+def _col(q: float) -> str:
+    # Column keys go through the UI's camelCase conversion: no dots.
+    return percentile_key(q).replace(".", "_")
+
+
+def _judged_latency(step: StepStats) -> Mapping[str, float | None]:
+    """Open-loop steps show latency from the intended send time, as the SLOs judge."""
+    return slo_stats(step).latency_ms
+
+
+# ----------------------------------------------------------------- step table
+
+
+def step_columns(slos: Sequence[SLO]) -> list[dict[str, str]]:
+    """The step table's columns; the SLO verdict column only when there are SLOs."""
+    columns = [
+        {"key": "step", "title": "Step"},
+        {"key": "users", "title": "Users"},
+        {"key": "offered_rps", "title": "Offered req/s"},
+        {"key": "achieved_rps", "title": "Achieved req/s"},
+        {"key": "requests", "title": "Requests"},
+        {"key": "failures", "title": "Failures"},
+    ]
+    columns += [{"key": _col(q), "title": f"{percentile_key(q)} (ms)"} for q in _PERCENTILES]
+    if slos:
+        columns.append({"key": "slo", "title": "SLO"})
+    return columns
+
+
+def step_rows_from(
+    steps: Sequence[StepStats],
+    verdicts: Mapping[int, SLOVerdict],
+    *,
+    running_step: int | None = None,
+) -> list[dict[str, Any]]:
+    """One row per step; ``slo`` is pass/FAIL where a verdict exists.
+
+    The running step's verdict is marked provisional ("pass (so far)").
+    """
     rows = []
-    for s in summarize_steps(spans, rec.samples, _PERCENTILES):
+    for s in steps:
+        lat = _judged_latency(s)
         row: dict[str, Any] = {
             "step": s.id,
             "users": "" if s.users is None else s.users,
-            "achieved_rps": "" if s.achieved_rps is None else f"{s.achieved_rps:.2f}",
+            "offered_rps": _rate(s.offered_rps),
+            "achieved_rps": _rate(s.achieved_rps),
             "requests": s.requests,
             "failures": s.failures,
         }
         for q in _PERCENTILES:
-            key = percentile_key(q)
-            row[key.replace(".", "_")] = _ms(s.latency_ms.get(key))
+            row[_col(q)] = _ms(lat.get(percentile_key(q)))
+        verdict = verdicts.get(s.id)
+        if verdict is not None:
+            word = "pass" if verdict.passed else "FAIL"
+            row["slo"] = f"{word} (so far)" if s.id == running_step else word
         rows.append(row)
     return rows
 
 
+def _summaries(rec: RunRecorder) -> tuple[StepStats, ...]:
+    """The steps so far, summarized with the percentiles the report would use."""
+    slos = rec.options.shape.slos
+    pct = sorted({*_PERCENTILES, *rec.options.percentiles, *required_percentiles(slos)})
+    spans = rec.steps.spans(rec.clock())
+    return summarize_steps(
+        spans, rec.samples, pct, window_s=rec.options.window_s, with_goodput=bool(slos)
+    )
+
+
+def step_rows(rec: RunRecorder) -> list[dict[str, Any]]:
+    """One row per step so far, the running one provisional (pure given ``rec``)."""
+    steps = _summaries(rec)
+    slos = rec.options.shape.slos
+    verdicts = {s.id: evaluate(slos, slo_stats(s)) for s in steps} if slos else {}
+    cur = rec.steps.current
+    return step_rows_from(steps, verdicts, running_step=cur.id if cur else None)
+
+
+# ------------------------------------------------------------- capacity table
+
+
+@dataclass(frozen=True)
+class LiveCapacity:
+    """What the capacity tab shows: figures, verdict, and where they came from.
+
+    ``final`` is True when they are the written report's (with the confidence
+    interval); otherwise they are live, from ``judged`` (the ids of the steps
+    that have ended), with ``running`` the step still in progress, if any.
+    """
+
+    slos: tuple[SLO, ...]
+    analysis: CapacityAnalysis | None
+    verdict: RunVerdict | None
+    judged: tuple[int, ...] = ()
+    running: int | None = None
+    final: bool = False
+
+
+def live_capacity(
+    steps: Sequence[StepStats],
+    slos: Sequence[SLO],
+    *,
+    running_step: int | None = None,
+    shape: str | None = None,
+    total_requests: int | None = None,
+    settings: ReportSettings | None = None,
+    generator_cpu: Mapping[int, float] | None = None,
+) -> LiveCapacity:
+    """The report's decisions on the steps that have ended, without bootstrap.
+
+    Same rules as :func:`locust_ml.report.model.decide` - SLOs judged per
+    step on :func:`~locust_ml.report.model.slo_stats`, capacity, knee and
+    saturation from :func:`analyze_capacity`, validity and pass/fail from
+    :func:`judge_run` - minus the confidence interval (``bootstrap=0``).
+    ``running_step`` is left out: it has not been measured whole.
+    """
+    slos = tuple(slos)
+    settings = settings or ReportSettings()
+    ended = tuple(s for s in steps if s.id != running_step)
+    judged = tuple(s.id for s in ended)
+    if not ended:
+        return LiveCapacity(slos, None, None, judged, running_step)
+    verdicts = {s.id: evaluate(slos, slo_stats(s)) for s in ended} if slos else {}
+    points = points_from_steps(ended, {k: v.passed for k, v in verdicts.items()})
+    analysis = analyze_capacity(points, slos, CapacitySettings(bootstrap=0)) if points else None
+    verdict = judge_run(
+        steps=ended,
+        slos=slos,
+        slo_verdicts=verdicts,
+        capacity=analysis,
+        shape=shape,
+        total_requests=(
+            sum(s.requests for s in ended) if total_requests is None else total_requests
+        ),
+        min_capacity=settings.min_capacity,
+        generator_cpu=generator_cpu,
+        stability=StabilityRule(tolerance=settings.stability_tolerance),
+    )
+    return LiveCapacity(slos, analysis, verdict, judged, running_step)
+
+
+def _note(analysis: CapacityAnalysis, prefix: str) -> str:
+    """The analysis's note about one figure (why it is missing), without its prefix."""
+    for n in analysis.notes:
+        if n.startswith(prefix):
+            return f" ({n[len(prefix) :].strip()})"
+    return ""
+
+
+def _steps_text(ids: Sequence[int]) -> str:
+    if not ids:
+        return "no step"
+    if list(ids) == list(range(ids[0], ids[0] + len(ids))) and len(ids) > 1:
+        return f"steps {ids[0]}-{ids[-1]}"
+    return ("step " if len(ids) == 1 else "steps ") + ", ".join(map(str, ids))
+
+
+def _capacity_text(a: CapacityAnalysis, slos: Sequence[SLO], final: bool) -> str:
+    if a.slo_rps is None:
+        if not slos:
+            return "- (no SLO given: --ml-slo)"
+        return "- (no step met every SLO)" if a.first_failing_step is not None else "-"
+    ci = (
+        f" (95% CI {a.slo_rps_ci[0]:.2f}-{a.slo_rps_ci[1]:.2f})"
+        if final and a.slo_rps_ci is not None
+        else ""
+    )
+    if a.bound == "bracketed":
+        return (
+            f"{a.slo_rps:.2f}{ci}, limited by {a.limiting_slo} between steps "
+            f"{a.last_passing_step} and {a.first_failing_step}"
+        )
+    so_far = "" if final else " so far"
+    return f"{a.slo_rps:.2f}{ci} or more (a lower bound: every step{so_far} met the SLOs)"
+
+
+def _verdict_word(v: RunVerdict) -> str:
+    if not v.valid:
+        return "INVALID"
+    return "PASS" if v.passed else "FAIL"
+
+
+def _source(live: LiveCapacity) -> str:
+    if live.final:
+        return "final report (the test has ended)"
+    if not live.judged:
+        return "live: waiting for the first step to end"
+    running = f"; step {live.running} is running" if live.running is not None else ""
+    return f"live, from {_steps_text(live.judged)}{running}; no confidence interval"
+
+
+def _figures(live: LiveCapacity) -> list[tuple[str, str]]:
+    a = live.analysis
+    if a is None:
+        return [("SLO capacity (req/s)", "-"), ("knee", "-"), ("saturation", "-")]
+    if a.knee_rps is not None:
+        lat = a.knee_latency_ms
+        at = f" at {a.latency_key} {lat:.1f} ms" if lat is not None else ""
+        knee = f"{a.knee_rps:.2f} req/s{at} (step {a.knee_step})"
+    else:
+        knee = "-" + _note(a, "knee:")
+    if a.saturation_rps is not None:
+        saturation = f"{a.saturation_rps:.2f} req/s (from step {a.saturation_step})"
+    else:
+        saturation = "-" + (_note(a, "saturation:") if live.final else " (not reached so far)")
+    return [
+        ("SLO capacity (req/s)", _capacity_text(a, live.slos, live.final)),
+        ("knee", knee),
+        ("saturation", saturation),
+    ]
+
+
+def _verdict(live: LiveCapacity) -> list[tuple[str, str]]:
+    v = live.verdict
+    if v is None:
+        return [("verdict", "- (no step has ended yet)")]
+    word = _verdict_word(v)
+    out = [("verdict", f"{word} (exit code {v.exit_code})" if live.final else f"{word} so far")]
+    reasons = list(v.reasons)
+    out += [("reason", r) for r in reasons[:_MAX_REASONS]]
+    if len(reasons) > _MAX_REASONS:
+        out.append(("reason", f"... and {len(reasons) - _MAX_REASONS} more"))
+    out += [("warning", w) for w in v.warnings[:_MAX_REASONS]]
+    return out
+
+
+def capacity_rows(live: LiveCapacity, report_url: str | None = None) -> list[dict[str, str]]:
+    """The capacity tab's key/value rows (``item``, ``value``), in reading order.
+
+    ``report_url`` is where the written report is served, or None before it
+    exists.
+    """
+    slos = ", ".join(map(str, live.slos)) if live.slos else "none given (--ml-slo)"
+    report = (
+        [("report", _NOT_WRITTEN)]
+        if report_url is None
+        else [("report", report_url), ("report (JSON)", report_url + ".json")]
+    )
+    pairs = [
+        ("figures", _source(live)),
+        ("SLOs", slos),
+        *_figures(live),
+        *_verdict(live),
+        *report,
+    ]
+    return [{"item": item, "value": value} for item, value in pairs]
+
+
+# ------------------------------------------------------------------ the glue
+
+
+def _generator_cpu(rec: RunRecorder, step_ids: Sequence[int]) -> dict[int, float]:
+    """The load generator's peak CPU per step (the verdict's generator check)."""
+    out: dict[int, float] = {}
+    for step in step_ids:
+        peaks = [
+            r.max
+            for r in rec.utilization.step_stats(step)
+            if r.metric == "generator_cpu_percent" and r.max is not None
+        ]
+        if peaks:
+            out[step] = max(peaks)
+    return out
+
+
+def _report_file(rec: RunRecorder, name: str) -> Path | None:
+    """A file of the written report (fixed ``name``), or None before it exists."""
+    if rec.report_path is None:
+        return None
+    path = Path(rec.report_path).parent / name
+    return path.resolve() if path.is_file() else None
+
+
+class LiveTables:
+    """The two tabs' rows for a recorder, computed at most as often as they change.
+
+    ``shape_kind`` says which test this is (``ramp``, ``soak``...), for the
+    verdict's rules; ``monotonic`` is injectable for tests; ``computed``
+    counts recomputations.
+    """
+
+    def __init__(
+        self,
+        rec: RunRecorder,
+        *,
+        shape_kind: Callable[[], str | None] = lambda: None,
+        report_url: str = REPORT_ROUTE,
+        monotonic: Callable[[], float] = time.monotonic,
+        min_refresh_s: float = MIN_REFRESH_S,
+    ) -> None:
+        self.rec = rec
+        self.shape_kind = shape_kind
+        self.report_url = report_url
+        self.monotonic = monotonic
+        self.min_refresh_s = min_refresh_s
+        self.computed = 0
+        self._key: tuple[Any, ...] | None = None
+        self._at = -math.inf
+        self._interval = min_refresh_s
+        self._tables: dict[str, list[dict[str, Any]]] = {}
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        """``{TAB_KEY: step rows, CAPACITY_KEY: capacity rows}``.
+
+        Reused while the run, its steps and its report are unchanged and
+        either the tables are younger than ``min_refresh_s`` (or 20 times
+        the last recomputation's time, see :data:`MAX_TIME_SHARE`) or
+        nothing at all changed with no step running (a finished test).
+        """
+        rec = self.rec
+        written = _report_file(rec, "report.html") is not None
+        running = rec.steps.current is not None
+        structure = (rec.started_at, id(rec.steps), len(rec.steps.spans(0.0)), running, written)
+        key = (*structure, rec.report is None, rec.samples.requests)
+        now = self.monotonic()
+        old = self._key
+        if old is not None and old[:-1] == key[:-1]:
+            fresh = now - self._at < self._interval
+            if fresh or (old == key and not running):
+                return self._tables
+        self._tables = self._compute(written)
+        took = self.monotonic() - now
+        self._interval = max(self.min_refresh_s, took / MAX_TIME_SHARE)
+        self._key, self._at = key, now
+        self.computed += 1
+        return self._tables
+
+    def _compute(self, written: bool) -> dict[str, list[dict[str, Any]]]:
+        rec = self.rec
+        slos = rec.options.shape.slos
+        steps = _summaries(rec)
+        cur = rec.steps.current
+        running = cur.id if cur is not None else None
+        verdicts = {s.id: evaluate(slos, slo_stats(s)) for s in steps} if slos else {}
+        report = rec.report
+        if report is not None and written:
+            live = LiveCapacity(
+                tuple(report.slos),
+                report.capacity,
+                report.verdict,
+                tuple(s.id for s in report.steps),
+                None,
+                final=True,
+            )
+        else:
+            ended = [s.id for s in steps if s.id != running]
+            live = live_capacity(
+                steps,
+                slos,
+                running_step=running,
+                shape=self.shape_kind(),
+                total_requests=rec.samples.requests,
+                settings=rec.options.report,
+                generator_cpu=_generator_cpu(rec, ended),
+            )
+        return {
+            TAB_KEY: step_rows_from(steps, verdicts, running_step=running),
+            CAPACITY_KEY: capacity_rows(live, self.report_url if written else None),
+        }
+
+
+def _shape_kind(environment: Environment, rec: RunRecorder) -> Callable[[], str | None]:
+    """The running shape's kind, read the way the report's verdict reads it."""
+
+    def kind() -> str | None:
+        from locust_ml.plugin.shapes import MLShape
+
+        shape = environment.shape_class
+        if not isinstance(shape, MLShape):
+            return None
+        return rec.options.shape.kind or shape.kind
+
+    return kind
+
+
+def _declare_tables(web_ui: Any, slos: Sequence[SLO]) -> None:
+    """(Re)declare our tabs and tables in ``template_args``, replacing earlier ones."""
+    ours = {TAB_KEY, CAPACITY_KEY}
+    args = web_ui.template_args
+    args["extended_tabs"] = [
+        *(t for t in args.get("extended_tabs", []) if t.get("key") not in ours),
+        {"title": "ML steps", "key": TAB_KEY},
+        {"title": "ML capacity", "key": CAPACITY_KEY},
+    ]
+    args["extended_tables"] = [
+        *(t for t in args.get("extended_tables", []) if t.get("key") not in ours),
+        {"key": TAB_KEY, "structure": step_columns(slos)},
+        {"key": CAPACITY_KEY, "structure": _CAPACITY_COLUMNS},
+    ]
+
+
 def install(environment: Environment, rec: RunRecorder) -> None:
-    """Add the tab to ``environment.web_ui`` (no-op without a web UI)."""
+    """Add the tabs and report routes to ``environment.web_ui`` (no-op without one)."""
     web_ui = environment.web_ui
     if web_ui is None or web_ui.app is None:
         return
-    columns = [
-        {"key": "step", "title": "Step"},
-        {"key": "users", "title": "Users"},
-        {"key": "achieved_rps", "title": "Achieved req/s"},
-        {"key": "requests", "title": "Requests"},
-        {"key": "failures", "title": "Failures"},
-    ] + [
-        {"key": percentile_key(q).replace(".", "_"), "title": f"{percentile_key(q)} (ms)"}
-        for q in _PERCENTILES
-    ]
-    web_ui.template_args["extended_tabs"] = [
-        *web_ui.template_args.get("extended_tabs", []),
-        {"title": "ML steps", "key": TAB_KEY},
-    ]
-    web_ui.template_args["extended_tables"] = [
-        *web_ui.template_args.get("extended_tables", []),
-        {"key": TAB_KEY, "structure": columns},
-    ]
-
-    from flask import request
+    from flask import Response, request
 
     app = web_ui.app
+    if "locust_ml_report" in app.view_functions:
+        return  # installed already (one recorder per environment)
+    base = str(getattr(environment.parsed_options, "web_base_path", None) or "").rstrip("/")
+    live = LiveTables(rec, shape_kind=_shape_kind(environment, rec), report_url=base + REPORT_ROUTE)
+    _declare_tables(web_ui, rec.options.shape.slos)
+    extra = [
+        {"href": base + REPORT_ROUTE, "title": "locust-ml report (HTML, once the test has ended)"},
+        {"href": base + REPORT_JSON_ROUTE, "title": "locust-ml report (JSON)"},
+    ]
+    files = [f for f in web_ui.template_args.get("extended_csv_files", []) if f not in extra]
+    web_ui.template_args["extended_csv_files"] = [*files, *extra]
+    failures: set[str] = set()
+
+    @app.before_request
+    def refresh_columns() -> None:
+        # The start form can change --ml-slo; the page reads the columns on load.
+        if request.endpoint == "locust.index":
+            _declare_tables(web_ui, rec.options.shape.slos)
 
     @app.after_request
-    def add_step_rows(response: Any) -> Any:
-        if request.path != "/stats/requests" or not response.is_json:
+    def add_ml_rows(response: Any) -> Any:
+        if request.endpoint != "locust.request_stats" or not response.is_json:
             return response
+        try:
+            tables = live.tables()
+        except Exception as exc:  # a bug here must not take Locust's own stats down
+            message = f"{type(exc).__name__}: {exc}"
+            if message not in failures:
+                failures.add(message)
+                logger.exception("locust-ml: the web UI tables failed")
+            tables = {CAPACITY_KEY: [{"item": "error", "value": message}], TAB_KEY: []}
         body = response.get_json()
-        extended = [e for e in body.get("extended_stats", []) if e.get("key") != TAB_KEY]
-        extended.append({"key": TAB_KEY, "data": step_rows(rec)})
+        extended = [
+            e for e in body.get("extended_stats", []) if e.get("key") not in (TAB_KEY, CAPACITY_KEY)
+        ]
+        extended += [{"key": k, "data": rows} for k, rows in tables.items()]
         body["extended_stats"] = extended
         response.set_data(json.dumps(body))
         return response
+
+    def serve(name: str, mimetype: str) -> Response:
+        path = _report_file(rec, name)
+        if path is None:
+            return Response(
+                f"locust-ml: no {name} yet; the report is written when the test ends\n",
+                status=404,
+                mimetype="text/plain",
+            )
+        return Response(path.read_bytes(), mimetype=mimetype, headers={"Cache-Control": "no-store"})
+
+    @app.route(base + REPORT_ROUTE, endpoint="locust_ml_report")
+    @web_ui.auth_required_if_enabled
+    def report_html() -> Response:
+        return serve("report.html", "text/html")
+
+    @app.route(base + REPORT_JSON_ROUTE, endpoint="locust_ml_report_json")
+    @web_ui.auth_required_if_enabled
+    def report_json() -> Response:
+        return serve("report.json", "application/json")

@@ -1,0 +1,402 @@
+"""The web UI tabs: step rows, the live capacity verdict, its cache, the report routes.
+
+Recorders run on a fake clock and get samples directly, so every step's
+numbers are known; the Flask side runs on a bare app shaped like Locust's
+(a ``locust`` blueprint with ``index`` and ``request_stats``) plus one check
+against Locust's real ``WebUI``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask import Blueprint, Flask, jsonify
+
+from locust_ml.analysis.samples import RequestSample
+from locust_ml.analysis.slo import parse_slos
+from locust_ml.plugin import webui
+from locust_ml.plugin.options import MLOptions, ShapeOptions
+from locust_ml.plugin.recorder import RunRecorder
+from locust_ml.plugin.webui import (
+    CAPACITY_KEY,
+    TAB_KEY,
+    LiveCapacity,
+    LiveTables,
+    capacity_rows,
+    install,
+    live_capacity,
+    step_columns,
+    step_rows,
+)
+
+SLOS = parse_slos(["p99<50ms"])
+T0 = 1_700_000_000.0
+
+
+class FakeClock:
+    def __init__(self, t: float = T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _recorder(tmp_path: Path, slos: tuple[Any, ...] = SLOS) -> tuple[RunRecorder, FakeClock]:
+    clock = FakeClock()
+    rec = RunRecorder(
+        "local",
+        options=MLOptions(report_dir=str(tmp_path / "report"), shape=ShapeOptions(slos=slos)),
+        clock=clock,
+    )
+    rec.start()
+    return rec, clock
+
+
+def _step(rec: RunRecorder, clock: FakeClock, users: int, n: int, base_ms: float) -> None:
+    """A step of ``users`` with ``n`` requests spread over 10 s; latencies base..base+9 ms."""
+    start = clock.t
+    rec.observe(users)
+    for i in range(n):
+        # Mid-interval end times: no sample on a window's edge.
+        clock.t = start + (i + 0.5) * 10.0 / n
+        rec.record(RequestSample(("POST", "/x"), base_ms + i % 10), end_time=clock.t)
+    clock.t = start + 10.0
+
+
+def _ramp(rec: RunRecorder, clock: FakeClock) -> None:
+    """Steps 1 and 2 meet p99<50ms (40 and 80 req/s); step 3 (running) does not."""
+    _step(rec, clock, 1, 400, 10.0)
+    _step(rec, clock, 2, 800, 30.0)
+    _step(rec, clock, 4, 900, 200.0)
+
+
+@pytest.fixture(autouse=True)
+def quick_report_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``RunRecorder.finish`` writes a small JSON and HTML, not the plotted report (~3 s)."""
+    from locust_ml.report.json import report_to_dict
+
+    def write(report: Any, directory: Path) -> dict[str, Path]:
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(report_to_dict(report)))
+        (out / "report.html").write_text("<!doctype html><title>locust-ml report</title>")
+        (out / "report.md").write_text("# report")
+        return {"json": out / "report.json", "html": out / "report.html"}
+
+    monkeypatch.setattr("locust_ml.plugin.recorder.write_report_files", write)
+
+
+def _items(rows: list[dict[str, str]]) -> dict[str, str]:
+    return {r["item"]: r["value"] for r in rows}
+
+
+# ----------------------------------------------------------------- step table
+
+
+def test_the_slo_column_is_declared_only_with_slos() -> None:
+    assert "slo" not in [c["key"] for c in step_columns(())]
+    assert step_columns(SLOS)[-1] == {"key": "slo", "title": "SLO"}
+    # Keys reach the UI through a camelCase conversion: no dots in them.
+    assert all("." not in c["key"] for c in step_columns(SLOS))
+
+
+def test_step_rows_judge_each_step_the_running_one_provisionally(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    _ramp(rec, clock)
+    rows = step_rows(rec)
+    assert [(r["step"], r["users"], r["requests"], r["slo"]) for r in rows] == [
+        (1, 1, 400, "pass"),
+        (2, 2, 800, "pass"),
+        (3, 4, 900, "FAIL (so far)"),
+    ]
+    assert rows[0]["achieved_rps"] == "40.00"
+    assert float(rows[2]["p99"]) == pytest.approx(209.0, rel=0.01)
+
+
+def test_step_rows_have_no_slo_cell_without_slos(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path, slos=())
+    _step(rec, clock, 1, 100, 10.0)
+    (row,) = step_rows(rec)
+    assert "slo" not in row
+    assert row["requests"] == 100
+
+
+# ------------------------------------------------------------- live capacity
+
+
+def test_live_capacity_judges_only_the_steps_that_ended(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    _ramp(rec, clock)
+    steps = webui._summaries(rec)
+    live = live_capacity(steps, SLOS, running_step=3, shape="ramp")
+    assert live.judged == (1, 2)
+    assert live.analysis is not None
+    assert live.analysis.bound == "lower-bound"
+    assert live.analysis.slo_rps == pytest.approx(80.0, rel=1e-4)
+    assert live.analysis.slo_rps_ci is None  # no bootstrap live
+    items = _items(capacity_rows(live))
+    assert items["figures"] == "live, from steps 1-2; step 3 is running; no confidence interval"
+    assert items["SLO capacity (req/s)"].startswith("80.00 or more (a lower bound")
+    assert items["verdict"] == "PASS so far"
+    assert items["report"] == "written when the test ends"
+
+
+def test_live_verdict_matches_the_final_report_without_the_interval(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    _ramp(rec, clock)
+    rec.close_steps()
+    live = live_capacity(
+        webui._summaries(rec), SLOS, shape="ramp", total_requests=rec.samples.requests
+    )
+    report = rec.finish(shape="ramp")
+    assert report is not None
+    assert report.capacity is not None
+    assert live.analysis is not None
+    assert live.judged == (1, 2, 3)
+    for name in ("slo_rps", "knee_rps", "saturation_rps", "limiting_slo", "first_failing_step"):
+        assert getattr(live.analysis, name) == getattr(report.capacity, name), name
+    assert report.capacity.slo_rps_ci is not None
+    assert live.verdict == report.verdict
+    items = _items(capacity_rows(live))
+    assert "limited by p99<50ms between steps 2 and 3" in items["SLO capacity (req/s)"]
+    assert items["verdict"].endswith("so far")
+
+
+def test_capacity_rows_before_any_step_ended() -> None:
+    live = live_capacity([], SLOS, running_step=None)
+    items = _items(capacity_rows(live))
+    assert items["figures"] == "live: waiting for the first step to end"
+    assert items["SLO capacity (req/s)"] == "-"
+    assert items["verdict"] == "- (no step has ended yet)"
+    assert items["SLOs"] == "p99<50ms"
+
+
+def test_capacity_rows_without_slos_say_so(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path, slos=())
+    _step(rec, clock, 1, 100, 10.0)
+    rec.close_steps()
+    items = _items(capacity_rows(live_capacity(webui._summaries(rec), ())))
+    assert items["SLOs"] == "none given (--ml-slo)"
+    assert items["SLO capacity (req/s)"] == "- (no SLO given: --ml-slo)"
+    assert items["knee"].startswith("- (1 steps with latency data")
+
+
+def test_final_rows_carry_the_interval_exit_code_and_report_link(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    _ramp(rec, clock)
+    report = rec.finish(shape="ramp")
+    assert report is not None
+    live = LiveCapacity(report.slos, report.capacity, report.verdict, (1, 2, 3), final=True)
+    rows = capacity_rows(live, "/locust-ml/report")
+    items = _items(rows)
+    assert items["figures"] == "final report (the test has ended)"
+    assert "95% CI" in items["SLO capacity (req/s)"]
+    assert items["verdict"] == f"PASS (exit code {report.verdict.exit_code})"
+    assert items["report"] == "/locust-ml/report"
+    assert items["report (JSON)"] == "/locust-ml/report.json"
+    assert [r["item"] for r in rows][-2:] == ["report", "report (JSON)"]
+
+
+def test_reasons_are_listed_and_capped() -> None:
+    from locust_ml.analysis.verdict import RunVerdict
+
+    verdict = RunVerdict(passed=False, valid=False, reasons=tuple(f"r{i}" for i in range(9)))
+    rows = capacity_rows(LiveCapacity(SLOS, None, verdict, (1,)))
+    reasons = [r["value"] for r in rows if r["item"] == "reason"]
+    assert reasons == [*(f"r{i}" for i in range(6)), "... and 3 more"]
+    assert _items(rows)["verdict"] == "INVALID so far"
+
+
+# --------------------------------------------------------------------- cache
+
+
+class Ticker:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_tables_are_recomputed_only_when_something_changed(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    _step(rec, clock, 1, 400, 10.0)
+    ticker = Ticker()
+    live = LiveTables(rec, shape_kind=lambda: "ramp", monotonic=ticker)
+    first = live.tables()
+    assert live.tables() is first
+    assert live.computed == 1
+    # More requests within MIN_REFRESH_S: the cached tables stand.
+    rec.record(RequestSample(("POST", "/x"), 10.0))
+    ticker.t += 1.0
+    assert live.tables() is first
+    ticker.t += 1.5
+    assert live.tables()[TAB_KEY][0]["requests"] == 401
+    assert live.computed == 2
+    # A new step shows at once.
+    ticker.t += 0.1
+    _step(rec, clock, 2, 10, 10.0)
+    assert len(live.tables()[TAB_KEY]) == 2
+    assert live.computed == 3
+    # So does the written report.
+    rec.finish(shape="ramp")
+    ticker.t += 0.1
+    items = _items(live.tables()[CAPACITY_KEY])
+    assert items["figures"] == "final report (the test has ended)"
+    assert items["report"] == "/locust-ml/report"
+    assert live.computed == 4
+    # A finished test that no longer changes is not recomputed, however late.
+    ticker.t += 60.0
+    live.tables()
+    assert live.computed == 4
+
+
+def test_a_slow_recomputation_spaces_out_the_next(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    _step(rec, clock, 1, 100, 10.0)
+    ticks = iter([0.0, 0.5, 5.0])  # the first recomputation takes 0.5 s
+    live = LiveTables(rec, monotonic=lambda: next(ticks))
+    live.tables()
+    rec.record(RequestSample(("POST", "/x"), 10.0))
+    live.tables()  # 5 s later: within 0.5 s / MAX_TIME_SHARE = 10 s
+    assert live.computed == 1
+
+
+def test_a_running_step_is_refreshed_even_without_new_requests(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    _step(rec, clock, 1, 100, 10.0)
+    ticker = Ticker()
+    live = LiveTables(rec, monotonic=ticker)
+    assert live.tables()[TAB_KEY][0]["achieved_rps"] == "10.00"
+    clock.t += 10.0  # a stalled target: the step goes on, no request completes
+    ticker.t += 2.0
+    assert live.tables()[TAB_KEY][0]["achieved_rps"] == "5.00"
+
+
+def test_a_new_run_starts_a_fresh_table(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    _step(rec, clock, 1, 50, 10.0)
+    live = LiveTables(rec, monotonic=Ticker())
+    assert len(live.tables()[TAB_KEY]) == 1
+    clock.t += 1
+    rec.start()
+    assert live.tables()[TAB_KEY] == []
+
+
+# -------------------------------------------------------------- Flask routes
+
+
+def _fake_web_ui() -> tuple[SimpleNamespace, SimpleNamespace]:
+    """An app shaped like Locust's: blueprint ``locust`` with ``index`` and ``request_stats``."""
+    app = Flask(__name__)
+    bp = Blueprint("locust", __name__)
+    web_ui = SimpleNamespace(app=app, template_args={}, auth_required_if_enabled=lambda f: f)
+
+    @bp.route("/")
+    def index() -> str:
+        return json.dumps(web_ui.template_args)
+
+    @bp.route("/stats/requests")
+    def request_stats() -> Any:
+        return jsonify({"stats": [], "state": "running"})
+
+    app.register_blueprint(bp)
+    env = SimpleNamespace(web_ui=web_ui, parsed_options=None, shape_class=None)
+    return env, web_ui
+
+
+def test_routes_serve_the_report_once_written_and_404_before(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    env, web_ui = _fake_web_ui()
+    install(env, rec)  # type: ignore[arg-type]
+    install(env, rec)  # type: ignore[arg-type]  # idempotent
+    client = web_ui.app.test_client()
+    for route in ("/locust-ml/report", "/locust-ml/report.json"):
+        missing = client.get(route)
+        assert missing.status_code == 404
+        assert b"written when the test ends" in missing.data
+    _step(rec, clock, 1, 400, 10.0)
+    rec.finish()
+    html = client.get("/locust-ml/report")
+    assert html.status_code == 200
+    assert html.mimetype == "text/html"
+    assert html.headers["Cache-Control"] == "no-store"
+    assert html.data == (tmp_path / "report" / "report.html").read_bytes()
+    data = client.get("/locust-ml/report.json").get_json()
+    assert data["steps"][0]["requests"] == 400
+    # Only the two fixed files: no path parameter to walk elsewhere.
+    assert client.get("/locust-ml/report/steps.csv").status_code == 404
+    assert client.get("/locust-ml/report.md").status_code == 404
+    # A new run forgets the old report.
+    rec.start()
+    assert client.get("/locust-ml/report").status_code == 404
+
+
+def test_stats_poll_carries_both_tables_and_tabs_are_declared(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path, slos=())
+    env, web_ui = _fake_web_ui()
+    install(env, rec)  # type: ignore[arg-type]
+    keys = [t["key"] for t in web_ui.template_args["extended_tabs"]]
+    assert keys == [TAB_KEY, CAPACITY_KEY]
+    hrefs = [f["href"] for f in web_ui.template_args["extended_csv_files"]]
+    assert hrefs == ["/locust-ml/report", "/locust-ml/report.json"]
+    _step(rec, clock, 1, 100, 10.0)
+    client = web_ui.app.test_client()
+    body = client.get("/stats/requests").get_json()
+    assert body["state"] == "running"  # Locust's own fields untouched
+    tables = {e["key"]: e["data"] for e in body["extended_stats"]}
+    assert tables[TAB_KEY][0]["requests"] == 100
+    assert _items(tables[CAPACITY_KEY])["figures"].startswith("live: waiting")
+    # The start form set SLOs: the next page load declares the SLO column.
+    rec.options = MLOptions(shape=ShapeOptions(slos=SLOS))
+    page = json.loads(client.get("/").data)
+    (table,) = [t for t in page["extended_tables"] if t["key"] == TAB_KEY]
+    assert table["structure"][-1]["key"] == "slo"
+    assert [t["key"] for t in page["extended_tabs"]] == [TAB_KEY, CAPACITY_KEY]
+
+
+def test_a_failing_table_does_not_break_locusts_stats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec, _ = _recorder(tmp_path)
+    env, web_ui = _fake_web_ui()
+    install(env, rec)  # type: ignore[arg-type]
+
+    def boom(self: LiveTables) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(LiveTables, "tables", boom)
+    body = web_ui.app.test_client().get("/stats/requests").get_json()
+    assert body["state"] == "running"
+    tables = {e["key"]: e["data"] for e in body["extended_stats"]}
+    assert tables[CAPACITY_KEY] == [{"item": "error", "value": "RuntimeError: boom"}]
+
+
+def test_locusts_web_ui_renders_both_tabs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from locust.argument_parser import get_parser
+    from locust.env import Environment
+    from locust.event import Events
+
+    # The web UI parses sys.argv to list extra options; give it Locust's, not pytest's.
+    monkeypatch.setattr("sys.argv", ["locust", "-f", "locustfiles/summarizer.py"])
+    options = get_parser().parse_args(["-f", "locustfiles/summarizer.py", "--ml-slo", "p99<1s"])
+    env = Environment(events=Events(), parsed_options=options)
+    env.create_local_runner()
+    web_ui = env.create_web_ui("127.0.0.1", 0)
+    rec, _ = _recorder(tmp_path)
+    try:
+        install(env, rec)
+        client = web_ui.app.test_client()
+        page = client.get("/").data.decode()
+        stats = client.get("/stats/requests").get_json()
+        missing = client.get("/locust-ml/report")
+    finally:
+        if web_ui.server is not None:
+            web_ui.stop()
+    assert '"title": "ML capacity"' in page or '"title":"ML capacity"' in page
+    assert {e["key"] for e in stats["extended_stats"]} == {TAB_KEY, CAPACITY_KEY}
+    assert missing.status_code == 404
