@@ -300,44 +300,56 @@ def slo_capacity(
 # ----------------------------------------------------------------------- bootstrap
 
 
-def _resampled(p: CurvePoint, rng: np.random.Generator) -> CurvePoint:
+def _replicates(p: CurvePoint, rng: np.random.Generator, count: int) -> list[CurvePoint]:
+    """``count`` bootstrap replicates of ``p``, drawn in one vectorized pass.
+
+    Each replicate resamples the step's windows with replacement: good
+    throughput is the resampled windows' mean, each latency percentile the
+    step's exact value scaled by the resampled windows' mean percentile over
+    all windows' mean, and the failure ratio the resampled windows' pooled one.
+    """
     n = len(p.window_good_rps)
     if n < 2:
-        return p
-    idx = rng.integers(0, n, size=n)
-    good = float(np.mean([p.window_good_rps[i] for i in idx]))
-    lat: dict[str, float | None] = dict(p.latency_ms)
+        return [p] * count
+    idx = rng.integers(0, n, size=(count, n))
+    good = np.asarray(p.window_good_rps, dtype=float)[idx].mean(axis=1)
+    scaled: dict[str, np.ndarray] = {}
     if len(p.window_latency_ms) == n:
         for key, value in p.latency_ms.items():
-            if value is None:
+            window = [w.get(key) for w in p.window_latency_ms]
+            if value is None or any(v is None for v in window):
                 continue
-            all_w = [w.get(key) for w in p.window_latency_ms]
-            if any(v is None for v in all_w):
-                continue
-            base = float(np.mean([float(v) for v in all_w if v is not None]))
-            if base <= 0:
-                continue
-            picked = [p.window_latency_ms[i].get(key) for i in idx]
-            lat[key] = value * float(np.mean([float(v) for v in picked if v is not None])) / base
-    failure = p.failure_ratio
+            arr = np.asarray(window, dtype=float)
+            base = float(arr.mean())
+            if base > 0:
+                scaled[key] = value * arr[idx].mean(axis=1) / base
+    failure = np.full(count, p.failure_ratio)
     if len(p.window_failure) == n:
-        fails = sum(p.window_failure[i][0] for i in idx)
-        reqs = sum(p.window_failure[i][1] for i in idx)
-        failure = fails / reqs if reqs else p.failure_ratio
-    achieved = p.achieved_rps * (good / p.good_rps) if p.good_rps > 0 else p.achieved_rps
-    return CurvePoint(
-        step=p.step,
-        load=p.load,
-        achieved_rps=achieved,
-        good_rps=good,
-        requests=p.requests,
-        failure_ratio=failure,
-        latency_ms=lat,
-        mode=p.mode,
-        offered_rps=p.offered_rps,
-        ttft_ms=p.ttft_ms,
-        itl_ms=p.itl_ms,
-    )
+        fr = np.asarray(p.window_failure, dtype=float)
+        fails, reqs = fr[idx, 0].sum(axis=1), fr[idx, 1].sum(axis=1)
+        failure = np.where(reqs > 0, fails / np.maximum(reqs, 1.0), p.failure_ratio)
+    ratio = good / p.good_rps if p.good_rps > 0 else np.ones(count)
+    out = []
+    for r in range(count):
+        latency = dict(p.latency_ms)
+        for key, values in scaled.items():
+            latency[key] = float(values[r])
+        out.append(
+            CurvePoint(
+                step=p.step,
+                load=p.load,
+                achieved_rps=p.achieved_rps * float(ratio[r]),
+                good_rps=float(good[r]),
+                requests=p.requests,
+                failure_ratio=float(failure[r]),
+                latency_ms=latency,
+                mode=p.mode,
+                offered_rps=p.offered_rps,
+                ttft_ms=p.ttft_ms,
+                itl_ms=p.itl_ms,
+            )
+        )
+    return out
 
 
 def _bootstrap_ci(
@@ -346,9 +358,10 @@ def _bootstrap_ci(
     if settings.bootstrap <= 0 or not any(len(p.window_good_rps) >= 2 for p in points):
         return None
     rng = np.random.default_rng(settings.seed)
+    per_step = [_replicates(p, rng, settings.bootstrap) for p in points]
     values = []
-    for _ in range(settings.bootstrap):
-        capacity = slo_capacity([_resampled(p, rng) for p in points], slos)[0]
+    for r in range(settings.bootstrap):
+        capacity = slo_capacity([reps[r] for reps in per_step], slos)[0]
         values.append(0.0 if capacity is None else capacity)
     alpha = (1.0 - settings.confidence) / 2.0
     lo, hi = np.quantile(values, [alpha, 1.0 - alpha])

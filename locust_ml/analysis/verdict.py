@@ -202,13 +202,15 @@ def judge_run(
     else:
         deciding = [s for s in steps if s.id in slo_verdicts and slo_verdicts[s.id].passed]
     _check_deciding(deciding, slos, stability or StabilityRule(), invalid, warnings)
+    # A capacity test overloads the target on purpose from its first failing
+    # load up: late or dropped sends there are the overloaded target's doing.
+    loads = {p.step: p.load for p in capacity.curve} if capacity is not None else {}
     limit = None
     if capacity_test and capacity is not None and capacity.first_failing_step is not None:
-        failing = by_id.get(capacity.first_failing_step)
-        limit = failing.start if failing is not None else None
+        limit = loads.get(capacity.first_failing_step)
     for step in steps:
-        if limit is not None and step.start > limit:
-            continue  # beyond the limit on purpose: lateness there is the target's
+        if limit is not None and loads.get(step.id, -math.inf) >= limit:
+            continue
         invalid.extend(_generator_reasons(step, slos))
         cpu = (generator_cpu or {}).get(step.id)
         if cpu is not None and cpu > 90.0:

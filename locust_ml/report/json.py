@@ -207,10 +207,22 @@ def _utilization(u: UtilizationAt | None) -> dict[str, Any] | None:
 def _capacity(c: CapacityAnalysis | None, util: Mapping[str, UtilizationAt]) -> dict[str, Any]:
     if c is None:
         return {
-            "slo_rps": None,
-            "slo_rps_ci": None,
-            "knee_rps": None,
-            "saturation_rps": None,
+            **dict.fromkeys(
+                (
+                    "slo_rps",
+                    "slo_rps_ci",
+                    "knee_rps",
+                    "knee_latency_ms",
+                    "knee_step",
+                    "saturation_rps",
+                    "saturation_step",
+                    "limiting_slo",
+                    "last_passing_step",
+                    "first_failing_step",
+                    "latency_key",
+                )
+            ),
+            "bound": "none",
             "curve": [],
             "utilization": {"knee": None, "slo_capacity": None},
             "notes": ["no step completed a request"],
