@@ -64,6 +64,18 @@ def demo(args: list[str]) -> int:
         "16",
         "--ml-step-time",
         "20s",
+        # What the report decides with: the SLOs, an instance price (a 4-vCPU
+        # cloud VM) and a peak to plan replicas for.
+        "--ml-slo",
+        "p95<600ms",
+        "--ml-slo",
+        "errors<1%",
+        "--ml-price-per-hour",
+        "0.17",
+        "--ml-instance",
+        "c6i.xlarge",
+        "--ml-target-rps",
+        "200",
         *args,
     )
 
