@@ -73,8 +73,10 @@ def test_search_finds_the_simulated_backends_capacity(tmp_path: Path) -> None:
         ],
         timeout=240,
     )
-    assert run.returncode == 0, run.output[-4000:]
     report = json.loads((out / "report.json").read_text())
+    # The process exits with the report's verdict (steps above capacity fail
+    # by design in a capacity test; the verdict judges the capacity found).
+    assert run.returncode == report["verdict"]["exit_code"], run.output[-4000:]
     search = report["search"]
     assert search is not None, run.output[-3000:]
     assert search["reason"] == "converged", search["summary"]
