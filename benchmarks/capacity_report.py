@@ -2,14 +2,14 @@
 
 For three configurations of the reference server's simulated backend
 (X_sat = instances * B / ((base_ms + per_item_ms * B) / 1000), measured within
-1% by benchmarks/simulated_saturation.py) runs a closed-loop ramp doubling
-users from B/4 per instance to 4B with 15 s steps and the SLO p99 < 3 batch
+1% by benchmarks/simulated_saturation.py) runs a closed-loop ramp raising
+users by half from B/2 per instance to 4B with 15 s steps and the SLO p99 < 3 batch
 times, which the first fully saturated step meets and the next breaks (see
 tests/integration/test_capacity_report.py for the reasoning), and prints the
 report's SLO capacity, knee and saturation next to X_sat. Targets: SLO
 capacity within +-5% and the knee within +-10%; the run must also be valid.
 
-Run: ``.venv/bin/python benchmarks/capacity_report.py`` (about 6 minutes).
+Run: ``.venv/bin/python benchmarks/capacity_report.py`` (about 5 minutes).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def x_sat(base: float, per_item: float, batch: int, instances: int) -> float:
 
 def run_one(base: float, per_item: float, batch: int, instances: int) -> dict[str, object]:
     out = Path(tempfile.mkdtemp(prefix="locust-ml-capacity-"))
-    start = max(1, batch * instances // 4)
+    start = max(1, batch * instances // 2)
     batch_ms = base + per_item * batch
     subprocess.run(
         [
@@ -50,9 +50,9 @@ def run_one(base: float, per_item: float, batch: int, instances: int) -> dict[st
             "--ml-ramp-start",
             str(start),
             "--ml-ramp-factor",
-            "2",
+            "1.5",
             "--ml-ramp-max",
-            str(start * 16),
+            str(start * 8),
             "--ml-step-time",
             "15s",
             "--ml-window",

@@ -46,7 +46,7 @@ import numpy as np
 
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.slo import SLO, SLOStats, evaluate
-from locust_ml.analysis.steps import StepStats
+from locust_ml.analysis.steps import StepStats, full_windows
 
 __all__ = [
     "CapacityAnalysis",
@@ -437,15 +437,22 @@ def point_from_step(step: StepStats, passed: bool | None = None) -> CurvePoint |
     """The step as a curve point, or None when it measured nothing."""
     if step.requests <= 0 or step.duration_s <= 0 or step.label in NOT_ON_CURVE:
         return None
-    good = (step.requests - step.failures) / step.duration_s
-    achieved = step.achieved_rps if step.achieved_rps is not None else good
+    windows = full_windows(step.windows)
+    window_good = tuple((w.requests - w.failures) / w.seconds for w in windows)
+    if len(windows) >= 2:
+        # The mean over full windows: the same estimator the bootstrap resamples,
+        # free of the step's ragged end (see full_windows).
+        good = sum(window_good) / len(window_good)
+        achieved = sum(w.requests / w.seconds for w in windows) / len(windows)
+    else:
+        good = (step.requests - step.failures) / step.duration_s
+        achieved = step.achieved_rps if step.achieved_rps is not None else good
     if step.mode == "open" and step.offered_rps is not None:
         load = step.offered_rps
     elif step.users is not None:
         load = float(step.users)
     else:
         load = achieved
-    windows = [w for w in step.windows if w.seconds > 0]
     extra = step.extra_ms or {}
     return CurvePoint(
         step=step.id,
@@ -460,7 +467,7 @@ def point_from_step(step: StepStats, passed: bool | None = None) -> CurvePoint |
         passed=passed,
         ttft_ms=extra.get("ttft"),
         itl_ms=extra.get("itl"),
-        window_good_rps=tuple((w.requests - w.failures) / w.seconds for w in windows),
+        window_good_rps=window_good,
         window_latency_ms=tuple(
             (w.corrected_ms if step.mode == "open" and w.corrected_ms else w.latency_ms)
             for w in windows

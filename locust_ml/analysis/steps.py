@@ -37,6 +37,7 @@ __all__ = [
     "StepStats",
     "Totals",
     "WindowStats",
+    "full_windows",
     "summarize_steps",
     "summarize_totals",
 ]
@@ -325,6 +326,18 @@ def _windows(
             )
         )
     return tuple(out)
+
+
+def full_windows(windows: Sequence[WindowStats]) -> tuple[WindowStats, ...]:
+    """``windows`` without the ones cut short (under half the longest), usually the last.
+
+    A step rarely ends on a window boundary; its last window may last a few
+    milliseconds and hold one batch's completions, a rate of hundreds per
+    second that is an artefact of its length. Rates, stability checks and
+    resampling read full windows only; totals still count every request.
+    """
+    longest = max((w.seconds for w in windows), default=0.0)
+    return tuple(w for w in windows if w.seconds >= 0.5 * longest)
 
 
 def summarize_steps(

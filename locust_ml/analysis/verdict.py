@@ -33,7 +33,7 @@ from locust_ml.analysis.capacity import CapacityAnalysis
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.slo import SLO, SLOVerdict
 from locust_ml.analysis.stability import StabilityRule, min_samples
-from locust_ml.analysis.steps import StepStats
+from locust_ml.analysis.steps import StepStats, full_windows
 
 __all__ = [
     "CAPACITY_SHAPES",
@@ -128,13 +128,14 @@ def _check_deciding(
                 f"{floor[0]} for a 95% upper bound on the percentile (lengthen the step)"
             )
         needed = max(rule.windows, rule.min_windows)
-        if len(step.windows) >= needed:
-            stable = rule.check(step.windows, samples=step.requests, samples_needed=0)
+        windows = full_windows(step.windows)
+        if len(windows) >= needed:
+            stable = rule.check(windows, samples=step.requests, samples_needed=0)
             if not stable.stable:
                 invalid.append(f"step {step.id} was not stable: {'; '.join(stable.reasons)}")
-        elif step.windows:
+        elif windows:
             warnings.append(
-                f"step {step.id}: {len(step.windows)} measurement windows, too few to "
+                f"step {step.id}: {len(windows)} measurement windows, too few to "
                 "judge its stability"
             )
 
