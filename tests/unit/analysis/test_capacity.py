@@ -613,7 +613,9 @@ def test_a_closed_loop_step_is_judged_on_service_latency_and_loaded_by_users() -
 def test_step_load_falls_back_to_achieved_and_empty_steps_are_skipped() -> None:
     p = point_from_step(_step("closed", users=None, achieved_rps=None))
     assert p is not None
-    assert p.load == p.achieved_rps == p.good_rps == 50.0
+    # Full windows give the rates: 1,100 requests (100 failed) over 2 x 10 s.
+    assert p.load == p.achieved_rps == 55.0
+    assert p.good_rps == 50.0
     assert point_from_step(_step(requests=0, failures=0)) is None
     assert point_from_step(_step(end=100.0)) is None
     steps = [_step(id=1), _step(id=2, requests=0, failures=0), _step(id=3)]
