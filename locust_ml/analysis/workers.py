@@ -144,7 +144,8 @@ class WorkerRoster:
     ) -> list[WorkerGap]:
         """The runner's workers at ``t`` (id -> missing?); returns gaps opened or changed.
 
-        ``load`` is who takes over a gap opened now (see :class:`WorkerGap`).
+        ``load`` is who takes over a missing worker's load (see
+        :class:`WorkerGap`); a worker that left has its users moved by Locust.
         A worker that disappears without first being missing left cleanly
         (Locust forgets a missing worker only after a minute; that is not a
         second gap).
@@ -162,13 +163,16 @@ class WorkerRoster:
             elif not missing and gap is not None and gap.kind == "missing" and gap.back_at is None:
                 gap = self._gaps[worker] = replace(gap, back_at=t)
                 changed.append(gap)
+        # Locust re-dispatches the users of a worker that quit (not those of
+        # a missing one, unless rebalancing is on).
+        left_load: Takeover = "rate" if load == "rate" else "users"
         for worker in sorted(self._present - set(workers)):
             self._present.discard(worker)
             gap = self._gaps.get(worker)
             if gap is None or gap.back_at is not None:
                 if gap is not None:
                     self._order.remove(worker)
-                gap = WorkerGap(worker, "left", t, step, self.tally(worker), load)
+                gap = WorkerGap(worker, "left", t, step, self.tally(worker), left_load)
                 self._open(gap)
                 changed.append(gap)
         return changed

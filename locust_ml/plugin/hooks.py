@@ -14,6 +14,13 @@ at module level on ``locust.events``:
 * ``quit`` — prints the step table after Locust's own tables, so the run ends
   with our summary and the report's path; stops the embedded server.
 
+A worker's ``quitting`` listener is the exception: :func:`bind` registers it
+after Locust's own (``quitting`` fires in reverse order), so it runs before
+the worker tells the master it quit. It stops the users, ships what the
+master has not yet received, and logs one line, ``locust-ml: worker <id>
+sent N requests (M failures)``, so a distributed run's merged count can be
+checked against the sum over its workers.
+
 Everything here translates callbacks; decisions live in the pure layer.
 """
 
@@ -39,7 +46,7 @@ from locust.runners import (
 from locust_ml.analysis.steps import StepSpan
 from locust_ml.analysis.verdict import EXIT_INVALID
 from locust_ml.errors import EXIT_CONFIG, EXIT_TARGET, ConfigError, DependencyError, TargetError
-from locust_ml.plugin import webui
+from locust_ml.plugin import signals, webui
 from locust_ml.plugin.openloop import RATE_MESSAGE, ArrivalDriver, RatePlan
 from locust_ml.plugin.options import add_options, read_options
 from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
@@ -128,6 +135,7 @@ class _Listeners:
         if self.rec.role == "worker" and runner is not None:
             runner.register_message(STEP_MESSAGE, self.on_step_message)
             runner.register_message(RATE_MESSAGE, self.on_rate_message)
+            events.quitting.add_listener(self.on_worker_quitting)
 
     def send_step(self, step_id: int, start: float, client_id: str | None = None) -> None:
         runner = self.environment.runner
@@ -178,9 +186,32 @@ class _Listeners:
         data[WIRE_KEY] = self.rec.drain_wire()
 
     def on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
-        rows = data.get(WIRE_KEY)
-        if rows:
-            self.rec.merge_wire(rows)
+        # Every report counts as a sign of life, samples or not (see watch_workers).
+        self.rec.merge_wire(data.get(WIRE_KEY) or [], worker=client_id)
+
+    def on_worker_quitting(self, environment: Environment, **_: Any) -> None:
+        """A worker quits: stop its users, ship what it hasn't reported, log its count.
+
+        Locust's worker sends a last report when the master tells it to quit,
+        but not when it is stopped itself (SIGTERM, Ctrl-C on the worker):
+        without this, what it recorded since its last report (up to 3 s of
+        requests) would never reach the report.
+        """
+        rec = self.rec
+        if rec.summary_logged:  # quitting can fire twice
+            return
+        rec.summary_logged = True
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            if runner.state in (STATE_SPAWNING, STATE_RUNNING):
+                runner.stop()
+            if rec.recorded > rec.shipped:
+                try:
+                    runner._send_stats()  # what Locust does on the master's "quit"
+                except Exception as exc:  # the master may be gone; the line below says so
+                    logger.warning("locust-ml: could not send the last report: %s", exc)
+        worker = getattr(runner, "client_id", "?")
+        logger.info("locust-ml: %s", rec.worker_summary(str(worker)))
 
     def on_worker_connect(self, client_id: str, **_: Any) -> None:
         cur = self.rec.steps.current
@@ -269,6 +300,8 @@ def _track_steps(environment: Environment, rec: RunRecorder) -> None:
         runner = environment.runner
         if isinstance(runner, MasterRunner):
             rec.workers = max(rec.workers, runner.worker_count)
+            if runner.state in (STATE_SPAWNING, STATE_RUNNING):
+                _watch_workers(environment, rec, runner, open_loop=shape is not None)
         if runner is not None:
             tick = shape.current_tick if shape is not None else None
             if shape is not None and tick is None:
@@ -297,6 +330,24 @@ def _track_steps(environment: Environment, rec: RunRecorder) -> None:
                 since_announce = 0.0
         gevent.sleep(STEP_POLL_SECONDS)
         since_announce += STEP_POLL_SECONDS
+
+
+def _watch_workers(
+    environment: Environment, rec: RunRecorder, runner: MasterRunner, *, open_loop: bool
+) -> None:
+    """Note workers that went missing (no heartbeats) or left while the load runs.
+
+    Only while spawning or running: when the test stops, workers report
+    ``client_stopped`` and are briefly gone from the master's list, which is
+    no gap. Their open-loop share is re-split by ``_track_steps``, which
+    leaves missing workers out of the rate plan.
+    """
+    cur = rec.steps.current
+    rec.watch_workers(
+        {c.id: c.state == STATE_MISSING for c in list(runner.clients.values())},
+        open_loop=open_loop and cur is not None and cur.mode == "open",
+        rebalancing=bool(getattr(environment.parsed_options, "enable_rebalancing", False)),
+    )
 
 
 def _collect_search(environment: Environment, rec: RunRecorder) -> None:
@@ -406,6 +457,7 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -
         return
     if rec.role == "worker":
         return
+    signals.watch(environment)
     webui.install(environment, rec)
     server = (
         _start_embedded_server(environment, rec) if _needs_embedded_server(environment) else None
@@ -515,12 +567,14 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     rec = _recorders.get(environment)
     if rec is not None and rec.role != "worker":
         runner = environment.runner
-        interrupted = None
+        interrupted = signals.interruption(environment)
+        if interrupted:
+            interrupted = f"{interrupted} while load was running"
         if runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING):
             # SIGTERM or Ctrl-C: Locust fires quitting before it stops the
             # users. Stop them first (a master also collects the workers'
             # final reports) so the report counts what Locust counts.
-            interrupted = "stopped by a signal (SIGTERM or Ctrl-C) while load was running"
+            interrupted = interrupted or "stopped by a signal while load was running"
             runner.quit()
         _finish(environment, rec, interrupted)
         report = rec.report

@@ -6,9 +6,11 @@ runner:
 * **local** (a plain ``locust`` run): records samples, tracks steps, writes
   the report;
 * **worker**: records samples under the step the master last announced, and
-  ships them as deltas in ``report_to_master``;
+  ships them as deltas in ``report_to_master``; counts what it recorded and
+  shipped, for the one line it logs at the end (:meth:`RunRecorder.worker_summary`);
 * **master**: tracks steps (announcing each to the workers), merges worker
-  deltas, writes the report.
+  deltas, keeps a per-worker tally and notes a worker that stops reporting
+  (:mod:`locust_ml.analysis.workers`), writes the report.
 
 The decisions (what a step is, how samples merge, what the report says) live
 in the pure layer; this class only routes Locust's callbacks to it.
@@ -33,6 +35,7 @@ from locust_ml.analysis.stability import StabilityRule, StepObservation
 from locust_ml.analysis.status import classify
 from locust_ml.analysis.steps import StepLog, StepSpan, WindowStats, summarize_steps
 from locust_ml.analysis.utilization import Reading, UtilizationLog
+from locust_ml.analysis.workers import Takeover, WorkerGap, WorkerRoster
 from locust_ml.plugin.options import MLOptions, read_options
 from locust_ml.plugin.step_hook import StepHook
 from locust_ml.report.console import format_capacity_summary, format_ms, format_step_table
@@ -208,6 +211,13 @@ class RunRecorder:
         self._good_rules = _good_rules(self.options.shape.slos)
         self.started_at: float | None = None
         self.finished = False
+        #: Master: what each worker shipped, and the workers that stopped mid-test.
+        self.roster = WorkerRoster()
+        #: Worker/local: requests (and failures) recorded, and requests shipped.
+        self.recorded = 0
+        self.recorded_failures = 0
+        self.shipped = 0
+        self.summary_logged = False
 
     # -- lifecycle ---------------------------------------------------------
     def start(self, parsed_options: Any = None) -> None:
@@ -231,6 +241,8 @@ class RunRecorder:
             end = self.clock() if end_time is None else end_time
             window = window_index(end, self.step_start, self.options.window_s)
         self.samples.add(self.current_step, sample, window)
+        self.recorded += 1
+        self.recorded_failures += sample.failed
 
     def record_event(
         self,
@@ -311,17 +323,58 @@ class RunRecorder:
         self.step_start = start
 
     def drain_wire(self) -> list[dict[str, object]]:
+        """This worker's samples since its last report, as wire rows (and forget them)."""
+        self.shipped += self.samples.requests
         return self.samples.drain_wire()
 
-    def merge_wire(self, rows: Any) -> None:
-        """Merge a worker's delta (master). Malformed data is noted, not fatal."""
+    def merge_wire(self, rows: Any, worker: str | None = None) -> None:
+        """Merge a worker's delta (master). Malformed data is noted, not fatal.
+
+        With ``worker``, the delta's requests are added to that worker's tally
+        (for the note if it stops reporting).
+        """
         try:
-            self.samples.merge_wire(rows)
+            delta = StepSamples.from_wire(rows)
         except (ValueError, TypeError) as exc:
             note = f"ignored a malformed worker report: {exc}"
             if note not in self.notes:
                 self.notes.append(note)
                 logger.warning("locust-ml: %s", note)
+            return
+        self.samples.merge(delta)
+        if worker is not None:
+            failures = sum(
+                acc.failures for per in delta.by_step(first_step=0).values() for acc in per.values()
+            )
+            cur = self.steps.current
+            self.roster.reported(
+                worker,
+                self.clock(),
+                step=cur.id if cur is not None else None,
+                requests=delta.requests,
+                failures=failures,
+            )
+
+    def watch_workers(
+        self, workers: dict[str, bool], *, open_loop: bool, rebalancing: bool
+    ) -> list[WorkerGap]:
+        """The master's workers now (id -> missing?): note (and log) any that stopped."""
+        cur = self.steps.current
+        load: Takeover = "rate" if open_loop else "users" if rebalancing else "none"
+        gaps = self.roster.observe(
+            self.clock(), workers, step=cur.id if cur is not None else None, load=load
+        )
+        for gap in gaps:
+            logger.warning("locust-ml: %s", gap.note(self.started_at))
+        return gaps
+
+    def worker_summary(self, worker: str) -> str:
+        """A worker's one line at the end: what it sent, for checking the merged count."""
+        line = f"worker {worker} sent {self.recorded} requests ({self.recorded_failures} failures)"
+        unshipped = self.recorded - self.shipped
+        if unshipped:
+            line += f"; {unshipped} of them were not reported to the master"
+        return line
 
     # -- steps (local and master) -----------------------------------------
     def observe(
@@ -487,7 +540,7 @@ class RunRecorder:
             self.samples,
             percentiles=self.options.percentiles,
             window_s=self.options.window_s,
-            notes=self.notes,
+            notes=[*self.notes, *self.roster.notes(self.started_at)],
             utilization=self.utilization,
             slos=self.options.shape.slos,
             search=self.search,
