@@ -501,6 +501,7 @@ def _start_embedded_server(environment: Environment, rec: RunRecorder) -> Embedd
         _fail(str(exc), EXIT_TARGET)
         return None
     _servers[environment] = server
+    rec.server_ready_s = server.ready_seconds
     environment.host = url
     logger.info(
         "locust-ml: reference server ready at %s in %.2f s (pid %s)",

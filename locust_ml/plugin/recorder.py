@@ -199,6 +199,8 @@ class RunRecorder:
         self.step_hook: StepHook | None = None
         #: CPU seconds the master spent on telemetry (see plugin/telemetry.py).
         self.telemetry_cpu_s = 0.0
+        #: Seconds the embedded reference server took to become ready, if one was started.
+        self.server_ready_s: float | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -215,6 +217,8 @@ class RunRecorder:
         self.roster = WorkerRoster()
         #: Worker/local: requests (and failures) recorded, and requests shipped.
         self.recorded = 0
+        #: The first request's latency in this process (the cold-start section).
+        self.first_latency_ms: float | None = None
         self.recorded_failures = 0
         self.shipped = 0
         self.summary_logged = False
@@ -241,6 +245,8 @@ class RunRecorder:
             end = self.clock() if end_time is None else end_time
             window = window_index(end, self.step_start, self.options.window_s)
         self.samples.add(self.current_step, sample, window)
+        if self.first_latency_ms is None:
+            self.first_latency_ms = sample.latency_ms
         self.recorded += 1
         self.recorded_failures += sample.failed
 
@@ -533,6 +539,8 @@ class RunRecorder:
             tool_version=_version(),
             telemetry_cpu_s=self.telemetry_cpu_s,
             shape=shape,
+            server_ready_s=self.server_ready_s,
+            first_request_ms=self.first_latency_ms if self.role == "local" else None,
         )
         self.report = build_report(
             run,

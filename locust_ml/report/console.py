@@ -131,6 +131,19 @@ def _verdict_word(report: RunReport) -> str:
     return "PASS" if v.passed else "FAIL"
 
 
+def _cold_start_lines(report: RunReport) -> list[str]:
+    cold = report.cold_start
+    if cold is None or cold.time_to_ready_s is None:
+        return []
+    first = (
+        f"; first request {format_ms(cold.first_request_ms)} ms vs warm p50 "
+        f"{format_ms(cold.warm_p50_ms)} ms"
+        if cold.first_request_ms is not None and cold.warm_p50_ms is not None
+        else ""
+    )
+    return [f"  cold start: ready in {cold.time_to_ready_s:.2f} s{first}"]
+
+
 def format_capacity_summary(report: RunReport) -> str:
     """Capacity, knee, saturation, plan, cost and the verdict, a few lines each."""
     c = report.capacity
@@ -186,6 +199,7 @@ def format_capacity_summary(report: RunReport) -> str:
             f"  cost: ${k.per_million_requests:.4g} per 1M requests{tokens} "
             f"at ${k.price_per_hour:g}/h{inst}"
         )
+    lines.extend(_cold_start_lines(report))
     v = report.verdict
     lines.append(f"verdict: {_verdict_word(report)} (exit code {v.exit_code})")
     lines.extend(f"  - {r}" for r in v.reasons)

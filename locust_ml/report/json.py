@@ -300,6 +300,18 @@ def _settings(s: ReportSettings) -> dict[str, Any]:
     }
 
 
+def _cold_start(report: RunReport) -> dict[str, Any] | None:
+    c = report.cold_start
+    if c is None:
+        return None
+    return {
+        "time_to_ready_s": _num(c.time_to_ready_s, 6),
+        "first_request_ms": _num(c.first_request_ms),
+        "warm_p50_ms": _num(c.warm_p50_ms),
+        "first_vs_warm": _num(c.first_vs_warm, 4),
+    }
+
+
 def report_to_dict(report: RunReport) -> dict[str, Any]:
     run = report.run
     return {
@@ -315,6 +327,8 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "workers": run.workers,
             "telemetry_cpu_s": round(run.telemetry_cpu_s, 6),
             "shape": run.shape,
+            "server_ready_s": _num(run.server_ready_s, 6),
+            "first_request_ms": _num(run.first_request_ms),
         },
         "percentiles": list(report.percentiles),
         "window_s": report.window_s,
@@ -341,6 +355,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             {"type": e.method, "name": e.name, "message": e.message, "count": e.count}
             for e in report.errors
         ],
+        "coldstart": _cold_start(report),
         "soak": None if report.soak is None else report.soak.to_dict(),
         "stress": None if report.stress is None else report.stress.to_dict(),
         "settings": _settings(report.settings),

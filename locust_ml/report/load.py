@@ -215,6 +215,8 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
             tool_version=str((raw.get("tool") or {}).get("version", "")),
             telemetry_cpu_s=float(run.get("telemetry_cpu_s") or 0.0),
             shape=run.get("shape"),
+            server_ready_s=_f(run.get("server_ready_s")),
+            first_request_ms=_f(run.get("first_request_ms")),
         )
         telemetry = {
             int(s["id"]): tuple(_series(r) for r in s.get("telemetry") or ())

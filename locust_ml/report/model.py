@@ -41,6 +41,7 @@ from locust_ml.analysis.verdict import CAPACITY_SHAPES, RunVerdict, judge_run
 __all__ = [
     "SCHEMA_VERSION",
     "CapacityReport",
+    "ColdStart",
     "ErrorCount",
     "ReportSettings",
     "RunInfo",
@@ -68,6 +69,37 @@ class RunInfo:
     telemetry_cpu_s: float = 0.0
     #: The load shape's kind (ramp, search, soak, spike, stages) or None.
     shape: str | None = None
+    #: Seconds the reference server locust-ml started took to become ready.
+    server_ready_s: float | None = None
+    #: Latency of the run's first request (local runs: a distributed master
+    #: does not see individual requests).
+    first_request_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """Cold start as this run saw it: time to ready, first request vs warm p50.
+
+    For repeated, controlled measurements use ``locust-ml coldstart``.
+    """
+
+    time_to_ready_s: float | None
+    first_request_ms: float | None
+    warm_p50_ms: float | None
+
+    @property
+    def first_vs_warm(self) -> float | None:
+        if self.first_request_ms is None or not self.warm_p50_ms:
+            return None
+        return self.first_request_ms / self.warm_p50_ms
+
+
+def cold_start(run: RunInfo, steps: Sequence[StepStats]) -> ColdStart | None:
+    """The first request against the first step's median (None without either fact)."""
+    if run.server_ready_s is None and run.first_request_ms is None:
+        return None
+    warm = next((s.latency_ms.get("p50") for s in steps if s.requests), None)
+    return ColdStart(run.server_ready_s, run.first_request_ms, warm)
 
 
 @dataclass(frozen=True)
@@ -146,6 +178,10 @@ class RunReport:
     stress: StressVerdict | None = None
     #: Failure messages (as the target or the protocol adapter said them).
     errors: tuple[ErrorCount, ...] = ()
+
+    @property
+    def cold_start(self) -> ColdStart | None:
+        return cold_start(self.run, self.steps)
 
     @property
     def duration_s(self) -> float:
