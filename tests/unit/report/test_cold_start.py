@@ -49,7 +49,8 @@ def test_first_request_is_compared_with_the_first_measured_steps_median() -> Non
 def test_no_cold_start_facts_no_section() -> None:
     assert cold_start(_run(None, None), [_step(1, 10, 5.0)]) is None
     c = cold_start(_run(1.0, None), [_step(1, 10, 5.0)])
-    assert c is not None and c.first_vs_warm is None
+    assert c is not None
+    assert c.first_vs_warm is None
 
 
 def test_cold_start_survives_the_json_round_trip() -> None:
