@@ -94,10 +94,11 @@ def main() -> int:
         )
         wall = time.monotonic() - began
         name = f"base {base:g} + {per_item:g}/item, B={batch}, x{instances}"
-        if run.returncode != 0:
+        report_path = out / "report.json"
+        if not report_path.exists():
             print(f"{name}: locust failed:\n{run.stdout[-1500:]}\n{run.stderr[-1500:]}")
             return 1
-        report = json.loads((out / "report.json").read_text())
+        report = json.loads(report_path.read_text())
         search = report["search"]
         want = x_sat(base, per_item, batch, instances)
         found = search["sustainable"] or 0.0
@@ -108,7 +109,9 @@ def main() -> int:
         print(
             f"{name:<34} {want:>8.1f} {found:>8.1f} {search['first_bad'] or 0:>10.1f} "
             f"{error:>+7.1%} {len(search['history']):>5} {test_time:>8.0f}s "
-            f"{'PASS' if good else 'FAIL'}  ({wall:.0f} s wall; {search['reason']})"
+            f"{'PASS' if good else 'FAIL'}  ({wall:.0f} s wall; {search['reason']}; "
+            f"report SLO capacity {report['capacity']['slo_rps'] or 0:.1f}, "
+            f"exit {run.returncode})"
         )
     print(
         "capacity search within +-5% of the analytic SLO-sustainable rate: "
