@@ -77,6 +77,9 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     port_file: str | None = None
+    #: Stop when the process that started this one exits (an embedded server
+    #: must not outlive a load generator that was killed with SIGKILL).
+    exit_with_parent: bool = False
     access_log: bool = False
     blas_threads: int = 1
     # Scheduling, shared by both backends.
@@ -245,6 +248,12 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.port_file,
         metavar="PATH",
         help="write the bound port number to PATH (atomically) once listening",
+    )
+    net.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        default=d.exit_with_parent,
+        help="shut down when the process that started the server exits (embedded use)",
     )
     net.add_argument(
         "--access-log", action="store_true", default=d.access_log, help="log every request"

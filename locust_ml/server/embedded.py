@@ -75,6 +75,7 @@ class EmbeddedServer:
             "0",
             "--port-file",
             str(port_file),
+            "--exit-with-parent",
             *self.extra_args,
         ]
 

@@ -23,8 +23,10 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from locust_ml.errors import TargetError, require_extra
 from locust_ml.server.config import ServerConfig
@@ -72,6 +74,30 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+#: How often the server checks that its parent is still there.
+PARENT_POLL_S = 0.5
+
+
+def _exit_with_parent(server: Any) -> None:
+    """Stop ``server`` gracefully once this process's parent has exited.
+
+    A parent that dies (even by SIGKILL, which no handler sees) leaves its
+    children to be adopted, so the parent PID changes: a daemon thread polls
+    it and asks uvicorn to exit, as SIGTERM would.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not server.should_exit:
+            if os.getppid() != parent:
+                print("locust-ml serve: the parent process exited; shutting down", flush=True)
+                server.should_exit = True
+                return
+            time.sleep(PARENT_POLL_S)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def serve(config: ServerConfig) -> int:
     """Run the reference server until SIGTERM/SIGINT; return the exit code (0)."""
     require_extra("fastapi", "server")
@@ -115,6 +141,8 @@ def serve(config: ServerConfig) -> int:
         )
         if config.port_file:
             write_port_file(config.port_file, port)
+        if config.exit_with_parent:
+            _exit_with_parent(server)
         server.run(sockets=[sock])
     finally:
         sock.close()
