@@ -36,6 +36,7 @@ Everything here is pure: plain data in, frozen data out, seeded randomness.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import warnings
@@ -88,6 +89,10 @@ class CurvePoint:
     mode: str = "closed"
     offered_rps: float | None = None
     passed: bool | None = None
+    #: ``passed`` came from a judge that saw more than these statistics (the
+    #: capacity search judges each step after its warm-up): trust it, and keep
+    #: it in bootstrap replicates, instead of re-judging the whole step.
+    judged: bool = False
     ttft_ms: Mapping[str, float | None] | None = None
     itl_ms: Mapping[str, float | None] | None = None
     window_good_rps: tuple[float, ...] = ()
@@ -258,7 +263,7 @@ def slo_capacity(
     """
     if not slos or not points:
         return None, None, None, None, "none"
-    verdicts = [_passes(slos, p) for p in points]
+    verdicts = [p.passed if p.judged and p.passed is not None else _passes(slos, p) for p in points]
     first_fail = next((i for i, ok in enumerate(verdicts) if not ok), None)
     passing = [i for i, ok in enumerate(verdicts[:first_fail]) if ok]
     if not passing:
@@ -347,6 +352,8 @@ def _replicates(p: CurvePoint, rng: np.random.Generator, count: int) -> list[Cur
                 offered_rps=p.offered_rps,
                 ttft_ms=p.ttft_ms,
                 itl_ms=p.itl_ms,
+                passed=p.passed if p.judged else None,
+                judged=p.judged,
             )
         )
     return out
@@ -477,11 +484,16 @@ def point_from_step(step: StepStats, passed: bool | None = None) -> CurvePoint |
 
 
 def points_from_steps(
-    steps: Sequence[StepStats], passed: Mapping[int, bool] | None = None
+    steps: Sequence[StepStats],
+    passed: Mapping[int, bool] | None = None,
+    judged: Mapping[int, bool] | None = None,
 ) -> tuple[CurvePoint, ...]:
+    """Curve points of ``steps``; ``judged`` verdicts (a search's) override ``passed``."""
     out = []
     for s in steps:
         p = point_from_step(s, (passed or {}).get(s.id))
+        if p is not None and judged and s.id in judged:
+            p = dataclasses.replace(p, passed=judged[s.id], judged=True)
         if p is not None:
             out.append(p)
     return tuple(out)

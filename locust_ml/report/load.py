@@ -133,7 +133,8 @@ def _slo_verdict(raw: Any) -> SLOVerdict | None:
     )
 
 
-def _search(raw: Any) -> SearchResult | None:
+def _search(raw: Any, slos: tuple[SLO, ...] = ()) -> SearchResult | None:
+    """The search's outcome; it judged with the run's SLOs (``slos``)."""
     if not isinstance(raw, Mapping):
         return None
     history = tuple(
@@ -157,7 +158,7 @@ def _search(raw: Any) -> SearchResult | None:
         first_bad=_f(raw.get("first_bad")),
         precision=_f(raw.get("precision")),
         history=history,
-        slos=(),
+        slos=slos,
     )
 
 
@@ -245,7 +246,7 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
         telemetry=telemetry,
         slos=slos,
         slo_verdicts=verdicts,
-        search=_search(raw.get("search")),
+        search=_search(raw.get("search"), slos),
         settings=settings_from_dict(raw.get("settings")),
         errors=tuple(
             ErrorCount(

@@ -263,6 +263,19 @@ def _tokens_per_s_at(report: RunReport, analysis: CapacityAnalysis) -> float | N
     return step.tokens_out_per_s / step.achieved_rps * analysis.slo_rps
 
 
+def _search_verdicts(report: RunReport, slos: Sequence[SLO]) -> dict[int, bool]:
+    """A capacity search's own step verdicts, when it judged with these SLOs.
+
+    The search judges each step on its measurements after the warm-up (and
+    its stability); the whole step, warm-up included, can read worse (a
+    queue left by the step before), so its verdicts are the better ones.
+    """
+    search = report.search
+    if search is None or {str(s) for s in search.slos} != {str(s) for s in slos}:
+        return {}
+    return {j.step: j.passed for j in search.history}
+
+
 def decide(report: RunReport, slos: Sequence[SLO], settings: ReportSettings) -> RunReport:
     """Judge SLOs per step, find capacity, plan, cost and the verdict.
 
@@ -271,7 +284,11 @@ def decide(report: RunReport, slos: Sequence[SLO], settings: ReportSettings) -> 
     """
     slos = tuple(slos)
     verdicts = {s.id: evaluate(slos, slo_stats(s)) for s in report.steps} if slos else {}
-    points = points_from_steps(report.steps, {k: v.passed for k, v in verdicts.items()})
+    searched = _search_verdicts(report, slos)
+    if searched and report.search is not None:
+        # Show the search's own post-warm-up SLO results for the steps it judged.
+        verdicts.update({j.step: j.slo for j in report.search.history if j.slo is not None})
+    points = points_from_steps(report.steps, {k: v.passed for k, v in verdicts.items()}, searched)
     analysis = analyze_capacity(points, slos) if points else None
     util: dict[str, UtilizationAt] = {}
     if analysis is not None:
