@@ -67,7 +67,7 @@ def demo(args: list[str]) -> int:
         # What the report decides with: the SLOs, an instance price (a 4-vCPU
         # cloud VM) and a peak to plan replicas for.
         "--ml-slo",
-        "p95<600ms",
+        "p95<3s",
         "--ml-slo",
         "errors<1%",
         "--ml-price-per-hour",
@@ -75,7 +75,7 @@ def demo(args: list[str]) -> int:
         "--ml-instance",
         "c6i.xlarge",
         "--ml-target-rps",
-        "200",
+        "50",
         *args,
     )
 
