@@ -1,7 +1,7 @@
 """The two shapes every protocol adapter shares: a request to send, a parsed result.
 
 An adapter is pure: it turns what a user wants to send into an
-:class:`HttpRequest` (method, path, headers, body bytes) and turns what came
+:class:`HttpRequest` (method, path, headers, body) and turns what came
 back (status, headers, body, or a stream's chunks with the times they arrived)
 into an :class:`InferenceResult`. It never opens a socket, reads a clock or
 imports Locust, so the Locust glue can use any HTTP client, and tests can feed
@@ -27,14 +27,16 @@ glue's decision.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from locust_ml.analysis.status import STATUS_CLASSES, classify
 
 __all__ = [
+    "BodyParts",
     "HttpRequest",
     "InferenceResult",
     "ResponseParser",
@@ -47,14 +49,75 @@ __all__ = [
 
 #: Header names whose values never appear in a repr or a message.
 _SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key"})
+_ERROR_CLASSES: Final = frozenset(STATUS_CLASSES[1:])
+
+
+class BodyParts:
+    """A request body held as the buffers it is made of, in order.
+
+    Large bodies are mostly bytes that never change (a pool's encoded image)
+    around a few that do (a JSON header, a nonce). Joining them costs a copy
+    of the whole body for every request; a sender that can write several
+    buffers at once (``socket.sendmsg``) sends the parts as they are. Anything
+    else can join them: ``bytes(body)``.
+
+    ``len()`` is the size in bytes, and a ``BodyParts`` equals any bytes-like
+    object with the same bytes, so requests built either way compare equal::
+
+        >>> body = BodyParts([b"head:", memoryview(b"image bytes")])
+        >>> len(body), bytes(body), body == b"head:image bytes"
+        (16, b'head:image bytes', True)
+    """
+
+    __slots__ = ("_size", "parts")
+
+    def __init__(self, parts: Iterable[bytes | memoryview]) -> None:
+        self.parts: tuple[bytes | memoryview, ...] = tuple(parts)
+        self._size = sum(p.nbytes if type(p) is memoryview else len(p) for p in self.parts)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Nothing to rewind: a client that rewinds a body to send it again (after a
+        307 redirect) finds it whole. Always 0."""
+        return 0
+
+    def prepend(self, *head: bytes) -> BodyParts:
+        """This body behind ``head``: a new ``BodyParts``, nothing copied."""
+        return BodyParts._made((*head, *self.parts), self._size + sum(map(len, head)))
+
+    @classmethod
+    def _made(cls, parts: tuple[bytes | memoryview, ...], size: int) -> BodyParts:
+        """A body whose size the caller has already counted (the protocols' fast paths)."""
+        body = cls.__new__(cls)
+        body.parts = parts
+        body._size = size
+        return body
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.parts)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BodyParts | bytes | bytearray | memoryview):
+            return bytes(self) == bytes(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(bytes(self))
+
+    def __repr__(self) -> str:
+        return f"BodyParts({len(self.parts)} parts, {self._size} bytes)"
 
 
 @dataclass(frozen=True, repr=False)
 class HttpRequest:
     """One HTTP request, ready to send: ``path`` is joined to the target's base URL.
 
-    ``headers`` include ``Content-Type`` when there is a body. ``stream`` tells
-    the glue to read the body incrementally and feed a stream parser.
+    ``headers`` include ``Content-Type`` when there is a body; ``body`` is
+    ``bytes``, or :class:`BodyParts` for a large body that a sender can write
+    without joining. ``stream`` tells the glue to read the body
+    incrementally and feed a stream parser.
     ``tokens_in`` is the prompt's token count where the builder knows it (the
     caller passes it; LLM servers report their own count in ``usage``).
 
@@ -67,7 +130,7 @@ class HttpRequest:
     method: str
     path: str
     headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    body: bytes | BodyParts = b""
     stream: bool = False
     tokens_in: int | None = None
 
@@ -120,12 +183,39 @@ class InferenceResult:
     bytes_received: int = 0
 
     def __post_init__(self) -> None:
-        if self.ok and (self.error_class is not None or self.error is not None):
-            raise ValueError(f"an ok result has no error, got {self.error_class}: {self.error}")
-        if not self.ok and self.error_class not in STATUS_CLASSES[1:]:
+        # Every request makes one of these: the checks stay cheap.
+        if self.ok:
+            if self.error_class is not None or self.error is not None:
+                raise ValueError(f"an ok result has no error, got {self.error_class}: {self.error}")
+        elif self.error_class not in _ERROR_CLASSES:
             raise ValueError(
                 f"error_class must be one of {STATUS_CLASSES[1:]}, got {self.error_class!r}"
             )
+
+    @classmethod
+    def success(
+        cls,
+        *,
+        status: int | None = None,
+        latency_ms: float | None = None,
+        outputs: Any = None,
+        bytes_received: int = 0,
+    ) -> InferenceResult:
+        """``InferenceResult(ok=True, status=..., ...)``, the rest at their defaults, made faster.
+
+        A load test makes one for every good answer, and the dataclass's
+        ``__init__`` (fifteen frozen fields, then the checks) is a visible
+        share of a request's cost; an ``ok`` result without an error has
+        nothing to check, so this fills the fields in directly.
+        """
+        result = object.__new__(cls)
+        fields = result.__dict__
+        fields.update(_SUCCESS)
+        fields["status"] = status
+        fields["latency_ms"] = latency_ms
+        fields["outputs"] = outputs
+        fields["bytes_received"] = bytes_received
+        return result
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -151,6 +241,12 @@ class InferenceResult:
         return (self.latency_ms - self.ttft_ms) / (self.tokens_out - 1)
 
 
+#: The fields of an ``ok`` result at their defaults (:meth:`InferenceResult.success`).
+_SUCCESS: Final[dict[str, Any]] = {
+    f.name: f.default for f in dataclasses.fields(InferenceResult)
+} | {"ok": True}
+
+
 class ResponseParser(Protocol):
     """What every adapter offers the glue for a complete (non-streamed) response."""
 
@@ -165,9 +261,14 @@ class ResponseParser(Protocol):
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header's value by case-insensitive name (HTTP header names are)."""
+    """A header's value by case-insensitive name (HTTP header names are).
+
+    A mapping that looks names up case-insensitively itself (the Locust
+    glue's view of geventhttpclient's headers) says so with a true
+    ``case_insensitive`` attribute, and is not scanned for an absent name.
+    """
     value = headers.get(name)
-    if value is not None:
+    if value is not None or getattr(headers, "case_insensitive", False):
         return value
     lowered = name.lower()
     for k, v in headers.items():

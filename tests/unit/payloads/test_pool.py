@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import random
@@ -17,6 +18,7 @@ from PIL import Image
 from scipy import stats
 
 from locust_ml.errors import ConfigError
+from locust_ml.payloads.payload import make_payload
 from locust_ml.payloads.pool import (
     NONCE_LENGTH,
     Payload,
@@ -244,3 +246,49 @@ def test_default_imagenet_pool_follows_the_trace() -> None:
     sent_pixels = [p.width * p.height for p in picks]  # type: ignore[operator]
     assert stats.ks_2samp(sent_bytes, cols["bytes"]).statistic <= 0.1
     assert stats.ks_2samp(sent_pixels, cols["width"] * cols["height"]).statistic <= 0.05
+
+
+def test_picks_are_whole_payloads(jpeg_pool: PayloadPool, flac_pool: PayloadPool) -> None:
+    """Pickers fill Payload's fields directly (make_payload): all of them, as __init__ would."""
+    wav_pool = build_audio_pool(_sizes("librispeech_durations", 20, seed=5), seed=5, max_mb=8)
+    rng = random.Random(3)
+    for pool in (jpeg_pool, flac_pool, wav_pool):
+        for _ in range(20):
+            p = pool.pick(rng)
+            values = {f.name: getattr(p, f.name) for f in dataclasses.fields(Payload)}
+            assert set(vars(p)) == set(values)  # no field missing, none extra
+            assert Payload(**values) == p
+            assert p.data == b"".join(p.parts)
+            assert p.nbytes == len(p.data)
+
+
+def test_make_payload_is_the_constructor() -> None:
+    fields = {
+        "content_type": "image/png",
+        "format": "png",
+        "width": 4,
+        "height": 3,
+        "duration_s": None,
+        "sample_rate": None,
+    }
+    drawn = {"target_width": 5, "target_height": 3, "target_duration_s": None, "target_bytes": 99}
+    parts = (b"a", memoryview(b"bc"))
+    made = make_payload(parts, fields, drawn)
+    assert made == Payload(parts, **fields, **drawn)  # type: ignore[arg-type]
+    assert made.data == b"abc"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.width = 1  # type: ignore[misc]
+
+
+def test_pool_module_keeps_its_public_names() -> None:
+    """pool.py was split into payload, nonce, buckets, image_pool and audio_pool; the names
+    locustfiles and earlier code import from it still come from it."""
+    from locust_ml.payloads import audio_pool, image_pool, nonce, payload, pool
+
+    assert pool.Payload is payload.Payload
+    assert pool.PayloadPool is payload.PayloadPool
+    assert pool.build_image_pool is image_pool.build_image_pool
+    assert pool.build_audio_pool is audio_pool.build_audio_pool
+    assert pool.NONCE_LENGTH == nonce.NONCE_LENGTH == NONCE_LENGTH
+    for name in pool.__all__:
+        assert getattr(pool, name) is not None

@@ -12,6 +12,7 @@ paced at 50 ms can't show gaps shorter than that), never speeds.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import types
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from locust.event import Events
 
 from locust_ml.errors import ConfigError, TraceError
 from locust_ml.payloads.pool import PayloadPool, build_audio_pool, build_image_pool
-from locust_ml.plugin import hooks, users
+from locust_ml.plugin import hooks, ml_user, users
 from locust_ml.plugin.options import read_options
 from locust_ml.plugin.recorder import CONTEXT_KEY, sample_from_event
 from locust_ml.plugin.users import (
@@ -40,6 +41,8 @@ from locust_ml.plugin.users import (
     TextUser,
     payload_pool,
 )
+from locust_ml.plugin.vectored import PartsUserAgent
+from locust_ml.protocols.base import BodyParts
 from locust_ml.protocols.openai import ChatCompletions
 from locust_ml.protocols.v2 import INFERENCE_HEADER, V2Model, decode_body
 
@@ -75,6 +78,10 @@ def _answer(status: str, body: bytes, ctype: str = "application/json", extra: st
     head = f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}"
     return head.encode() + b"\r\n" + body
 
+
+V2_OK = json.dumps(
+    {"model_name": "m", "outputs": [{"name": "y", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
+).encode()
 
 STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -166,6 +173,16 @@ class FakeTarget:
             return False
         elif path.startswith("/v2/models/m/"):
             return self._v2(sock, body)
+        elif path == "/cookie":  # sets a cookie; the v2 answer otherwise
+            extra = "Set-Cookie: session=abc; Path=/\r\n"
+            sock.sendall(_answer("200 OK", V2_OK, extra=extra))
+        elif path == "/redirect":
+            sock.sendall(_answer("307 Temporary Redirect", b"", extra="Location: /moved\r\n"))
+        elif path == "/moved":
+            sock.sendall(_answer("200 OK", V2_OK))
+        elif path == "/gzip":
+            packed = gzip.compress(V2_OK)
+            sock.sendall(_answer("200 OK", packed, extra="Content-Encoding: gzip\r\n"))
         elif path == "/v2/models/garbage/infer":
             sock.sendall(_answer("200 OK", b"{not json"))
         elif path.startswith("/predictions/"):
@@ -234,6 +251,9 @@ class Run:
 
     def call(self, method: str, times: int = 1) -> list[Any]:
         return [getattr(self.user, method)() for _ in range(times)]
+
+    def call_with(self, method: str, **kwargs: Any) -> list[Any]:
+        return [getattr(self.user, method)(**kwargs)]
 
     def statuses(self) -> list[str]:
         return [_sample(e).status for e in self.events]
@@ -506,9 +526,9 @@ def test_v2_request_is_exactly_what_the_adapter_builds() -> None:
         (V2Model("m", version="2", headers={"X-Key": "k"}), {"top_k": 3}),
         (V2Model("m", outputs=("scores",)), {}),
     ]:
-        fast = users._V2Bytes(model, "image", params, None)(payload)
+        fast = model.file_requests("image", parameters=params)(payload.parts)
         slow = model.request({"image": payload.data}, parameters=params or None)
-        assert (fast.path, fast.body, dict(fast.headers)) == (
+        assert (fast.path, bytes(fast.body), dict(fast.headers)) == (
             slow.path,
             slow.body,
             dict(slow.headers),
@@ -595,9 +615,191 @@ def test_read_some_returns_each_network_read(target: FakeTarget) -> None:
     body = json.dumps({"model": "summarizer", "messages": [], "stream": True})
     raw = client.request("POST", "/v1/chat/completions", body=body)
     reads: list[bytes] = []
-    while chunk := users._read_some(raw):
+    while chunk := ml_user._read_some(raw):
         reads.append(chunk)
     assert len(reads) >= TOKENS  # one per paced token, not one for the whole body
     assert b"".join(reads).endswith(b"data: [DONE]\n\n")
     assert raw.message_complete
     client.close()
+
+
+def test_users_module_keeps_every_name_it_had() -> None:
+    """users.py was split into ml_user, text_users and payload_users; imports still work."""
+    import locust_ml
+    from locust_ml.plugin import payload_users, text_users
+
+    assert users.MLUser is ml_user.MLUser
+    assert users.TextUser is text_users.TextUser
+    assert users.ChatCompletionsUser is text_users.ChatCompletionsUser
+    assert users.ImageUser is payload_users.ImageUser
+    assert users.AudioUser is payload_users.AudioUser
+    assert users.PayloadUser is payload_users.PayloadUser
+    assert users.payload_pool is payload_users.payload_pool
+    assert users.InferenceFailure is ml_user.InferenceFailure
+    for name in ("TextUser", "ImageUser", "AudioUser", "MLUser", "ChatCompletionsUser"):
+        assert getattr(locust_ml, name) is getattr(users, name)
+    for name in users.__all__:
+        assert getattr(users, name) is not None
+
+
+def test_image_user_sends_v2_bodies_as_parts(target: FakeTarget) -> None:
+    run = Run(Img, target.url)
+    assert isinstance(run.user.client.client, PartsUserAgent)
+    request = run.user._build(run.user.pool.pick(__import__("random").Random(1)))
+    assert isinstance(request.body, BodyParts)
+    (result,) = run.call("infer")
+    assert result.ok
+    # A client someone replaced (not Locust's user agent) gets the parts joined.
+    run.user._sends_parts = False
+    (result,) = run.call("infer")
+    assert result.ok
+    for (_, _, headers, body), event in zip(target.requests[-2:], run.events[-2:], strict=True):
+        _, tensors = decode_body(body, int(headers[INFERENCE_HEADER.lower()]), "inputs")
+        assert tensors["image"][0][:2] == b"\xff\xd8"
+        assert _sample(event).bytes_sent == len(body)
+
+
+def test_response_headers_read_like_a_dict_of_the_last_values() -> None:
+    from geventhttpclient.header import Headers
+
+    raw = Headers()
+    raw["Content-Type"] = "application/json"
+    raw.add("X-Seen", "one")
+    raw.add("X-Seen", "two")
+    view = ml_user._ResponseHeaders(raw)
+    assert view.get("content-type") == view["CONTENT-TYPE"] == "application/json"
+    assert view.get("x-seen") == "two"  # as dict(headers.items()) keeps it
+    assert view.get("absent") is None
+    assert view.get("absent", "d") == "d"
+    assert "Content-Type" in view
+    assert 3 not in view
+    assert dict(view) == dict(raw.items())
+    assert len(view) == 2
+    with pytest.raises(KeyError):
+        view["absent"]
+
+
+# -- the direct path (plugin/direct.py) -------------------------------------------------
+
+
+class ImgViaLocust(Img):
+    direct_sends = False
+
+
+def _no_session(run: Run) -> None:
+    """Make Locust's session fail loudly: a request that should go direct must not use it."""
+
+    def refuse(*_: Any, **__: Any) -> None:
+        raise AssertionError("went through FastHttpSession.request")
+
+    run.user.client.request = refuse
+
+
+def test_v2_requests_go_direct_and_fire_the_event_locust_would(target: FakeTarget) -> None:
+    direct, standard = Run(Img, target.url), Run(ImgViaLocust, target.url)
+    _no_session(direct)
+    (named,) = direct.call_with("infer", name="custom")
+    (result,) = direct.call("infer")
+    (expected,) = standard.call("infer")
+    assert (named.ok, result.ok, expected.ok) == (True, True, True)
+    assert direct.events[0]["name"] == "custom"
+    event, reference = direct.events[1], standard.events[0]
+    assert set(event) == set(reference)
+    for key in ("request_type", "name", "url", "exception"):
+        assert event[key] == reference[key], key
+    assert event["response_length"] == len(event["response"].content) > 0
+    assert type(event["response"]) is type(reference["response"])  # Locust's FastResponse
+    assert event["response_time"] > 0
+    assert event["start_time"] == pytest.approx(reference["start_time"], abs=30)
+    assert event["context"][CONTEXT_KEY]["bytes_sent"] == len(target.requests[-2][3])
+    sent, via_locust = target.requests[-2], target.requests[-1]
+    assert sent[0:2] == via_locust[0:2]
+    sized = {"content-length", INFERENCE_HEADER.lower()}  # the two picks differ in size
+
+    def same(headers: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in headers.items() if k not in sized}
+
+    assert same(sent[2]) == same(via_locust[2])  # the same head, made once
+    assert sent[2]["content-length"] == str(len(sent[3]))
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "/shed",
+        "/not-json",
+        "/not-http",
+        "/hang-up",
+        "/cut-body",
+        "/slow",
+        "/no-such-path",
+        "/gzip",
+    ],
+)
+def test_direct_and_locust_paths_class_every_answer_alike(
+    target: FakeTarget, endpoint: str
+) -> None:
+    outcomes = []
+    for cls in (Img, ImgViaLocust):
+        timed = type(cls.__name__, (cls,), {"network_timeout": 0.5, "__module__": __name__})
+        run = Run(timed, target.url, "--ml-endpoint", endpoint)
+        (result,) = run.call("infer")
+        sample = _sample(run.events[0])
+        outcomes.append(
+            (
+                sample.status,
+                None if result is None else (result.ok, result.error_class, result.error),
+                run.events[0]["response_length"],
+                type(run.events[0]["exception"]).__name__,
+                type(run.events[0]["response"]).__name__,
+                getattr(run.events[0]["response"], "status_code", None),
+            )
+        )
+        assert not run.errors
+    assert outcomes[0] == outcomes[1]
+
+
+def test_direct_path_without_an_answer(target: FakeTarget) -> None:
+    port = target.server.server_port
+    target.server.stop()  # nothing listens any more: connection refused
+    run = Run(Img, f"http://127.0.0.1:{port}")
+    (result,) = run.call("infer")
+    assert result is None
+    assert run.statuses() == ["connection"]
+    assert run.events[0]["url"] == f"http://127.0.0.1:{port}/v2/models/m/infer"
+    assert run.events[0]["response"].status_code == 0  # as Locust's ErrorResponse says it
+
+
+def test_a_target_that_sets_cookies_gets_them_back_through_locust(target: FakeTarget) -> None:
+    run = Run(Img, target.url, "--ml-endpoint", "/cookie")
+    calls = []
+    request = run.user.client.request
+    run.user.client.request = lambda *a, **kw: calls.append(1) or request(*a, **kw)
+    results = run.call("infer", times=3)
+    assert all(r.ok for r in results)
+    assert calls == [1, 1]  # the first went direct; the jar then holds a cookie
+    assert "cookie" not in target.requests[0][2]
+    assert target.requests[1][2]["cookie"] == "session=abc"
+    assert run.statuses() == ["ok"] * 3
+
+
+def test_a_redirect_is_followed_through_locust(target: FakeTarget) -> None:
+    run = Run(Img, target.url, "--ml-endpoint", "/redirect")
+    results = run.call("infer", times=2)
+    assert all(r.ok for r in results)
+    paths = [path for _, path, _, _ in target.requests]
+    # The direct attempt, then Locust's: the redirect, and the redirected request.
+    assert paths == ["/redirect", "/redirect", "/moved", "/redirect", "/moved"]
+    assert run.statuses() == ["ok", "ok"]  # one event per request
+    assert not run.user._direct.enabled
+
+
+def test_retrying_user_agents_keep_locusts_path(target: FakeTarget) -> None:
+    run = Run(Img, target.url)
+    run.user.client.client.max_retries = 1
+    calls = []
+    request = run.user.client.request
+    run.user.client.request = lambda *a, **kw: calls.append(1) or request(*a, **kw)
+    (result,) = run.call("infer")
+    assert result.ok
+    assert calls == [1]

@@ -6,11 +6,13 @@ import doctest
 import importlib
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 import locust_ml.protocols
 from locust_ml.protocols.base import (
+    BodyParts,
     HttpRequest,
     InferenceResult,
     error_class_from_code,
@@ -19,7 +21,7 @@ from locust_ml.protocols.base import (
     http_failure,
 )
 
-MODULES = ["base", "sse", "openai", "v2", "torchserve", "generic"]
+MODULES = ["base", "sse", "openai", "v2", "v2_tensors", "torchserve", "generic"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -137,3 +139,66 @@ def test_error_codes_inside_2xx_bodies() -> None:
     assert error_class_from_code("TIMEOUT") == "timeout"
     assert error_class_from_code("queue_full") == "shed"
     assert error_class_from_code("weird") == "server_error"
+
+
+# --- bodies made of parts, fast ok results ------------------------------------------------
+
+
+def test_body_parts_measure_and_join_without_copying_until_asked() -> None:
+    image = b"\xff\xd8" + bytes(range(256)) * 4
+    view = memoryview(image)[2:]
+    body = BodyParts([b"head", view])
+    assert len(body) == 4 + len(image) - 2
+    assert bytes(body) == b"head" + image[2:]
+    assert body.parts[1] is view  # held, not copied
+    assert body == b"head" + image[2:]
+    assert body == BodyParts([b"he", b"ad", view])
+    assert body != b"head"
+    assert hash(body) == hash(b"head" + image[2:])
+    longer = body.prepend(b"<", b"json>")
+    assert bytes(longer) == b"<json>head" + image[2:]
+    assert len(longer) == len(body) + 6
+    assert bytes(body) == b"head" + image[2:]  # prepend leaves the original alone
+    assert body.seek(0) == 0  # a client rewinding it to send it again finds it whole
+    assert bytes(body) == b"head" + image[2:]
+
+
+def test_body_parts_count_bytes_of_wide_memoryviews() -> None:
+    import array
+
+    wide = memoryview(array.array("i", [1, 2, 3]))  # 3 items of 4 bytes
+    body = BodyParts([wide])
+    assert len(body) == wide.nbytes == 12
+    assert bytes(body) == wide.tobytes()
+
+
+def test_request_with_a_parts_body() -> None:
+    req = HttpRequest("POST", "/x", {"Content-Type": "a/b"}, BodyParts([b"ab", b"cd"]))
+    assert req.bytes_sent == 4
+    assert "4 bytes" in repr(req)
+    assert req == HttpRequest("POST", "/x", {"Content-Type": "a/b"}, b"abcd")
+
+
+def test_success_is_the_same_result_as_the_constructor_makes() -> None:
+    fast = InferenceResult.success(status=200, latency_ms=3.5, outputs={"y": 1}, bytes_received=9)
+    slow = InferenceResult(ok=True, status=200, latency_ms=3.5, outputs={"y": 1}, bytes_received=9)
+    assert fast == slow
+    assert repr(fast) == repr(slow)
+    assert (fast.error_class, fast.itl_ms, fast.tokens_out) == (None, (), None)
+    assert InferenceResult.success() == InferenceResult(ok=True)
+
+
+class _CaseInsensitive(dict[str, str]):
+    case_insensitive = True
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+
+def test_header_does_not_scan_a_case_insensitive_mapping() -> None:
+    headers = _CaseInsensitive({"content-type": "a/b", "Other": "x"})
+    assert header(headers, "Content-Type") == "a/b"
+    # "Other" is stored with a capital: a scan would find it; a case-insensitive
+    # mapping is trusted to know its own names.
+    assert header(headers, "other") is None
+    assert header({"Other": "x"}, "other") == "x"

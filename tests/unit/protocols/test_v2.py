@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from locust_ml.errors import ConfigError
+from locust_ml.protocols.base import BodyParts
 from locust_ml.protocols.v2 import (
     INFERENCE_HEADER,
+    LazyTensors,
     Tensor,
     TensorFormatError,
     V2Model,
@@ -301,3 +303,133 @@ def test_error_answers() -> None:
     assert "model crashed" in (ok_status.error or "")
     shed = V2Model("m").parse(503, {}, b"")
     assert (shed.error_class, shed.error) == ("shed", "HTTP 503: (empty body)")
+
+
+# --- files as BYTES tensors, lazily decoded answers ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "parameters", "path"),
+    [
+        (V2Model("m"), {}, None),
+        (V2Model("m", version="2", headers={"X-Key": "k"}), {"top_k": 3}, None),
+        (V2Model("m", outputs=("scores",)), {}, "/custom/infer"),
+        (V2Model("m", binary_outputs=False), {"a": [1, 2]}, None),
+    ],
+)
+def test_file_requests_are_the_bytes_request_makes(
+    model: V2Model, parameters: dict[str, Any], path: str | None
+) -> None:
+    build = model.file_requests("image", parameters=parameters, path=path)
+    for size in (0, 1, 999, 1000, 123_457):  # header digits change with the size
+        file = RNG.integers(0, 256, size, dtype=np.uint8).tobytes()
+        parts: list[bytes | memoryview] = [file[:7], memoryview(file)[7:]]
+        fast = build(parts)
+        slow = model.request({"image": file}, parameters=parameters or None)
+        assert bytes(fast.body) == slow.body
+        assert dict(fast.headers) == dict(slow.headers)
+        assert fast.path == (path or slow.path)
+        assert isinstance(fast.body, BodyParts)
+        assert fast.body.parts[-1] is parts[-1]  # the file's buffers are not copied
+        again = build(parts)  # a size seen before: the same head, from the cache
+        assert bytes(again.body) == slow.body
+        assert dict(again.headers) == dict(slow.headers)
+
+
+def test_file_requests_need_binary_inputs() -> None:
+    with pytest.raises(ConfigError, match="binary=False"):
+        V2Model("m", binary=False).file_requests("image")
+
+
+def test_request_headers_of_file_requests_are_read_only() -> None:
+    req = V2Model("m").file_requests("image")([b"abc"])
+    with pytest.raises(TypeError):
+        req.headers["X"] = "y"  # type: ignore[index]
+
+
+def test_outputs_are_built_on_first_access() -> None:
+    headers, body = response({"probs": RNG.random((2, 3), dtype=np.float32)}, binary=False)
+    r = V2Model("m").parse(200, headers, body)
+    assert r.ok
+    outputs = r.outputs
+    assert isinstance(outputs, LazyTensors)
+    assert outputs._arrays == {}  # nothing built by the parse
+    assert list(outputs) == ["probs"]
+    assert len(outputs) == 1
+    assert "probs" in outputs
+    assert "other" not in outputs
+    first = outputs["probs"]
+    assert outputs["probs"] is first  # built once
+    _, decoded = decode_body(body, None, "outputs")
+    np.testing.assert_array_equal(first, decoded["probs"])
+    assert first.dtype == decoded["probs"].dtype
+    with pytest.raises(KeyError):
+        outputs["other"]
+    assert "probs" in repr(outputs)
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data"),
+    [
+        ("INT64", [2**63]),  # just out of range: numpy's error, at parse time
+        ("INT32", [float("nan")]),
+        ("UINT8", [300]),
+        ("UINT8", [-1]),
+        ("FP64", [10**400]),
+        ("INT32", [1e30]),
+    ],
+)
+def test_numbers_numpy_rejects_are_invalid_at_parse_time(datatype: str, data: list[Any]) -> None:
+    body = json.dumps(
+        {"outputs": [{"name": "y", "shape": [1], "datatype": datatype, "data": data}]}
+    ).encode()
+    r = V2Model("m").parse(200, {}, body)
+    assert (r.ok, r.error_class) == (False, "invalid")
+    with pytest.raises(TensorFormatError):
+        decode_body(body, None, "outputs")
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data", "expected"),
+    [
+        ("INT64", [2**63 - 1, -(2**63)], [2**63 - 1, -(2**63)]),
+        ("INT32", [1.5, -2.5], [1, -2]),  # numpy truncates, lazily or not
+        ("UINT8", [0, 255], [0, 255]),
+        ("FP32", [1, 2.5], [1.0, 2.5]),
+        ("BOOL", [True, False], [True, False]),
+    ],
+)
+def test_lazy_arrays_equal_eager_ones(datatype: str, data: list[Any], expected: list[Any]) -> None:
+    body = json.dumps(
+        {"outputs": [{"name": "y", "shape": [2], "datatype": datatype, "data": data}]}
+    ).encode()
+    r = V2Model("m").parse(200, {}, body)
+    assert r.ok, r.error
+    _, eager = decode_body(body, None, "outputs")
+    np.testing.assert_array_equal(r.outputs["y"], expected)
+    assert r.outputs["y"].dtype == eager["y"].dtype
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b' {"outputs": [{"name": "y", "shape": [1], "datatype": "FP32", "data": [1]}]} \n',
+        '{"outputs": [{"name": "y", "shape": [1], "datatype": "FP32", "data": [1]}]}'.encode(
+            "utf-16"
+        ),
+        b'\xef\xbb\xbf{"outputs": [{"name": "y", "shape": [1], "datatype": "FP32", "data": [1]}]}',
+    ],
+)
+def test_json_that_is_not_bare_utf8_still_parses_as_json_loads_would(body: bytes) -> None:
+    r = V2Model("m").parse(200, {}, body)
+    assert r.ok, r.error
+    np.testing.assert_array_equal(r.outputs["y"], [1.0])
+
+
+@pytest.mark.parametrize("body", [b'{"outputs": []} x', b'{"outputs": [}', b"\xff\xfe{"])
+def test_json_errors_are_json_loads_errors(body: bytes) -> None:
+    r = V2Model("m").parse(200, {}, body)
+    assert (r.ok, r.error_class) == (False, "invalid")
+    with pytest.raises((json.JSONDecodeError, UnicodeDecodeError)) as info:
+        json.loads(body)
+    assert str(info.value) in (r.error or "")

@@ -1,0 +1,178 @@
+"""Text users: OpenAI-compatible chat or completions, lengths drawn from a trace.
+
+:class:`TextUser` (:class:`ChatCompletionsUser` is its old name) sends
+``/v1/chat/completions`` or ``/v1/completions``, streamed or not; each
+request's prompt length and ``max_tokens`` are drawn jointly from a size
+profile (``azure_conv``) or from the token options, and the prompt is
+natural-language-like text of exactly that many tokens
+(:class:`~locust_ml.payloads.text.PromptGenerator`). The OpenAI adapters
+(:mod:`locust_ml.protocols.openai`) build each request and judge each
+answer; :meth:`~locust_ml.plugin.ml_user.MLUser.send_request` sends it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from locust_ml.errors import ConfigError
+from locust_ml.payloads.text import PromptGenerator
+from locust_ml.plugin.ml_user import MLUser, load_profile, profile_source
+from locust_ml.plugin.options import MLOptions
+from locust_ml.protocols.base import InferenceResult
+from locust_ml.protocols.openai import ChatCompletions, Completions
+
+__all__ = ["TEXT_PROTOCOLS", "ChatCompletionsUser", "TextSettings", "TextUser"]
+
+TEXT_PROTOCOLS = ("chat", "completions")
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """A text user's class attributes with the command line applied."""
+
+    model: str
+    protocol: str
+    endpoint: str | None
+    stream: bool
+    profile: str | None
+    prompt_from_profile: bool
+    output_from_profile: bool
+
+
+class TextUser(MLUser):
+    """OpenAI-compatible ``/v1/chat/completions`` or ``/v1/completions``, streamed or not.
+
+    Each request's prompt length and ``max_tokens`` are drawn jointly from
+    ``profile`` (columns ``prompt_column``, ``output_column``), or from
+    ``--ml-prompt-tokens``/``--ml-output-tokens`` without one; an explicit
+    token option overrides its column. The prompt is natural-language-like
+    text of exactly that many tokens. With ``stream``, the answer is read as
+    it arrives and TTFT, ITL and tokens go into the report.
+
+    A response counts as a failure unless the adapter accepts it: a JSON
+    ``chat.completion`` (or a complete SSE stream) with non-empty generated
+    text; token counts come from ``usage`` when the server sends it.
+    """
+
+    abstract = True
+    model: ClassVar[str] = "summarizer"
+    #: ``chat`` or ``completions`` (``--ml-protocol``).
+    protocol: ClassVar[str] = "chat"
+    #: Request path instead of the protocol's (``--ml-endpoint``).
+    endpoint: ClassVar[str | None] = None
+    #: Stream the answer (``--ml-stream on|off``).
+    stream: ClassVar[bool] = False
+    #: Size profile, bundled name or path (``--ml-profile``); None: the token options.
+    profile: ClassVar[str | None] = None
+    prompt_column: ClassVar[str] = "ContextTokens"
+    output_column: ClassVar[str] = "GeneratedTokens"
+    #: Chat only; None sends the user message alone.
+    system_prompt: ClassVar[str | None] = "Summarize the user's text in a few sentences."
+    #: Extra fields merged into every request body, e.g. ``{"ignore_eos": True}``
+    #: (vLLM, the reference server) so the server generates ``max_tokens`` tokens.
+    extra_body: ClassVar[dict[str, Any]] = {}
+    #: Also send ``min_tokens = max_tokens`` with each request (vLLM, the reference server).
+    min_tokens: ClassVar[bool] = False
+    #: Sent as ``Authorization: Bearer ...`` (never logged).
+    api_key: ClassVar[str | None] = None
+
+    text_settings: TextSettings
+    prompts: PromptGenerator
+    api: ChatCompletions | Completions
+
+    @classmethod
+    def settings_for(cls, options: MLOptions) -> TextSettings:
+        """This class's settings under ``options``; ConfigError/TraceError when they don't fit."""
+        opts = options.users
+        protocol = opts.protocol or cls.protocol
+        if protocol not in TEXT_PROTOCOLS:
+            raise ConfigError(
+                f"{cls.__name__}: protocol {protocol!r} is not a text protocol; "
+                f"expected one of {', '.join(TEXT_PROTOCOLS)} (--ml-protocol)"
+            )
+        source = profile_source(opts.profile, cls.profile)
+        prompt_from = source is not None and not opts.prompt_tokens_set
+        output_from = source is not None and not opts.output_tokens_set
+        if source is not None:
+            prof = load_profile(source)
+            used = ((cls.prompt_column, prompt_from), (cls.output_column, output_from))
+            wanted = [c for c, needed in used if needed and c not in prof.column_names]
+            if wanted:
+                raise ConfigError(
+                    f"{cls.__name__}: profile {prof.name!r} has no column "
+                    f"{', '.join(repr(c) for c in wanted)} (it has "
+                    f"{', '.join(prof.column_names)}); set prompt_column/output_column, or "
+                    "--ml-profile none to use --ml-prompt-tokens/--ml-output-tokens"
+                )
+        return TextSettings(
+            model=opts.model or cls.model,
+            protocol=protocol,
+            endpoint=opts.endpoint or cls.endpoint,
+            stream=cls.stream if opts.stream is None else opts.stream,
+            profile=source,
+            prompt_from_profile=prompt_from,
+            output_from_profile=output_from,
+        )
+
+    def on_start(self) -> None:
+        super().on_start()
+        s = self.text_settings = self.settings_for(self.ml_options)
+        self.prompts = PromptGenerator(self.rng.getrandbits(64))
+        self._sampler = (
+            load_profile(s.profile).sampler(self.rng.getrandbits(63))
+            if s.profile is not None and (s.prompt_from_profile or s.output_from_profile)
+            else None
+        )
+        kwargs: dict[str, Any] = {
+            "model": s.model,
+            "stream": s.stream,
+            "extra_body": dict(self.extra_body),
+            "api_key": self.api_key,
+        }
+        if s.endpoint:
+            kwargs["path"] = s.endpoint
+        self.api = ChatCompletions(**kwargs) if s.protocol == "chat" else Completions(**kwargs)
+
+    def lengths(self) -> tuple[int, int]:
+        """``(prompt tokens, max_tokens)`` for the next request."""
+        s, opts = self.text_settings, self.ml_options
+        row = self._sampler.draw() if self._sampler is not None else None
+        prompt = (
+            int(row[self.prompt_column])
+            if row is not None and s.prompt_from_profile
+            else opts.prompt_tokens.sample(self.rng)
+        )
+        output = (
+            int(row[self.output_column])
+            if row is not None and s.output_from_profile
+            else opts.output_tokens.sample(self.rng)
+        )
+        return max(prompt, 1), max(output, 1)
+
+    def generate(self, *, name: str | None = None) -> InferenceResult | None:
+        """Send one request of sampled lengths; the adapter's result, or None without an answer."""
+        prompt_tokens, max_tokens = self.lengths()
+        text = self.prompts.text(prompt_tokens)
+        api = self.api
+        if self.min_tokens:
+            api = dataclasses.replace(api, extra_body={**api.extra_body, "min_tokens": max_tokens})
+        if isinstance(api, ChatCompletions):
+            messages = [{"role": "user", "content": text}]
+            if self.system_prompt:
+                messages.insert(0, {"role": "system", "content": self.system_prompt})
+            request = api.request(messages, max_tokens=max_tokens, tokens_in=prompt_tokens)
+        else:
+            request = api.request(text, max_tokens=max_tokens, tokens_in=prompt_tokens)
+        return self.send_request(request, api, name=name, tokens_in=prompt_tokens)
+
+    def chat(self, *, name: str | None = None) -> InferenceResult | None:
+        """The same as :meth:`generate` (the name earlier locustfiles call)."""
+        return self.generate(name=name)
+
+
+class ChatCompletionsUser(TextUser):
+    """A :class:`TextUser`: chat, not streamed, lengths from the token options by default."""
+
+    abstract = True
