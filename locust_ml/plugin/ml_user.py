@@ -241,6 +241,8 @@ class MLUser(FastHttpUser):
         refused or reset connection, not HTTP).
         """
         body = request.body
+        # Locust's rename_request() groups requests under one name, as for its own users.
+        name = name or self.client.request_name or request.path
         fields.setdefault("bytes_sent", len(body))
         if self._intended:  # open loop: latency from the intended send time
             intended = self._intended.get(gevent.getcurrent())
@@ -268,7 +270,7 @@ class MLUser(FastHttpUser):
         with self.client.request(
             request.method,
             request.path,
-            name=name or request.path,
+            name=name,
             data=body,  # type: ignore[arg-type] # bytes, or parts for PartsUserAgent
             headers=headers,  # type: ignore[arg-type] # a Mapping: Locust copies it
             catch_response=True,
@@ -292,7 +294,7 @@ class MLUser(FastHttpUser):
         request: HttpRequest,
         body: BodyParts,
         adapter: Adapter,
-        name: str | None,
+        name: str,
         context: dict[str, Any],
     ) -> InferenceResult | None:
         """:meth:`send_request` on the direct path: the request event is fired here.
@@ -305,7 +307,7 @@ class MLUser(FastHttpUser):
         session = self.client
         meta: dict[str, Any] = {
             "request_type": request.method,
-            "name": name or request.path,  # as the session path passes it
+            "name": name,
             "context": {**self.context(), **context},
             "response": None,
             "exception": None,

@@ -803,3 +803,19 @@ def test_retrying_user_agents_keep_locusts_path(target: FakeTarget) -> None:
     (result,) = run.call("infer")
     assert result.ok
     assert calls == [1]
+
+
+@pytest.mark.parametrize("cls", [Img, ImgViaLocust, Chat])
+def test_rename_request_names_ml_requests_as_locusts_own(
+    target: FakeTarget, cls: type[MLUser]
+) -> None:
+    run = Run(cls, target.url, "--ml-prompt-tokens", "const:20", "--ml-output-tokens", "const:5")
+    method = "generate" if issubclass(cls, TextUser) else "infer"
+    with run.user.client.rename_request("grouped"):
+        getattr(run.user, method)()
+        getattr(run.user, method)(name="explicit")  # an explicit name still wins
+    getattr(run.user, method)()
+    names = [event["name"] for event in run.events]
+    assert names[:2] == ["grouped", "explicit"]
+    assert names[2] not in ("grouped", "explicit")
+    assert all(_sample(event).status == "ok" for event in run.events)
