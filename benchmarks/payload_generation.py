@@ -14,7 +14,12 @@ Prints, in one run:
    profiles;
 5. the cost of ``PayloadPool.pick`` in microseconds, alone and with the
    one copy that joins a payload's parts into ``bytes``, and the ImageNet
-   pool's picked JPEG bytes and pixels against the trace (KS).
+   pool's picked JPEG bytes and pixels against the trace (KS);
+6. prompts of the ``azure_conv`` profile's drawn lengths, side by side:
+   written word by word (``PromptGenerator``, the request path before) and
+   cut from the process's corpus (``PromptSampler``, what ``TextUser``
+   sends): microseconds per prompt and per 1,000 tokens, the corpus's
+   one-off build time, and a check that every prompt has its exact count.
 
 Run by hand: ``.venv/bin/python benchmarks/payload_generation.py [--quick]``
 (``--quick``: fewer draws and smaller pools; about 20 s instead of ~2 min on
@@ -36,6 +41,8 @@ from scipy import stats
 from locust_ml.payloads.audio import AudioGenerator
 from locust_ml.payloads.image import ImageGenerator
 from locust_ml.payloads.pool import PayloadPool, build_image_pool, build_pool
+from locust_ml.payloads.prompt_pool import PromptCorpus, PromptSampler
+from locust_ml.payloads.text import PromptGenerator, count_tokens
 from locust_ml.traces import Profile
 
 TRACE = (
@@ -191,6 +198,37 @@ def pool_ks(built: dict[str, PayloadPool]) -> None:
     )
 
 
+def prompt_cost(n: int) -> None:
+    print("## prompts of azure_conv lengths: word by word vs cut from the corpus")
+    sampler = Profile.load("azure_conv").sampler(3)
+    lengths = [max(1, int(sampler.draw()["ContextTokens"])) for _ in range(n)]
+    tokens = sum(lengths)
+    started = time.perf_counter()
+    corpus = PromptCorpus(seed=0)
+    build = time.perf_counter() - started
+    timings = {}
+    for label, source in (
+        ("word by word", PromptGenerator(seed=1)),
+        ("corpus cut", PromptSampler(corpus, seed=1)),
+    ):
+        text = source.text
+        started = time.perf_counter()
+        for length in lengths:
+            text(length)
+        timings[label] = time.perf_counter() - started
+        print(
+            f"{label:>13}: {timings[label] / n * 1e6:8.1f} us per prompt, "
+            f"{timings[label] / tokens * 1e6 * 1000:8.1f} us per 1,000 tokens"
+        )
+    ratio = timings["word by word"] / timings["corpus cut"]
+    exact = all(count_tokens(PromptSampler(corpus, seed=2).text(k)) == k for k in lengths[:500])
+    print(
+        f"{n} prompts, mean {tokens / n:.0f} tokens: the cut is {ratio:.0f}x cheaper; "
+        f"corpus ({corpus.tokens} tokens) built once in {build * 1e3:.0f} ms; "
+        f"exact token counts: {'yes' if exact else 'NO'}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer draws, smaller pools")
@@ -201,6 +239,7 @@ def main() -> int:
     built = pools(args.quick)
     pick_cost(built)
     pool_ks(built)
+    prompt_cost(500 if args.quick else 5000)
     return 0
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import locust
 
 from locust_ml.errors import EXIT_CONFIG, LocustMLError
+from locust_ml.payloads.prompt_pool import prompt_corpus
 from locust_ml.plugin.ml_user import InferenceFailure, InferenceTimeout, MLUser
 from locust_ml.plugin.options import read_options
 from locust_ml.plugin.payload_users import (
@@ -69,8 +70,9 @@ def _prepare_users(environment: Any, runner: Any = None, **_: Any) -> None:
     """Check every ML user's settings before the test, and build its payload pool.
 
     A bad setting is one line and exit 2 now rather than a user dying
-    later. Pools are built here (not on a master: no users run there) so that
-    a ramp's first step doesn't spend its time waiting for one.
+    later. Pools (and text users' prompt corpus) are built here (not on a
+    master: no users run there) so that a ramp's first step doesn't spend
+    its time waiting for one.
     """
     from locust.runners import MasterRunner
 
@@ -79,6 +81,8 @@ def _prepare_users(environment: Any, runner: Any = None, **_: Any) -> None:
         for cls in environment.user_classes or ():
             if issubclass(cls, TextUser):
                 cls.settings_for(options)
+                if not isinstance(runner, MasterRunner):
+                    prompt_corpus()
             elif issubclass(cls, PayloadUser):
                 spec = cls.settings_for(options).pool
                 if not isinstance(runner, MasterRunner):
