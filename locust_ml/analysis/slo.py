@@ -27,10 +27,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.errors import ConfigError
+
+if TYPE_CHECKING:  # steps.py imports this module's neighbours; no cycle at run time
+    from locust_ml.analysis.steps import StepStats
 
 __all__ = [
     "SLO",
@@ -43,6 +46,7 @@ __all__ = [
     "parse_slo",
     "parse_slos",
     "required_percentiles",
+    "step_slo_stats",
 ]
 
 #: Metrics an SLO can bound. Latency-like ones are in milliseconds and need a percentile.
@@ -356,3 +360,22 @@ def evaluate(slos: Sequence[SLO], stats: SLOStatsLike) -> SLOVerdict:
             status = SLOStatus.PASS if slo.admits(measured) else SLOStatus.FAIL
         results.append(SLOResult(slo, measured, status))
     return SLOVerdict(tuple(results))
+
+
+def step_slo_stats(step: StepStats) -> SLOStats:
+    """What the SLOs judge in a step: in open loop, latency from the intended send time.
+
+    A closed-loop user never sends late, so its measured latency is the
+    latency; an open-loop arrival that left late (a busy generator) would
+    hide that delay from the measured latency (coordinated omission), so
+    the corrected one is judged there.
+    """
+    extra = step.extra_ms or {}
+    latency = extra.get("corrected") if step.mode == "open" else None
+    return SLOStats(
+        requests=step.requests,
+        failure_ratio=step.failure_ratio,
+        latency_ms=latency or step.latency_ms,
+        ttft_ms=extra.get("ttft"),
+        itl_ms=extra.get("itl"),
+    )

@@ -65,7 +65,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from locust_ml.analysis.slo import SLO, SLOStats, SLOVerdict, evaluate
+from locust_ml.analysis.slo import SLO, SLOVerdict, evaluate, step_slo_stats
 from locust_ml.analysis.status import STATUS_CLASSES
 from locust_ml.analysis.steps import StepStats, WindowStats
 from locust_ml.errors import ConfigError
@@ -255,26 +255,13 @@ def _unit(steps: Sequence[StepStats]) -> str:
     return "requests/s" if any(s.mode == "open" for s in steps) else "users"
 
 
-def _slo_stats(step: StepStats) -> SLOStats:
-    """What SLOs judge in a step: open-loop latency from the intended send time."""
-    extra = step.extra_ms or {}
-    latency = extra.get("corrected") if step.mode == "open" else None
-    return SLOStats(
-        requests=step.requests,
-        failure_ratio=step.failure_ratio,
-        latency_ms=latency or step.latency_ms,
-        ttft_ms=extra.get("ttft"),
-        itl_ms=extra.get("itl"),
-    )
-
-
 def _step_failures(
     step: StepStats, slos: Sequence[SLO], budget: SLO, verdict: SLOVerdict | None
 ) -> tuple[str, ...]:
     """Why ``step`` fails (empty: it passed)."""
     if step.requests <= 0:
         return ("no request completed",)
-    v = verdict if verdict is not None else evaluate(tuple(slos), _slo_stats(step))
+    v = verdict if verdict is not None else evaluate(tuple(slos), step_slo_stats(step))
     reasons = list(v.reasons())
     if budget not in slos and not budget.admits(step.failure_ratio):
         reasons.append(f"error budget {budget}: measured {budget.format_value(step.failure_ratio)}")
@@ -343,7 +330,7 @@ def _latency_bars(
     bars = [s for s in slos if s.metric == "latency"]
     if bars:
         return bars, ()
-    ref = None if baseline is None else _slo_stats(baseline).latency_ms.get("p99")
+    ref = None if baseline is None else step_slo_stats(baseline).latency_ms.get("p99")
     if ref is None or not math.isfinite(ref) or ref <= 0:
         return [], ("no latency SLO and no baseline p99: recovery judged on errors only",)
     return [SLO.latency(99, ref * c.baseline_factor)], (

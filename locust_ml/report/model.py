@@ -24,7 +24,13 @@ from locust_ml.analysis.planning import (
 )
 from locust_ml.analysis.samples import StepSamples
 from locust_ml.analysis.search import SearchResult
-from locust_ml.analysis.slo import SLO, SLOStats, SLOVerdict, evaluate, required_percentiles
+from locust_ml.analysis.slo import (
+    SLO,
+    SLOVerdict,
+    evaluate,
+    required_percentiles,
+    step_slo_stats,
+)
 from locust_ml.analysis.soak import SoakVerdict, soak_verdict
 from locust_ml.analysis.stability import StabilityRule
 from locust_ml.analysis.steps import (
@@ -192,17 +198,8 @@ class RunReport:
 CapacityReport = RunReport
 
 
-def slo_stats(step: StepStats) -> SLOStats:
-    """What the SLOs judge in a step: open-loop latency from the intended send time."""
-    extra = step.extra_ms or {}
-    latency = extra.get("corrected") if step.mode == "open" else None
-    return SLOStats(
-        requests=step.requests,
-        failure_ratio=step.failure_ratio,
-        latency_ms=latency or step.latency_ms,
-        ttft_ms=extra.get("ttft"),
-        itl_ms=extra.get("itl"),
-    )
+#: What the SLOs judge in a step (the name the web UI and earlier code use).
+slo_stats = step_slo_stats
 
 
 def build_report(

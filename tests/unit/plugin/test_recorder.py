@@ -179,3 +179,32 @@ def test_worker_windows_follow_the_announced_step_start() -> None:
     worker.record_event("GET", "/", 1.0, 0, start_time=1000.0)  # ends 10 s into the step
     (row,) = [r for r in worker.drain_wire() if r["window"] is not None]
     assert (row["step"], row["window"]) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, (None, None, None, 0)),  # absent: the common case for images
+        (
+            {"ttft_ms": 12, "tokens_in": 40, "tokens_out": 7, "bytes_sent": 900},
+            (12.0, 40, 7, 900),
+        ),
+        (
+            {"ttft_ms": "12.5", "tokens_in": 40.0, "tokens_out": True, "bytes_sent": "900"},
+            (12.5, 40, 1, 900),
+        ),
+        (
+            {"ttft_ms": float("nan"), "tokens_in": "x", "tokens_out": [], "bytes_sent": None},
+            (None, None, None, 0),
+        ),
+    ],
+)
+def test_ml_fields_are_read_whatever_their_type(
+    fields: dict[str, object], expected: tuple[object, ...]
+) -> None:
+    sample, _ = sample_from_event(
+        "POST", "/x", 5.0, 10, response=FakeResponse(200), context={"locust_ml": fields}
+    )
+    got = (sample.ttft_ms, sample.tokens_in, sample.tokens_out, sample.bytes_sent)
+    assert got == expected
+    assert [type(v) for v in got] == [type(v) for v in expected]
