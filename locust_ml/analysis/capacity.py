@@ -178,10 +178,22 @@ def find_knee(
     )
     if len(pts) < MIN_KNEE_POINTS:
         return None, f"{len(pts)} steps with latency data; a knee needs at least {MIN_KNEE_POINTS}"
+    # Steps with the same tail latency (two loads past saturation that differ
+    # by a user or two, read through the same histogram bucket) are one point
+    # of the curve: the best throughput there, as the envelope would take it.
+    distinct: dict[float, tuple[float, float, int]] = {}
+    for p in pts:
+        kept = distinct.get(p[0])
+        if kept is None or p[1] > kept[1]:
+            distinct[p[0]] = p
+    pts = sorted(distinct.values())
+    if len(pts) < MIN_KNEE_POINTS:
+        return None, (
+            f"{len(pts)} distinct tail latencies over the steps; "
+            f"a knee needs at least {MIN_KNEE_POINTS}"
+        )
     xs = [p[0] for p in pts]
     ys = [p[1] for p in pts]
-    if len(set(xs)) < len(xs):
-        return None, "two steps with the same tail latency; the knee needs distinct ones"
     if max(ys) <= 1.1 * max(min(ys), 1e-12):
         return None, "throughput did not rise by 10% over the tested range; no knee"
     from kneed import KneeLocator

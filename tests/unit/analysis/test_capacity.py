@@ -334,10 +334,20 @@ def test_points_without_latency_do_not_count_toward_the_knee() -> None:
     assert why.startswith("3 steps")
 
 
-def test_knee_needs_distinct_latencies_and_rising_throughput() -> None:
+def test_steps_with_the_same_tail_latency_are_one_point_of_the_curve() -> None:
+    # A closed-loop ramp capped at 64 users after 62: both steps saturated, both
+    # p99s read through the same histogram bucket (a real run's figures).
+    p99 = [163.071, 206.463, 263.935, 367.359, 602.623, 818.687, 818.687]
+    good = [49.6, 60.0, 69.6, 75.6, 80.0, 80.0, 80.0]
+    assert find_knee(p99, good) == find_knee(p99[:-1], good[:-1]) == (3, None)
+    # The best throughput at that latency stands for it, whichever step had it.
+    assert find_knee([*p99[:-2], 818.687, 818.687], [*good[:-2], 79.0, 80.5])[0] == 3
     assert find_knee([10.0, 10.0, 20.0, 30.0], [1.0, 2.0, 3.0, 3.1])[1] == (
-        "two steps with the same tail latency; the knee needs distinct ones"
+        f"3 distinct tail latencies over the steps; a knee needs at least {MIN_KNEE_POINTS}"
     )
+
+
+def test_knee_needs_rising_throughput() -> None:
     index, why = find_knee([10.0, 20.0, 30.0, 40.0], [100.0, 104.0, 108.0, 109.0])
     assert index is None
     assert why is not None
