@@ -277,17 +277,7 @@ class MLUser(FastHttpUser):
             stream=request.stream,
             context=context,
         ) as resp:
-            try:
-                result = self._conclude(resp, request, adapter, started)
-            except (StopUser, StopTest, ConfigError):
-                raise
-            except Exception as exc:  # an adapter's bug must not drop the request
-                _warn_once(exc)
-                resp.failure(InferenceFailure(f"cannot judge the answer: {exc!r}"))
-                result = None
-            if result is not None and result.ok:
-                _record(context[CONTEXT_KEY], result)
-            return result
+            return self._judged(resp, request, adapter, started, context)
 
     def _send_direct(
         self,
@@ -332,18 +322,33 @@ class MLUser(FastHttpUser):
             except FAILURE_EXCEPTIONS as exc:  # the body was cut short
                 meta["exception"] = exc
         meta["response_time"] = (time.perf_counter() - started) * 1000.0
-        answer = _DirectAnswer(meta)
+        result = self._judged(_DirectAnswer(meta), request, adapter, started, context)
+        session.request_event.fire(**meta)
+        return result
+
+    def _judged(
+        self,
+        resp: Any,
+        request: HttpRequest,
+        adapter: Adapter,
+        started: float,
+        context: dict[str, Any],
+    ) -> InferenceResult | None:
+        """Judge an answer (either path), the ML fields of a good one into ``context``.
+
+        An adapter that raises is a bug in it, not in the target: the request
+        is still counted, as a failure that says so (warned once per type).
+        """
         try:
-            result = self._conclude(answer, request, adapter, started)
+            result = self._conclude(resp, request, adapter, started)
         except (StopUser, StopTest, ConfigError):
             raise
         except Exception as exc:  # an adapter's bug must not drop the request
             _warn_once(exc)
-            answer.failure(InferenceFailure(f"cannot judge the answer: {exc!r}"))
+            resp.failure(InferenceFailure(f"cannot judge the answer: {exc!r}"))
             result = None
         if result is not None and result.ok:
             _record(context[CONTEXT_KEY], result)
-        session.request_event.fire(**meta)
         return result
 
     def _conclude(

@@ -79,6 +79,7 @@ import numpy.typing as npt
 from fastapi import FastAPI, Request, Response
 
 from locust_ml import __version__
+from locust_ml.protocols.v2_tensors import DATATYPES
 from locust_ml.server.generation import QueueFull
 from locust_ml.server.oneshot import Done, InputError, OneShotBatcher, Tensor, TensorSpec
 from locust_ml.server.state import ServerState
@@ -103,22 +104,6 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 #: The one version of the served model.
 MODEL_VERSION = "1"
 
-#: Datatypes of the protocol, and their little-endian numpy dtypes.
-DATATYPES: dict[str, np.dtype[Any]] = {
-    "BOOL": np.dtype("?"),
-    "UINT8": np.dtype("u1"),
-    "UINT16": np.dtype("<u2"),
-    "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"),
-    "INT8": np.dtype("i1"),
-    "INT16": np.dtype("<i2"),
-    "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"),
-    "FP16": np.dtype("<f2"),
-    "FP32": np.dtype("<f4"),
-    "FP64": np.dtype("<f8"),
-    "BYTES": np.dtype(object),
-}
 
 _MAX_DIMS = 8
 
