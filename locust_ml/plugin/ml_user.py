@@ -50,7 +50,7 @@ import random
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import gevent
 from gevent import GreenletExit
@@ -69,7 +69,7 @@ from locust_ml.plugin.direct import DirectSender, Redirected
 from locust_ml.plugin.options import NO_PROFILE, MLOptions, read_options
 from locust_ml.plugin.recorder import CONTEXT_KEY
 from locust_ml.plugin.vectored import PartsUserAgent
-from locust_ml.protocols.base import BodyParts, HttpRequest, InferenceResult
+from locust_ml.protocols.base import BodyParts, HttpRequest, InferenceResult, ResponseParser
 from locust_ml.protocols.openai import SseStream
 from locust_ml.traces.profile import Profile
 
@@ -103,17 +103,8 @@ class InferenceTimeout(InferenceFailure):
     """A timeout the server reported inside a 2xx answer (an SSE error event): ``timeout``."""
 
 
-class Adapter(Protocol):
-    """What :meth:`MLUser.send_request` needs from a protocol adapter."""
-
-    def parse(
-        self,
-        status: int,
-        headers: Mapping[str, str],
-        body: bytes,
-        *,
-        latency_ms: float | None = None,
-    ) -> InferenceResult: ...
+#: What :meth:`MLUser.send_request` needs from a protocol adapter: its ``parse``.
+Adapter = ResponseParser
 
 
 class MLUser(FastHttpUser):
