@@ -709,6 +709,15 @@ def test_v2_requests_go_direct_and_fire_the_event_locust_would(target: FakeTarge
         assert event[key] == reference[key], key
     assert event["response_length"] == len(event["response"].content) > 0
     assert type(event["response"]) is type(reference["response"])  # Locust's FastResponse
+    response, locusts = event["response"], reference["response"]
+    assert response.url == locusts.url == event["url"]
+    assert response.request.method == locusts.request.method == "POST"
+    assert type(response.request) is type(locusts.request)
+    assert response.request.body == target.requests[-2][3]  # this request's own body
+    sized_names = {"content-length", INFERENCE_HEADER.lower()}  # the two picks differ in size
+    assert {k: v for k, v in response.request.headers.items() if k.lower() not in sized_names} == {
+        k: v for k, v in locusts.request.headers.items() if k.lower() not in sized_names
+    }
     assert event["response_time"] > 0
     assert event["start_time"] == pytest.approx(reference["start_time"], abs=30)
     assert event["context"][CONTEXT_KEY]["bytes_sent"] == len(target.requests[-2][3])
