@@ -30,12 +30,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar
 
 from locust_ml.errors import ConfigError
 
 if TYPE_CHECKING:
     from locust_ml.analysis.stability import StepObservation
+
+#: A step's load: users (int) or requests/s (float).
+_Load = TypeVar("_Load", int, float)
 
 __all__ = [
     "DEFAULT_POOL_LATENCY_S",
@@ -232,7 +235,10 @@ class RampPlan(_FixedPlan):
     times ``factor`` when given, at least +1 each step), each held
     ``step_seconds``; the last level is ``max_users`` exactly, then the test
     ends. Open loop: the same with rates ``start_rps``, ``step_rps``,
-    ``max_rps`` (``factor`` multiplies the rate).
+    ``max_rps`` (``factor`` multiplies the rate). A last step that would add
+    less than a quarter of a regular step (62 then 64 users with factor 1.5)
+    measures nothing new and costs a whole step: the step before it goes to
+    the maximum instead.
 
     >>> RampPlan(start_users=2, step_users=3, max_users=10, step_seconds=30).levels()
     (2, 5, 8, 10)
@@ -240,6 +246,8 @@ class RampPlan(_FixedPlan):
     (1, 2, 4, 8, 16)
     >>> RampPlan(mode="open", start_rps=10, max_rps=50, factor=2.0).loads()
     (10.0, 20.0, 40.0, 50.0)
+    >>> RampPlan(start_users=8, max_users=64, factor=1.5).levels()
+    (8, 12, 18, 27, 41, 64)
     >>> RampPlan(start_users=1, max_users=2, step_seconds=10).at(15.0).users
     2
     """
@@ -294,7 +302,7 @@ class RampPlan(_FixedPlan):
             rates.append(
                 min(cur * self.factor if self.factor else cur + self.step_rps, float(self.max_rps))
             )
-        return tuple(rates)
+        return tuple(self._fold_short_last(rates, self.step_rps))
 
     def levels(self) -> tuple[int, ...]:
         """The user count of each step (open loop: the starting pool), in order."""
@@ -307,7 +315,20 @@ class RampPlan(_FixedPlan):
                 max(cur + 1, math.ceil(cur * self.factor)) if self.factor else cur + self.step_users
             )
             levels.append(min(nxt, self.max_users))
-        return tuple(levels)
+        return tuple(self._fold_short_last(levels, self.step_users))
+
+    def _fold_short_last(self, values: list[_Load], step: float) -> list[_Load]:
+        """``values`` without the step before the last when the last adds under a quarter step."""
+        if len(values) < 3:
+            return values
+        prev, last = values[-2], values[-1]
+        if self.factor:
+            short = last / prev - 1.0 < (self.factor - 1.0) / 4
+        else:
+            short = last - prev < step / 4
+        if short:
+            del values[-2]
+        return values
 
     def steps(self) -> tuple[PlannedStep, ...]:
         return tuple(

@@ -181,7 +181,13 @@ def add_options(parser: Any) -> None:
         default=None,
         help="Multiply the load by F at each step instead of adding --ml-ramp-step.",
     )
-    _arg(shape, "--ml-ramp-max", metavar="LOAD", default=None, help="Load of the last step.")
+    _arg(
+        shape,
+        "--ml-ramp-max",
+        metavar="LOAD",
+        default=None,
+        help="Load of the last step (a step just below it, within a quarter step, is skipped).",
+    )
     _arg(
         shape,
         "--ml-step-time",

@@ -29,6 +29,12 @@ from locust_ml.stages import parse_stages
         ({"start_users": 1, "factor": 1.1, "max_users": 4}, (1, 2, 3, 4)),
         ({"start_users": 5, "max_users": 5}, (5,)),
         ({"start_users": 3, "factor": 3.0, "max_users": 20}, (3, 9, 20)),
+        # A last step under a quarter of a regular one: the step before goes to the max.
+        ({"start_users": 8, "factor": 1.5, "max_users": 64}, (8, 12, 18, 27, 41, 64)),
+        ({"start_users": 1, "factor": 2.0, "max_users": 20}, (1, 2, 4, 8, 16, 20)),
+        ({"start_users": 10, "step_users": 10, "max_users": 42}, (10, 20, 30, 42)),
+        ({"start_users": 10, "step_users": 10, "max_users": 43}, (10, 20, 30, 40, 43)),
+        ({"start_users": 1, "factor": 2.0, "max_users": 3}, (1, 2, 3)),
     ],
 )
 def test_levels(kwargs: dict[str, object], levels: tuple[int, ...]) -> None:
@@ -89,6 +95,13 @@ def test_open_ramp_offers_rates_and_a_user_pool() -> None:
         (4, 50, 50.0, "open", 5, ""),
         None,
     ]
+    assert RampPlan(mode="open", start_rps=10, max_rps=41, factor=2).loads() == (10.0, 20.0, 41.0)
+    assert RampPlan(mode="open", start_rps=10, max_rps=50, factor=2).loads() == (
+        10.0,
+        20.0,
+        40.0,
+        50.0,
+    )
     fixed = RampPlan(mode="open", start_rps=5, max_rps=40, factor=2, pool_users=3)
     assert fixed.loads() == (5.0, 10.0, 20.0, 40.0)
     assert fixed.levels() == (3, 3, 3, 3)
