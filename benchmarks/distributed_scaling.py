@@ -12,8 +12,8 @@ payload:
 
 * ``trace``: ML payloads - prompts of trace-fitted length (the Azure
   conversation trace, ``azure_conv``: natural-language-like text of a few
-  hundred to a few thousand tokens, kilobytes per request, generated per
-  request), 8 output tokens;
+  hundred to a few thousand tokens, kilobytes per request, cut from text
+  generated once per process), 8 output tokens;
 * ``small``: 30-token prompts and 4 output tokens, the least a request costs,
   to push the offered rate high enough that one worker saturates.
 
