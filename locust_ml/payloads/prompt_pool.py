@@ -23,6 +23,19 @@ overlap when their ranges do, as requests about the same document would.
 A prompt starts at a random word, capitalized. Prompts longer than the
 corpus repeat it (whole) and end with a slice. :class:`PromptSampler` is one
 user's seeded view, and never gives the same prompt twice in a row.
+
+**Your model's tokenizer.** The counting rule is the reference server's;
+a model's own tokenizer (BPE, SentencePiece) counts the same text
+differently, typically 1.1 - 1.4 of its tokens per rule token for English.
+Given ``count`` (text -> that tokenizer's token count), a sampler cuts each
+prompt so that ``count(prompt)`` is the requested length: it learns the
+ratio of the two counts as it goes, cuts the estimated number of rule
+tokens, counts, and corrects by the difference, a few tokenizer calls per
+prompt. A tokenizer that turns one more word into several tokens can make
+a length unreachable from a start; up to three starts are tried, and
+failing those the prompt is the longest one under the length (a token or
+two short; for a length of a token or two, the shortest cut may count
+over), and :meth:`PromptSampler.prompt` says how long it came out.
 """
 
 from __future__ import annotations
@@ -33,12 +46,15 @@ import random
 from array import array
 from typing import Final
 
-from locust_ml.payloads.text import PromptGenerator
+from locust_ml.payloads.text import PromptGenerator, Tokenizer
 
 __all__ = ["DEFAULT_CORPUS_TOKENS", "PromptCorpus", "PromptSampler", "prompt_corpus"]
 
 #: Tokens in a process's corpus: 128 Ki, ~560 kB of text, built in ~60 ms.
 DEFAULT_CORPUS_TOKENS: Final = 1 << 17
+#: Tokenizer calls at most per search, and starts tried, with a custom tokenizer.
+_MAX_COUNTS: Final = 12
+_STARTS: Final = 3
 
 
 class PromptCorpus:
@@ -132,20 +148,87 @@ class PromptSampler:
     (40, 40, True)
     """
 
-    def __init__(self, corpus: PromptCorpus, seed: int | None = 0) -> None:
+    def __init__(
+        self, corpus: PromptCorpus, seed: int | None = 0, *, count: Tokenizer | None = None
+    ) -> None:
         self._corpus = corpus
         self._rng = random.Random(seed)
         self._last: tuple[int, int] = (-1, -1)
+        self._count = count
+        #: Rule tokens per ``count`` token, learned from the prompts cut so far.
+        self._ratio = 1.0
 
     def text(self, n_tokens: int) -> str:
-        """A prompt of exactly ``n_tokens`` tokens (``n_tokens >= 1``)."""
+        """A prompt of ``n_tokens`` tokens (``n_tokens >= 1``); see :meth:`prompt`."""
+        return self.prompt(n_tokens)[0]
+
+    def prompt(self, n_tokens: int) -> tuple[str, int]:
+        """A prompt of ``n_tokens`` tokens and its length as counted.
+
+        The length is ``n_tokens`` exactly under the counting rule; with a
+        ``count`` tokenizer, ``n_tokens`` when the tokenizer allows it, else
+        the closest length under it.
+        """
         if n_tokens < 1:
             raise ValueError(f"n_tokens must be >= 1, got {n_tokens}")
+        if self._count is None:
+            return self._cut(n_tokens), n_tokens
+        return self._counted(n_tokens, self._count)
+
+    def _start(self, rule_tokens: int) -> int:
         corpus = self._corpus
-        last = corpus.last_start(n_tokens)
+        last = corpus.last_start(rule_tokens)
         start = self._rng.randint(0, last)
-        if (start, n_tokens) == self._last:
+        if (start, rule_tokens) == self._last:
             # A neighbouring start: other text, unless the words themselves repeat.
             start = start + 1 if start < last else start - 1 if start > 0 else start
-        self._last = (start, n_tokens)
-        return corpus.cut(start, n_tokens)
+        self._last = (start, rule_tokens)
+        return start
+
+    def _cut(self, rule_tokens: int) -> str:
+        return self._corpus.cut(self._start(rule_tokens), rule_tokens)
+
+    def _counted(self, n_tokens: int, count: Tokenizer) -> tuple[str, int]:
+        """A cut that counts ``n_tokens``, from up to :data:`_STARTS` random starts."""
+        tried: list[tuple[str, int]] = []
+        for _ in range(_STARTS):
+            tried.append(self._search(n_tokens, count))
+            if tried[-1][1] == n_tokens:
+                break
+        # The longest at or under n_tokens; over it (a single word counting more)
+        # only when nothing came out under, and then the shortest.
+        return min(tried, key=lambda p: (0, n_tokens - p[1]) if p[1] <= n_tokens else (1, p[1]))
+
+    def _search(self, n_tokens: int, count: Tokenizer) -> tuple[str, int]:
+        """Search the rule length whose cut counts ``n_tokens``: secant steps, bracketed."""
+        corpus = self._corpus
+        rule = max(1, round(n_tokens * self._ratio))
+        start = self._start(rule)
+        under: tuple[int, str, int] | None = None  # the longest cut counting under n_tokens
+        over: int | None = None  # the shortest rule length counting over it
+        found: tuple[int, str, int] | None = None
+        for _ in range(_MAX_COUNTS):
+            text = corpus.cut(start, rule)
+            got = count(text)
+            if got == n_tokens:
+                found = (rule, text, got)
+                break
+            if got < n_tokens:
+                if under is None or rule > under[0]:
+                    under = (rule, text, got)
+            elif over is None or rule < over:
+                over = rule
+            # The secant step: the difference in rule tokens at the current ratio.
+            step = round((n_tokens - got) * rule / max(got, 1)) or (1 if got < n_tokens else -1)
+            low = under[0] + 1 if under is not None else 1
+            high = over - 1 if over is not None else rule + abs(step)
+            if low > high:
+                break  # no length between one that counts under and one over
+            rule = min(max(rule + step, low), high)
+        chosen = found or under
+        if chosen is None:  # even one rule token counts over n_tokens
+            text = corpus.cut(start, 1)
+            chosen = (1, text, count(text))
+        rule, text, got = chosen
+        self._ratio = 0.8 * self._ratio + 0.2 * (rule / max(got, 1))
+        return text, got

@@ -15,6 +15,7 @@ answer; :meth:`~locust_ml.plugin.ml_user.MLUser.send_request` sends it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -79,6 +80,10 @@ class TextUser(MLUser):
     min_tokens: ClassVar[bool] = False
     #: Sent as ``Authorization: Bearer ...`` (never logged).
     api_key: ClassVar[str | None] = None
+    #: Your model's tokenizer, text -> token count (None: the documented counting rule).
+    #: Prompt lengths are then that tokenizer's, e.g. with Hugging Face ``tokenizers``:
+    #: ``tokenizer = staticmethod(lambda text: len(TOK.encode(text).ids))``.
+    tokenizer: ClassVar[Callable[[str], int] | None] = None
 
     text_settings: TextSettings
     prompts: PromptSampler
@@ -121,7 +126,9 @@ class TextUser(MLUser):
     def on_start(self) -> None:
         super().on_start()
         s = self.text_settings = self.settings_for(self.ml_options)
-        self.prompts = PromptSampler(prompt_corpus(), self.rng.getrandbits(64))
+        self.prompts = PromptSampler(
+            prompt_corpus(), self.rng.getrandbits(64), count=type(self).tokenizer
+        )
         self._sampler = (
             load_profile(s.profile).sampler(self.rng.getrandbits(63))
             if s.profile is not None and (s.prompt_from_profile or s.output_from_profile)
@@ -156,7 +163,8 @@ class TextUser(MLUser):
     def generate(self, *, name: str | None = None) -> InferenceResult | None:
         """Send one request of sampled lengths; the adapter's result, or None without an answer."""
         prompt_tokens, max_tokens = self.lengths()
-        text = self.prompts.text(prompt_tokens)
+        # With a tokenizer, a length it can't hit exactly comes out a token or two short.
+        text, prompt_tokens = self.prompts.prompt(prompt_tokens)
         api = self.api
         if self.min_tokens:
             api = dataclasses.replace(api, extra_body={**api.extra_body, "min_tokens": max_tokens})

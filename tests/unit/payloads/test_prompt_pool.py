@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from locust_ml.payloads.prompt_pool import PromptCorpus, PromptSampler, prompt_corpus
-from locust_ml.payloads.text import PromptGenerator, count_tokens
+from locust_ml.payloads.text import TOKEN_PATTERN, PromptGenerator, count_tokens
 
 SMALL = PromptCorpus(seed=4, tokens=3_000)
 
@@ -88,3 +88,48 @@ def test_bad_lengths_are_refused() -> None:
 def test_the_corpus_is_built_once_per_process() -> None:
     assert prompt_corpus() is prompt_corpus()
     assert prompt_corpus(seed=1) is not prompt_corpus()
+
+
+def _word_pieces(text: str) -> int:
+    """A BPE-like count: words in pieces of up to 4 characters, punctuation 1 token."""
+    return sum(
+        max(1, -(-len(w) // 4)) if w[0].isalnum() else 1 for w in TOKEN_PATTERN.findall(text)
+    )
+
+
+def test_a_tokenizer_of_your_own_sets_the_length() -> None:
+    calls: list[int] = []
+
+    def count(text: str) -> int:
+        calls.append(1)
+        return _word_pieces(text)
+
+    prompts = PromptSampler(prompt_corpus(), seed=5, count=count)
+    rng = random.Random(1)
+    lengths = [rng.randint(1, 6_000) for _ in range(400)]
+    outcomes = [prompts.prompt(n) for n in lengths]
+    for n, (text, got) in zip(lengths, outcomes, strict=True):
+        assert got == _word_pieces(text)  # the length said is the tokenizer's
+        assert n - 2 <= got <= n  # a word of several pieces can leave it a token or two short
+        assert count_tokens(text) < got  # the rule counts fewer: the cut is not the rule's
+    exact = sum(got == n for n, (_, got) in zip(lengths, outcomes, strict=True))
+    assert exact >= 0.97 * len(lengths)
+    assert len(calls) / len(lengths) < 6  # a few tokenizer calls per prompt
+    # text() is the same prompt without its length.
+    again = PromptSampler(prompt_corpus(), seed=5, count=_word_pieces)
+    assert again.text(lengths[0]) == outcomes[0][0]
+
+
+def test_a_length_no_cut_can_reach_comes_out_under_it() -> None:
+    # Every word counts 3 (a tokenizer that splits each word into three): 10 is unreachable.
+    def threes(text: str) -> int:
+        return 3 * sum(1 for w in TOKEN_PATTERN.findall(text) if w[0].isalnum()) + sum(
+            1 for w in TOKEN_PATTERN.findall(text) if not w[0].isalnum()
+        )
+
+    text, got = PromptSampler(SMALL, seed=2, count=threes).prompt(10)
+    assert got == threes(text) <= 10
+    assert got >= 8
+    # For a length under one word's count, the shortest cut: one word.
+    text, got = PromptSampler(SMALL, seed=2, count=threes).prompt(1)
+    assert (got, len(text.split())) == (3, 1)

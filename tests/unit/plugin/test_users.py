@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import re
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +30,7 @@ from locust.event import Events
 
 from locust_ml.errors import ConfigError, TraceError
 from locust_ml.payloads.pool import PayloadPool, build_audio_pool, build_image_pool
+from locust_ml.payloads.text import count_tokens
 from locust_ml.plugin import hooks, ml_user, users
 from locust_ml.plugin.options import read_options
 from locust_ml.plugin.recorder import CONTEXT_KEY, sample_from_event
@@ -828,3 +830,21 @@ def test_rename_request_names_ml_requests_as_locusts_own(
     assert names[:2] == ["grouped", "explicit"]
     assert names[2] not in ("grouped", "explicit")
     assert all(_sample(event).status == "ok" for event in run.events)
+
+
+def _word_pieces(text: str) -> int:
+    """A BPE-like count: words in pieces of up to 4 characters, punctuation 1 token."""
+    return sum(
+        max(1, -(-len(w) // 4)) if w[0].isalnum() else 1 for w in re.findall(r"\w+|[^\w\s]", text)
+    )
+
+
+def test_a_tokenizer_of_your_own_sets_the_prompt_length(target: FakeTarget) -> None:
+    counted = _chat(tokenizer=staticmethod(_word_pieces), system_prompt=None)
+    run = Run(counted, target.url, "--ml-prompt-tokens", "const:300", "--ml-profile", "none")
+    results = run.call("generate", times=5)
+    assert all(r.ok for r in results)
+    prompts = [json.loads(body)["messages"][-1]["content"] for _, _, _, body in target.requests]
+    assert [_word_pieces(p) for p in prompts] == [300] * 5
+    assert all(count_tokens(p) < 300 for p in prompts)  # not the rule's length
+    assert len(set(prompts)) == 5
