@@ -58,7 +58,6 @@ minutes with the defaults. Linux only (/proc).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -72,6 +71,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from sink import sink
 
 from locust_ml.server.embedded import EmbeddedServer
 
@@ -106,37 +107,6 @@ CHAT_ANSWER = json.dumps(
 ).encode()
 
 
-# -- the sink (--target sink; runs in its own process) ----------------------------------
-
-
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    answer = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(CHAT_ANSWER)}\r\n\r\n".encode()
-        + CHAT_ANSWER
-    )
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            size = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    size = int(line[15:])
-            await reader.readexactly(size)
-            writer.write(answer)
-    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-        pass
-    finally:
-        writer.close()
-
-
-async def _sink(port_file: Path) -> None:
-    server = await asyncio.start_server(_handle, "127.0.0.1", 0, limit=1 << 20)
-    port_file.write_text(str(server.sockets[0].getsockname()[1]))
-    async with server:
-        await server.serve_forever()
-
-
 @contextlib.contextmanager
 def target(kind: str, tmp: Path) -> Iterator[tuple[str, int]]:
     """``(url, pid)`` of the target, stopped (by PID) on exit."""
@@ -146,18 +116,8 @@ def target(kind: str, tmp: Path) -> Iterator[tuple[str, int]]:
             assert server.pid is not None
             yield url, server.pid
         return
-    port_file = tmp / "sink-port"
-    proc = subprocess.Popen([sys.executable, __file__, "--sink", str(port_file)])
-    try:
-        deadline = time.monotonic() + 20
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the sink did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port_file.read_text().strip()}", proc.pid
-    finally:
-        proc.kill()
-        proc.wait()
+    with sink(tmp, CHAT_ANSWER) as where:
+        yield where
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -316,15 +276,11 @@ def run_once(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", choices=("server", "sink"), default="server")
-    parser.add_argument("--sink", type=Path, help=argparse.SUPPRESS)  # the sink process
     parser.add_argument("--small-rates", default="500,1000,2000", help="requests/s, small")
     parser.add_argument("--trace-rates", default="100,200", help="requests/s, trace-sized")
     parser.add_argument("--workers", default="1,2", help="worker counts to compare")
     parser.add_argument("--seconds", type=float, default=12.0, help="length of each step")
     args = parser.parse_args(argv)
-    if args.sink is not None:
-        asyncio.run(_sink(args.sink))
-        return 0
     plan = {
         payload: [float(r) for r in text.split(",") if r]
         for payload, text in (("small", args.small_rates), ("trace", args.trace_rates))

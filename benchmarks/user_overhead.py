@@ -53,7 +53,6 @@ Run: ``.venv/bin/python benchmarks/user_overhead.py [--users 8] [--seconds 8] [-
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -65,6 +64,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sink import sink
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -147,45 +148,6 @@ class Bare(FastHttpUser):
 
 
 # -- the sink (run in its own process) -------------------------------------------------
-
-
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    answer = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(V2_ANSWER)}\r\n\r\n".encode()
-        + V2_ANSWER
-    )
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            size = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    size = int(line[15:])
-            await reader.readexactly(size)
-            writer.write(answer)
-    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-        pass
-    finally:
-        writer.close()
-
-
-async def _sink(port_file: Path) -> None:
-    server = await asyncio.start_server(_handle, "127.0.0.1", 0, limit=1 << 20)
-    port_file.write_text(str(server.sockets[0].getsockname()[1]))
-    async with server:
-        await server.serve_forever()
-
-
-def start_sink(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port_file = tmp / "sink-port"
-    proc = subprocess.Popen([sys.executable, __file__, "--sink", str(port_file)])
-    deadline = time.monotonic() + 20
-    while not (port_file.exists() and port_file.read_text().strip()):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the sink did not start")
-        time.sleep(0.05)
-    return proc, f"http://127.0.0.1:{port_file.read_text().strip()}"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -314,30 +276,22 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--draws", type=int, default=1024, help="pool size draws")
     parser.add_argument("--max-mb", type=float, default=16.0, help="pool memory cap")
-    parser.add_argument("--sink", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.sink:
-        asyncio.run(_sink(Path(args.sink)))
-        return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="locust-ml-bench-"))
     pool, build, runs = prepare(tmp, args)
-    sink, host = start_sink(tmp)
     rates: dict[str, list[Rates]] = {name: [] for name, _, _ in runs}
-    try:
+    with sink(tmp, V2_ANSWER) as (host, sink_pid):
         for _ in range(args.rounds):
             for name, file, extra in runs:
-                cpu0, t0 = cpu_seconds(sink.pid), time.monotonic()
+                cpu0, t0 = cpu_seconds(sink_pid), time.monotonic()
                 got = run_locust(file, host, args, tmp, *extra)
-                share = (cpu_seconds(sink.pid) - cpu0) / (time.monotonic() - t0)
+                share = (cpu_seconds(sink_pid) - cpu0) / (time.monotonic() - t0)
                 rates[name].append(got)
                 print(
                     f"  {name:>6}: {got.wall:8.1f} requests/s, {got.cpu:8.1f} per CPU second "
                     f"(Locust busy {got.busy:.0%}; sink CPU {share:.0%} of a core)"
                 )
-    finally:
-        sink.terminate()
-        sink.wait(10)
 
     def median(name: str, field: str) -> float:
         return float(statistics.median(getattr(r, field) for r in rates[name]))
