@@ -226,9 +226,10 @@ class PromptSampler:
                 break  # no length between one that counts under and one over
             rule = min(max(rule + step, low), high)
         chosen = found or under
-        if chosen is None:  # even one rule token counts over n_tokens
-            text = corpus.cut(start, 1)
-            chosen = (1, text, count(text))
+        if chosen is None:  # every cut counted over n_tokens: the shortest one under them
+            rule = 1 if over is None else max(1, over - 1)
+            text = corpus.cut(start, rule)
+            chosen = (rule, text, count(text))
         rule, text, got = chosen
         self._ratio = 0.8 * self._ratio + 0.2 * (rule / max(got, 1))
         return text, got
