@@ -137,19 +137,7 @@ class V2Model:
         )
         if not tensors:
             raise ConfigError("a v2 inference request needs at least one input tensor")
-        doc: dict[str, Any] = {}
-        if request_id is not None:
-            doc["id"] = request_id
-        params = dict(parameters or {})
-        if self.binary_outputs and not self.outputs:
-            params["binary_data_output"] = True
-        if params:
-            doc["parameters"] = params
-        if self.outputs:
-            doc["outputs"] = [
-                {"name": name, "parameters": {"binary_data": self.binary_outputs}}
-                for name in self.outputs
-            ]
+        doc = self.request_doc(parameters, request_id=request_id)
         body, json_length = encode_body(doc, "inputs", tensors, binary=self.binary)
         headers = dict(self.headers)
         if json_length is None:
@@ -206,6 +194,25 @@ class V2Model:
                 raise TensorFormatError(f"requested outputs missing from the response: {missing}")
         return LazyTensors(makers)
 
+    def request_doc(
+        self, parameters: Mapping[str, Any] | None = None, *, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """The request's JSON header without its inputs: id, parameters, outputs asked for."""
+        doc: dict[str, Any] = {}
+        if request_id is not None:
+            doc["id"] = request_id
+        params = dict(parameters or {})
+        if self.binary_outputs and not self.outputs:
+            params["binary_data_output"] = True
+        if params:
+            doc["parameters"] = params
+        if self.outputs:
+            doc["outputs"] = [
+                {"name": name, "parameters": {"binary_data": self.binary_outputs}}
+                for name in self.outputs
+            ]
+        return doc
+
     def ready_request(self) -> HttpRequest:
         """``GET /v2/models/{name}[/versions/{v}]/ready`` (200 when the model is ready)."""
         return HttpRequest("GET", f"{self.model_path}/ready", dict(self.headers))
@@ -251,17 +258,7 @@ class FileRequests:
                 f"model {model.model!r}: files go as binary BYTES tensors; JSON can't carry "
                 "their bytes (binary=False)"
             )
-        doc: dict[str, Any] = {}
-        params = dict(parameters)
-        if model.binary_outputs and not model.outputs:
-            params["binary_data_output"] = True
-        if params:
-            doc["parameters"] = params
-        if model.outputs:
-            doc["outputs"] = [
-                {"name": n, "parameters": {"binary_data": model.binary_outputs}}
-                for n in model.outputs
-            ]
+        doc = model.request_doc(parameters)
         entry: dict[str, Any] = {"name": input_name, "shape": [1], "datatype": "BYTES"}
         entry["parameters"] = {"binary_data_size": 0}
         head = json.dumps({**doc, "inputs": [entry]}, separators=(",", ":")).encode()
