@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar
 from locust_ml.errors import ConfigError
 
 if TYPE_CHECKING:
-    from locust_ml.analysis.stability import StepObservation
+    from locust_ml.analysis.judge import StepMeasurement
 
 #: A step's load: users (int) or requests/s (float).
 _Load = TypeVar("_Load", int, float)
@@ -71,6 +71,11 @@ class Tick:
     (open loop, where ``offered_rps`` is the target rate). The first
     ``warmup_s`` seconds of the step are excluded from its measurements;
     ``label`` names the step's role (``"spike"``, ``"hold"``, ...).
+
+    ``concurrency`` marks a closed loop run by the open-loop arrival driver
+    (the capacity search's saturation probe): that many requests are kept in
+    flight by the pool of open-loop senders, with no users started or
+    stopped; ``users`` is then the same number (the step's load).
     """
 
     step: int
@@ -80,6 +85,17 @@ class Tick:
     mode: LoadMode = "closed"
     warmup_s: float = 0.0
     label: str = ""
+    concurrency: int | None = None
+
+    @classmethod
+    def probe(cls, step: int, concurrency: int, spawn_rate: float, warmup_s: float = 0.0) -> Tick:
+        """A driver-run closed loop keeping ``concurrency`` requests in flight."""
+        return cls(step, concurrency, spawn_rate, None, "closed", warmup_s, "probe", concurrency)
+
+    @property
+    def driven(self) -> bool:
+        """Whether the arrival driver (not Locust's users) sends this step's requests."""
+        return self.mode == "open" or self.concurrency is not None
 
     @classmethod
     def of(
@@ -114,7 +130,7 @@ class Plan(Protocol):
     that adapt (the capacity search) read it.
     """
 
-    def at(self, elapsed: float, observation: StepObservation | None = None) -> Tick | None: ...
+    def at(self, elapsed: float, observation: StepMeasurement | None = None) -> Tick | None: ...
 
 
 @dataclass(frozen=True)
@@ -222,7 +238,7 @@ class _FixedPlan:
         steps = self.steps()
         return steps[-1].end if steps else 0.0
 
-    def at(self, elapsed: float, observation: StepObservation | None = None) -> Tick | None:
+    def at(self, elapsed: float, observation: StepMeasurement | None = None) -> Tick | None:
         """The tick at ``elapsed`` seconds; ``observation`` is ignored (not adaptive)."""
         return _tick_at(self.steps(), elapsed)
 
@@ -351,7 +367,7 @@ class RampPlan(_FixedPlan):
     def duration(self) -> float:
         return len(self.loads()) * self.step_seconds
 
-    def at(self, elapsed: float, observation: StepObservation | None = None) -> Tick | None:
+    def at(self, elapsed: float, observation: StepMeasurement | None = None) -> Tick | None:
         steps = self.steps()
         index = int(max(elapsed, 0.0) // self.step_seconds)
         return steps[index].tick if index < len(steps) else None

@@ -8,6 +8,13 @@ Nothing here imports Locust, gevent, sockets or NVML; a test checks that
 from __future__ import annotations
 
 from locust_ml.analysis.histogram import DEFAULT_PERCENTILES, LatencyHistogram, percentile_key
+from locust_ml.analysis.judge import (
+    JudgeRule,
+    Outcome,
+    StepJudgement,
+    StepMeasurement,
+    judge_step,
+)
 from locust_ml.analysis.samples import RequestSample, StepSamples
 from locust_ml.analysis.search import (
     CapacitySearch,
@@ -15,7 +22,6 @@ from locust_ml.analysis.search import (
     SearchConfig,
     SearchResult,
     StopReason,
-    Verdict,
 )
 from locust_ml.analysis.slo import (
     SLO,
@@ -31,7 +37,6 @@ from locust_ml.analysis.slo import (
 from locust_ml.analysis.stability import (
     StabilityRule,
     StabilityVerdict,
-    StepObservation,
     min_samples,
     quantile_ci_ranks,
     samples_needed,
@@ -54,8 +59,10 @@ __all__ = [
     "STATUS_CLASSES",
     "CapacitySearch",
     "EndpointStats",
+    "JudgeRule",
     "JudgedStep",
     "LatencyHistogram",
+    "Outcome",
     "RequestSample",
     "SLOResult",
     "SLOStats",
@@ -65,17 +72,18 @@ __all__ = [
     "SearchResult",
     "StabilityRule",
     "StabilityVerdict",
+    "StepJudgement",
     "StepLog",
-    "StepObservation",
+    "StepMeasurement",
     "StepSamples",
     "StepSpan",
     "StepStats",
     "StopReason",
     "Totals",
-    "Verdict",
     "WindowStats",
     "classify",
     "evaluate",
+    "judge_step",
     "min_samples",
     "parse_slo",
     "parse_slos",

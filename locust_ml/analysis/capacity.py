@@ -1,55 +1,74 @@
-"""Knee, saturation and SLO capacity: the decisions a ramp of load steps supports.
+"""SLO capacity, knee and saturation: the decisions a set of judged load steps supports.
 
-A capacity test produces one point per load step: the throughput the target
-achieved and its latency percentiles at that load. This module turns those
-points into the three numbers a capacity plan starts from:
+A capacity test produces one point per load step: the load offered, the good
+throughput achieved and the latency, and the step's judgement
+(:mod:`locust_ml.analysis.judge`: passed, or why not). This module turns them
+into the three numbers a capacity plan starts from. The capacity search, the
+report, ``locust-ml report`` and the web UI all use it.
 
-* **SLO capacity** (``slo_rps``): the highest throughput at which every SLO
-  held. Steps are ordered by load; the first step that fails an SLO brackets
-  the capacity with the last passing step below it, and the capacity is
-  interpolated linearly between them at the point where the failing SLO's
-  measure crosses its threshold. Latency grows convexly with load, so the
-  straight line between the two steps lies above the true curve and crosses
-  the threshold *early*: the interpolation errs low, never high. Passing
-  steps above the first failure are not trusted (a noisy pass beyond a
-  failure is not capacity).
-* **Knee** (``knee_rps``): where more latency stops buying throughput, found
-  with Kneedle (Satopaa et al., 2011; the ``kneed`` package, its authors'
-  implementation) on good throughput against tail latency (see
-  :func:`find_knee` for why this orientation).
-* **Saturation** (``saturation_rps``): where achieved throughput stops
-  tracking offered load. Open loop: the first step that completes (without
-  failing) less than ``1 - tolerance`` of what was offered, the tolerance
-  being 5% or three times the step's Poisson noise (``3/sqrt(n)``), whichever
-  is larger; closed loop: the
-  first step where adding users returns less than a tenth of the proportional
-  gain. The saturation throughput is the best good throughput from there on.
+**SLO capacity** (``slo_rps``) is the highest *good* throughput the target
+sustained in a step that passed: stable, enough samples, every SLO met and
+errors under the ceiling. Good means successful answers: shed, failed and
+timed-out requests never count. Steps are ordered by load; the first failing
+step ends the search for it (a noisy pass above a failure is not capacity).
+Among the passing steps below it the one at the highest load gives the
+figure:
 
-The **confidence interval** on ``slo_rps`` is a bootstrap over measurement
-windows: each replicate resamples every step's windows with replacement,
-rescales the step's exact percentiles by the resampled windows' mean
-percentile, re-judges the SLOs and recomputes the capacity. It reflects how
-much the figure depends on which seconds of each step were measured.
+* open loop, its offered arrival rate times its success ratio: a stable step
+  answers what it was offered, and the count of arrivals in a few seconds
+  adds the generator's own Poisson noise (``±1/sqrt(n)``) that says nothing
+  about the target - but never more than the saturation throughput the run
+  measured (or the step's own measured good throughput, if higher): no
+  target sustains more than it can complete;
+* closed loop, its measured good throughput: the throughput at the largest
+  user count that met the SLOs. (Where adding users stopped raising
+  throughput is the knee and the saturation, below; it never cuts the SLO
+  capacity short.)
 
-Everything here is pure: plain data in, frozen data out, seeded randomness.
+``bound`` says what limits it: ``bracketed`` (a failing step above it),
+``saturated`` (no failing step, but the target's throughput stopped rising:
+more load cannot add capacity), ``lower-bound`` (every step passed and the
+load never reached saturation: raise it), ``none`` (no step passed).
+
+**The interval** ``slo_rps_ci`` covers where the truth can be, at 95 %: from
+the figure minus 1.96 standard errors of its step's measured good throughput
+(a count over time: ``sqrt(n)/T``) up to the first failing step's load -
+open loop its offered rate, closed loop the larger of its good throughput
+and the passing one's - plus 1.96 of that step's standard errors; and never
+above the saturation throughput plus its own 1.96 standard errors, since no
+SLO can be met at a throughput the target cannot deliver. Without a failing
+step or a saturation the top is open (None).
+
+**Knee** (``knee_rps``): where more latency stops buying throughput, found
+with Kneedle (Satopaa et al., 2011; the ``kneed`` package, its authors'
+implementation) on good throughput against tail latency (see
+:func:`find_knee`), over the run's closed-loop steps when it has enough of
+them (a search's saturation probe), else over all of its steps.
+
+**Saturation** (``saturation_rps``): where achieved throughput stops tracking
+the load. Open loop: the first step that completes (without failing) less
+than ``1 - tolerance`` of what was offered, the tolerance being 5 % or three
+times the step's Poisson noise, whichever is larger; closed loop: the first
+step where adding users returns less than a tenth of the proportional gain.
+The saturation throughput is the best good throughput from there on.
+
+Everything here is pure: plain data in, frozen data out.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from locust_ml.analysis.histogram import percentile_key
-from locust_ml.analysis.slo import SLO, SLOStats, evaluate
-from locust_ml.analysis.steps import StepStats, full_windows
+from locust_ml.analysis.judge import StepJudgement
+from locust_ml.analysis.steps import StepStats
 
 __all__ = [
+    "NOT_ON_CURVE",
     "CapacityAnalysis",
     "CapacitySettings",
     "CurvePoint",
@@ -63,9 +82,13 @@ __all__ = [
 
 #: Step labels that are not load levels: a capacity search's pause to drain the queue.
 NOT_ON_CURVE = frozenset({"cooldown"})
+#: Step labels that measure the target but are not capacity judgements.
+PROBE_LABELS = frozenset({"probe"})
 
 #: Kneedle needs a few points to tell a bend from noise.
 MIN_KNEE_POINTS = 4
+#: Two-sided 95 % normal quantile, for the interval.
+Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -73,10 +96,12 @@ class CurvePoint:
     """One load step, as the capacity analysis sees it.
 
     ``load`` is what the test controlled (offered requests/s in open loop,
-    users in closed loop). ``good_rps`` is the throughput of requests that
-    succeeded. ``latency_ms`` is the latency the SLOs judge (from the
-    intended send time in open loop). The window tuples carry the per-window
-    measurements the bootstrap resamples.
+    users in closed loop). ``achieved_rps`` and ``good_rps`` are the step's
+    measured throughputs (every answer, successful answers), the same figures
+    as its row in the step table; ``good_se`` is the standard error of
+    ``good_rps``. ``latency_ms`` is the latency the SLOs judge (from the
+    intended send time in open loop). ``passed``/``outcome``/``reasons`` are
+    the step's judgement.
     """
 
     step: int
@@ -89,24 +114,21 @@ class CurvePoint:
     mode: str = "closed"
     offered_rps: float | None = None
     passed: bool | None = None
-    #: ``passed`` came from a judge that saw more than these statistics (the
-    #: capacity search judges each step after its warm-up): trust it, and keep
-    #: it in bootstrap replicates, instead of re-judging the whole step.
-    judged: bool = False
-    ttft_ms: Mapping[str, float | None] | None = None
-    itl_ms: Mapping[str, float | None] | None = None
-    window_good_rps: tuple[float, ...] = ()
-    window_latency_ms: tuple[Mapping[str, float | None], ...] = ()
-    window_failure: tuple[tuple[int, int], ...] = ()  # (failures, requests) per window
+    outcome: str | None = None
+    reasons: tuple[str, ...] = ()
+    label: str = ""
+    good_se: float = 0.0
 
-    def slo_stats(self) -> SLOStats:
-        return SLOStats(
-            requests=self.requests,
-            failure_ratio=self.failure_ratio,
-            latency_ms=self.latency_ms,
-            ttft_ms=self.ttft_ms,
-            itl_ms=self.itl_ms,
-        )
+    @property
+    def probe(self) -> bool:
+        return self.label in PROBE_LABELS
+
+    @property
+    def sustained_rps(self) -> float:
+        """The good throughput this step stands for as a capacity figure (module docstring)."""
+        if self.mode == "open" and self.offered_rps is not None:
+            return self.offered_rps * (1.0 - self.failure_ratio)
+        return self.good_rps
 
 
 @dataclass(frozen=True)
@@ -120,9 +142,6 @@ class CapacitySettings:
     #: Closed loop: saturated when the marginal gain from more users is below this
     #: fraction of the proportional gain.
     marginal_gain: float = 0.1
-    bootstrap: int = 400
-    confidence: float = 0.95
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,21 +149,23 @@ class CapacityAnalysis:
     """The capacity figures and how they were reached."""
 
     slo_rps: float | None
-    slo_rps_ci: tuple[float, float] | None
+    slo_rps_ci: tuple[float, float | None] | None
     knee_rps: float | None
     knee_latency_ms: float | None
     knee_step: int | None
     saturation_rps: float | None
     saturation_step: int | None
+    #: Why the first failing step failed (its judgement's reasons), if one did.
     limiting_slo: str | None
     last_passing_step: int | None
     first_failing_step: int | None
     latency_key: str
-    #: "bracketed" (a pass and a failure), "lower-bound" (every step passed),
-    #: "none" (no step passed, or no SLOs).
+    #: "bracketed", "saturated", "lower-bound" or "none" (module docstring).
     bound: str = "none"
     curve: tuple[CurvePoint, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Why there is no knee, when there is none.
+    knee_note: str | None = None
 
 
 # --------------------------------------------------------------------------- knee
@@ -195,7 +216,7 @@ def find_knee(
     xs = [p[0] for p in pts]
     ys = [p[1] for p in pts]
     if max(ys) <= 1.1 * max(min(ys), 1e-12):
-        return None, "throughput did not rise by 10% over the tested range; no knee"
+        return None, "throughput did not rise by 10% over the tested range"
     from kneed import KneeLocator
 
     # On the raw zigzag Kneedle would take the first zig for a knee.
@@ -217,7 +238,10 @@ def find_knee(
 def find_saturation(
     points: Sequence[CurvePoint], settings: CapacitySettings = CapacitySettings()
 ) -> tuple[int | None, float | None]:
-    """(index of the first saturated point, saturation throughput) or (None, None)."""
+    """(index of the first saturated point, saturation throughput) or (None, None).
+
+    ``points`` are ordered by load and of one mode.
+    """
     for i, p in enumerate(points):
         saturated = False
         if p.mode == "open" and p.offered_rps:
@@ -244,147 +268,73 @@ def find_saturation(
 # -------------------------------------------------------------------- SLO capacity
 
 
-def _crossing(lo: float, hi: float, threshold: float) -> float:
-    """Fraction of the way from ``lo`` to ``hi`` where ``threshold`` is crossed."""
-    if hi <= lo:
-        return 0.0
-    return min(max((threshold - lo) / (hi - lo), 0.0), 1.0)
+@dataclass(frozen=True)
+class _Capacity:
+    rps: float | None
+    ci: tuple[float, float | None] | None
+    limiting: str | None
+    last_pass: int | None
+    first_fail: int | None
+    bound: str
 
 
-def _measure(slo: SLO, p: CurvePoint) -> float | None:
-    if slo.metric == "errors":
-        return p.failure_ratio
-    source = {"latency": p.latency_ms, "ttft": p.ttft_ms, "itl": p.itl_ms}.get(slo.metric)
-    key = slo.key
-    if source is None or key is None:
-        return None
-    value = source.get(key)
-    return None if value is None or math.isnan(value) else value
-
-
-def _passes(slos: Sequence[SLO], p: CurvePoint) -> bool:
-    return evaluate(tuple(slos), p.slo_stats()).passed
+def _upper_end(p: CurvePoint, f: CurvePoint) -> float:
+    """The top of the bracket's failing end, with its noise (module docstring)."""
+    if f.mode == "open" and f.offered_rps is not None:
+        rate = f.offered_rps
+        return rate * (1.0 + Z95 / math.sqrt(max(f.requests, 1)))
+    top = max(f.good_rps, p.good_rps)
+    se = f.good_se if f.good_rps >= p.good_rps else p.good_se
+    return top + Z95 * se
 
 
 def slo_capacity(
-    points: Sequence[CurvePoint], slos: Sequence[SLO]
-) -> tuple[float | None, str | None, int | None, int | None, str]:
-    """(capacity, limiting SLO, last passing step, first failing step, bound).
+    points: Sequence[CurvePoint],
+    *,
+    saturation: CurvePoint | None = None,
+) -> _Capacity:
+    """The SLO capacity of judged ``points`` (one mode, ordered by load); module docstring.
 
-    ``points`` must be ordered by load. See the module docstring for the rule.
+    ``saturation`` is the point that measured the target's saturation
+    throughput, when one did; it caps the interval and can stand in for a
+    failing step.
     """
-    if not slos or not points:
-        return None, None, None, None, "none"
-    verdicts = [p.passed if p.judged and p.passed is not None else _passes(slos, p) for p in points]
-    first_fail = next((i for i, ok in enumerate(verdicts) if not ok), None)
-    passing = [i for i, ok in enumerate(verdicts[:first_fail]) if ok]
+    judged = [p for p in points if p.passed is not None]
+    first = next((i for i, p in enumerate(judged) if not p.passed), None)
+    passing = [p for p in judged[:first] if p.passed and p.good_rps > 0]
+    failing = judged[first] if first is not None else None
+    limiting = None
+    if failing is not None:
+        limiting = "; ".join(failing.reasons) or (failing.outcome or "failed")
     if not passing:
-        return (
-            None,
-            None,
-            None,
-            points[first_fail].step if first_fail is not None else None,
-            "none",
-        )
-    best = max(passing, key=lambda i: points[i].good_rps)
-    p = points[best]
-    if first_fail is None:
-        return p.good_rps, None, p.step, None, "lower-bound"
-    f = points[first_fail]
-    capacity, limiting = p.good_rps, None
-    for slo in slos:
-        mf = _measure(slo, f)
-        mp = _measure(slo, p)
-        if mf is None or slo.admits(mf):
-            continue
-        # Both ends in good throughput, the unit of every capacity figure here: a
-        # failing step's achieved or offered rate (failed requests included) would
-        # put the bracket's top above what it delivered, and loosening the SLO
-        # until that step passes would then lower the capacity. A step that shed
-        # below the passing one leaves the capacity at the passing one.
-        x_f = f.good_rps
-        if mp is None or x_f <= p.good_rps:
-            candidate = p.good_rps
-        else:
-            candidate = p.good_rps + _crossing(mp, mf, slo.threshold) * (x_f - p.good_rps)
-        if limiting is None or candidate < capacity:
-            capacity, limiting = candidate, str(slo)
-    if limiting is None:  # failed for want of data (no latency at all): no interpolation
-        limiting = "no data at the failing step"
-    return capacity, limiting, p.step, f.step, "bracketed"
-
-
-# ----------------------------------------------------------------------- bootstrap
-
-
-def _replicates(p: CurvePoint, rng: np.random.Generator, count: int) -> list[CurvePoint]:
-    """``count`` bootstrap replicates of ``p``, drawn in one vectorized pass.
-
-    Each replicate resamples the step's windows with replacement: good
-    throughput is the resampled windows' mean, each latency percentile the
-    step's exact value scaled by the resampled windows' mean percentile over
-    all windows' mean, and the failure ratio the resampled windows' pooled one.
-    """
-    n = len(p.window_good_rps)
-    if n < 2:
-        return [p] * count
-    idx = rng.integers(0, n, size=(count, n))
-    good = np.asarray(p.window_good_rps, dtype=float)[idx].mean(axis=1)
-    scaled: dict[str, np.ndarray] = {}
-    if len(p.window_latency_ms) == n:
-        for key, value in p.latency_ms.items():
-            window = [w.get(key) for w in p.window_latency_ms]
-            if value is None or any(v is None for v in window):
-                continue
-            arr = np.asarray(window, dtype=float)
-            base = float(arr.mean())
-            if base > 0:
-                scaled[key] = value * arr[idx].mean(axis=1) / base
-    failure = np.full(count, p.failure_ratio)
-    if len(p.window_failure) == n:
-        fr = np.asarray(p.window_failure, dtype=float)
-        fails, reqs = fr[idx, 0].sum(axis=1), fr[idx, 1].sum(axis=1)
-        failure = np.where(reqs > 0, fails / np.maximum(reqs, 1.0), p.failure_ratio)
-    ratio = good / p.good_rps if p.good_rps > 0 else np.ones(count)
-    out = []
-    for r in range(count):
-        latency = dict(p.latency_ms)
-        for key, values in scaled.items():
-            latency[key] = float(values[r])
-        out.append(
-            CurvePoint(
-                step=p.step,
-                load=p.load,
-                achieved_rps=p.achieved_rps * float(ratio[r]),
-                good_rps=float(good[r]),
-                requests=p.requests,
-                failure_ratio=float(failure[r]),
-                latency_ms=latency,
-                mode=p.mode,
-                offered_rps=p.offered_rps,
-                ttft_ms=p.ttft_ms,
-                itl_ms=p.itl_ms,
-                passed=p.passed if p.judged else None,
-                judged=p.judged,
-            )
-        )
-    return out
-
-
-def _bootstrap_ci(
-    points: Sequence[CurvePoint], slos: Sequence[SLO], settings: CapacitySettings
-) -> tuple[float, float] | None:
-    if settings.bootstrap <= 0 or not any(len(p.window_good_rps) >= 2 for p in points):
-        return None
-    rng = np.random.default_rng(settings.seed)
-    per_step = [_replicates(p, rng, settings.bootstrap) for p in points]
-    values = []
-    for r in range(settings.bootstrap):
-        capacity = slo_capacity([reps[r] for reps in per_step], slos)[0]
-        values.append(0.0 if capacity is None else capacity)
-    alpha = (1.0 - settings.confidence) / 2.0
-    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
+        return _Capacity(None, None, limiting, None, failing.step if failing else None, "none")
+    p = max(passing, key=lambda q: q.load)
+    rps = p.sustained_rps
+    if saturation is not None and saturation.good_rps > 0:
+        rps = min(rps, max(saturation.good_rps, p.good_rps))
+    if p.mode == "open":
+        lower = rps * (1.0 - Z95 / math.sqrt(max(p.requests, 1)))
+    else:
+        lower = rps - Z95 * p.good_se
+    upper: float | None = None
+    bound = "lower-bound"
+    if failing is not None:
+        upper, bound = _upper_end(p, failing), "bracketed"
+    if saturation is not None and saturation.good_rps > 0:
+        cap = saturation.good_rps + Z95 * saturation.good_se
+        if upper is None:
+            bound = "saturated"
+        upper = cap if upper is None else min(upper, cap)
+    if upper is not None:
+        upper = max(upper, rps)
+    return _Capacity(
+        rps,
+        (max(lower, 0.0), upper),
+        limiting,
+        p.step,
+        failing.step if failing else None,
+        bound,
+    )
 
 
 # ------------------------------------------------------------------------ analysis
@@ -394,85 +344,94 @@ def _finite(x: float | None) -> float:
     return math.nan if x is None else float(x)
 
 
+def _knee_curve(points: Sequence[CurvePoint]) -> tuple[CurvePoint, ...]:
+    """The steps the knee and saturation read: a closed-loop set if it has enough points."""
+    closed = [p for p in points if p.mode == "closed"]
+    opened = [p for p in points if p.mode == "open"]
+    if len(closed) >= MIN_KNEE_POINTS or not opened:
+        chosen = closed or list(points)
+    elif len(opened) >= MIN_KNEE_POINTS or len(opened) >= len(closed):
+        chosen = opened
+    else:
+        chosen = closed
+    return tuple(sorted(chosen, key=lambda p: p.load))
+
+
 def analyze_capacity(
     points: Sequence[CurvePoint],
-    slos: Sequence[SLO],
     settings: CapacitySettings = CapacitySettings(),
+    *,
+    latency_key: str | None = None,
 ) -> CapacityAnalysis:
-    """Knee, saturation and SLO capacity of a run's load steps."""
-    key = percentile_key(settings.knee_percentile)
-    ordered = tuple(sorted((p for p in points if p.requests > 0), key=lambda p: p.load))
+    """SLO capacity, knee and saturation of a run's judged steps."""
+    key = latency_key or percentile_key(settings.knee_percentile)
     notes: list[str] = []
-    if len({p.mode for p in ordered}) > 1:
-        notes.append("open- and closed-loop steps are mixed; loads are not comparable")
+    measured = [p for p in points if p.requests > 0 or p.passed is not None]
+    # The capacity is judged over the test's own steps (a search's probe only measures).
+    capacity_points = [p for p in measured if not p.probe]
+    modes = {p.mode for p in capacity_points}
+    if len(modes) > 1:
+        notes.append("open- and closed-loop steps are mixed; their loads are not comparable")
+    ordered = tuple(sorted(capacity_points, key=lambda p: (p.mode != "open", p.load)))
+    knee_curve = _knee_curve([p for p in measured if p.requests > 0])
     knee_i, why = find_knee(
-        [_finite(p.latency_ms.get(key)) for p in ordered], [p.good_rps for p in ordered]
+        [_finite(p.latency_ms.get(key)) for p in knee_curve], [p.good_rps for p in knee_curve]
     )
-    if why:
-        notes.append(f"knee: {why}")
-    sat_i, sat_rps = find_saturation(ordered, settings)
-    if sat_i is None and ordered:
-        notes.append("saturation: achieved throughput kept up with the load at every step")
-    capacity, limiting, last_ok, first_bad, bound = slo_capacity(ordered, slos)
-    if not slos:
-        notes.append("SLO capacity: no SLO was given (--ml-slo)")
-    elif capacity is None:
-        notes.append("SLO capacity: no step met every SLO")
-    elif bound == "lower-bound":
+    sat_i, sat_rps = find_saturation(knee_curve, settings)
+    saturation = None
+    if sat_i is not None and sat_rps is not None:
+        saturation = max(knee_curve[sat_i:], key=lambda p: p.good_rps)
+    if sat_i is None and knee_curve:
+        notes.append("saturation: throughput kept rising with the load at every step")
+    cap = slo_capacity(ordered, saturation=saturation)
+    if cap.rps is None:
+        if cap.first_fail is not None:
+            notes.append(f"SLO capacity: the first step failed ({cap.limiting})")
+        elif not ordered:
+            notes.append("SLO capacity: no step was judged")
+    elif cap.bound == "lower-bound":
         notes.append(
-            "SLO capacity: every step met the SLOs; the figure is a lower bound "
-            "(raise the load to find the limit)"
+            "SLO capacity: every step passed and the target never saturated; the figure "
+            "is a lower bound (raise the load to find the limit)"
         )
-    ci = _bootstrap_ci(ordered, slos, settings) if capacity is not None else None
-    knee = ordered[knee_i] if knee_i is not None else None
+    knee = knee_curve[knee_i] if knee_i is not None else None
     return CapacityAnalysis(
-        slo_rps=capacity,
-        slo_rps_ci=ci,
+        slo_rps=cap.rps,
+        slo_rps_ci=cap.ci,
         knee_rps=knee.good_rps if knee else None,
         knee_latency_ms=(knee.latency_ms.get(key) if knee else None),
         knee_step=knee.step if knee else None,
         saturation_rps=sat_rps,
-        saturation_step=ordered[sat_i].step if sat_i is not None else None,
-        limiting_slo=limiting,
-        last_passing_step=last_ok,
-        first_failing_step=first_bad,
+        saturation_step=knee_curve[sat_i].step if sat_i is not None else None,
+        limiting_slo=cap.limiting,
+        last_passing_step=cap.last_pass,
+        first_failing_step=cap.first_fail,
         latency_key=key,
-        bound=bound,
-        curve=ordered,
+        bound=cap.bound,
+        curve=tuple(sorted(measured, key=lambda p: p.step)),
         notes=tuple(notes),
+        knee_note=why,
     )
 
 
 # --------------------------------------------------------------- from step stats
 
 
-def _judged_latency(step: StepStats) -> Mapping[str, float | None]:
-    """Open-loop steps are judged on latency from the intended send time."""
-    corrected = (step.extra_ms or {}).get("corrected") if step.mode == "open" else None
-    return corrected or step.latency_ms
-
-
-def point_from_step(step: StepStats, passed: bool | None = None) -> CurvePoint | None:
-    """The step as a curve point, or None when it measured nothing."""
-    if step.requests <= 0 or step.duration_s <= 0 or step.label in NOT_ON_CURVE:
+def point_from_step(step: StepStats, judgement: StepJudgement | None = None) -> CurvePoint | None:
+    """The step as a curve point, or None when it is not one (partial, a cooldown)."""
+    if step.partial or step.label in NOT_ON_CURVE:
         return None
-    windows = full_windows(step.windows)
-    window_good = tuple((w.requests - w.failures) / w.seconds for w in windows)
-    if len(windows) >= 2:
-        # The mean over full windows: the same estimator the bootstrap resamples,
-        # free of the step's ragged end (see full_windows).
-        good = sum(window_good) / len(window_good)
-        achieved = sum(w.requests / w.seconds for w in windows) / len(windows)
-    else:
-        good = (step.requests - step.failures) / step.duration_s
-        achieved = step.achieved_rps if step.achieved_rps is not None else good
+    seconds = step.measured_s
+    if seconds <= 0:
+        return None
+    good = step.ok / seconds
+    achieved = step.requests / seconds
     if step.mode == "open" and step.offered_rps is not None:
         load = step.offered_rps
     elif step.users is not None:
         load = float(step.users)
     else:
         load = achieved
-    extra = step.extra_ms or {}
     return CurvePoint(
         step=step.id,
         load=load,
@@ -480,32 +439,24 @@ def point_from_step(step: StepStats, passed: bool | None = None) -> CurvePoint |
         good_rps=good,
         requests=step.requests,
         failure_ratio=step.failure_ratio,
-        latency_ms=_judged_latency(step),
+        latency_ms=step.judged_latency_ms,
         mode=step.mode,
         offered_rps=step.offered_rps,
-        passed=passed,
-        ttft_ms=extra.get("ttft"),
-        itl_ms=extra.get("itl"),
-        window_good_rps=window_good,
-        window_latency_ms=tuple(
-            (w.corrected_ms if step.mode == "open" and w.corrected_ms else w.latency_ms)
-            for w in windows
-        ),
-        window_failure=tuple((w.failures, w.requests) for w in windows),
+        passed=None if judgement is None else judgement.passed,
+        outcome=None if judgement is None else str(judgement.outcome),
+        reasons=() if judgement is None else judgement.reasons,
+        label=step.label,
+        good_se=math.sqrt(step.ok) / seconds,
     )
 
 
 def points_from_steps(
-    steps: Sequence[StepStats],
-    passed: Mapping[int, bool] | None = None,
-    judged: Mapping[int, bool] | None = None,
+    steps: Sequence[StepStats], judgements: Mapping[int, StepJudgement] | None = None
 ) -> tuple[CurvePoint, ...]:
-    """Curve points of ``steps``; ``judged`` verdicts (a search's) override ``passed``."""
+    """Curve points of ``steps`` with their judgements (None where a step was not judged)."""
     out = []
     for s in steps:
-        p = point_from_step(s, (passed or {}).get(s.id))
-        if p is not None and judged and s.id in judged:
-            p = dataclasses.replace(p, passed=judged[s.id], judged=True)
+        p = point_from_step(s, (judgements or {}).get(s.id))
         if p is not None:
             out.append(p)
     return tuple(out)

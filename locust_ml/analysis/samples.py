@@ -7,8 +7,19 @@ lateness (open loop), time to first token and inter-token latencies
 (streams), bytes and tokens each way.
 
 Samples are not kept. They are added to accumulators keyed by step and
-endpoint (for the report) and by step, measurement window and endpoint (for
-stability judgements, soak trends and time series). Accumulators hold HDR
+endpoint: one over the whole step (warm-up included: the run's totals, equal
+to Locust's counts) and one over the step's *measured* part, the samples that
+completed after its warm-up (every figure a step reports: throughput, failure
+ratio, percentiles); and by step, measurement window and endpoint (for
+stability judgements, soak trends and time series).
+
+**Latency is the latency of answers.** Only successful requests (status
+``ok``) enter the latency-like histograms (latency, corrected, TTFT, ITL): a
+refused connection answers in a millisecond and a timeout in a minute, and
+either would make the percentiles of a failing target look like those of a
+fast or a slow one. Failures are counted (by class) and judged by the error
+ratio; the send's lateness, a property of the load generator, is kept for
+every request. Accumulators hold HDR
 histograms - created only for the fields that occur, 3 significant digits
 per step, 2 per window - and counters, so memory grows with steps x windows x
 endpoints, never with the number of requests. Workers ship accumulators as
@@ -30,6 +41,8 @@ from locust_ml.analysis.status import STATUS_CLASSES
 
 __all__ = [
     "HISTOGRAM_FIELDS",
+    "MEASURED",
+    "WHOLE",
     "Accumulator",
     "EndpointKey",
     "RequestSample",
@@ -105,6 +118,11 @@ class Accumulator:
             h = self.hists[name] = LatencyHistogram(digits=self.digits)
         return h
 
+    @property
+    def ok(self) -> int:
+        """Requests that succeeded."""
+        return self.status.get("ok", 0)
+
     def add(self, s: RequestSample, fields: Sequence[str] = HISTOGRAM_FIELDS) -> None:
         self.requests += 1
         self.good += int(bool(s.good))
@@ -115,11 +133,13 @@ class Accumulator:
             self.token_requests += 1
             self.tokens_in += s.tokens_in or 0
             self.tokens_out += s.tokens_out or 0
+        if s.lateness_ms is not None and "lateness" in fields:
+            self._h("lateness").record_ms(max(s.lateness_ms, 0.0))
+        if s.status != "ok":
+            return  # a failure's time is not a latency of the service (module docstring)
         self._h("latency").record_ms(max(s.latency_ms, 0.0))
         if s.corrected_ms is not None and "corrected" in fields:
             self._h("corrected").record_ms(max(s.corrected_ms, 0.0))
-        if s.lateness_ms is not None and "lateness" in fields:
-            self._h("lateness").record_ms(max(s.lateness_ms, 0.0))
         if s.ttft_ms is not None and "ttft" in fields:
             self._h("ttft").record_ms(max(s.ttft_ms, 0.0))
         if s.itl_ms and "itl" in fields:
@@ -189,21 +209,29 @@ class Accumulator:
         )
 
 
-#: (step, window or None for the whole step, request_type, name)
-_Key = tuple[int, int | None, str, str]
+#: The part of a step an accumulator covers: a measurement window's index,
+#: :data:`WHOLE` (the whole step) or :data:`MEASURED` (after its warm-up).
+Part = int | str | None
+WHOLE: Final = None
+MEASURED: Final = "measured"
+
+#: (step, part, request_type, name)
+_Key = tuple[int, Part, str, str]
 
 
 class StepSamples:
-    """Accumulators per (step, endpoint) and per (step, window, endpoint).
+    """Accumulators per (step, part, endpoint); see :data:`Part`.
 
     ``window`` is the index of a fixed-length measurement window counted from
-    the step's start (None: not windowed, e.g. no step start known yet).
+    the step's start (None: not windowed, e.g. no step start known yet);
+    ``measured`` says the sample completed after the step's warm-up.
     """
 
     def __init__(self) -> None:
         self._acc: dict[_Key, Accumulator] = {}
-        #: Per-step counts of things that are not requests: open-loop arrivals
-        #: that waited for a free slot ("late") or were never sent ("dropped").
+        #: Per-step counts of things that are not completed requests: requests
+        #: sent ("sent"), open-loop arrivals that waited for a free slot
+        #: ("late") or were never sent ("dropped").
         self._events: dict[tuple[int, str], int] = {}
 
     def count_event(self, step: int, event: str, n: int = 1) -> None:
@@ -227,12 +255,22 @@ class StepSamples:
     def _get(self, key: _Key) -> Accumulator:
         acc = self._acc.get(key)
         if acc is None:
-            acc = self._acc[key] = Accumulator(digits=3 if key[1] is None else _WINDOW_DIGITS)
+            windowed = isinstance(key[1], int)
+            acc = self._acc[key] = Accumulator(digits=_WINDOW_DIGITS if windowed else 3)
         return acc
 
-    def add(self, step: int, sample: RequestSample, window: int | None = None) -> None:
+    def add(
+        self,
+        step: int,
+        sample: RequestSample,
+        window: int | None = None,
+        *,
+        measured: bool = False,
+    ) -> None:
         rtype, name = sample.endpoint
-        self._get((step, None, rtype, name)).add(sample)
+        self._get((step, WHOLE, rtype, name)).add(sample)
+        if measured:
+            self._get((step, MEASURED, rtype, name)).add(sample)
         if window is not None:
             self._get((step, window, rtype, name)).add(sample, _WINDOW_FIELDS)
 
@@ -245,6 +283,7 @@ class StepSamples:
         failed: bool = False,
         nbytes: int = 0,
         window: int | None = None,
+        measured: bool = False,
     ) -> None:
         """Shorthand for a plain sample (tests, simple users)."""
         self.add(
@@ -253,6 +292,7 @@ class StepSamples:
                 endpoint, latency_ms, status="other" if failed else "ok", bytes_received=nbytes
             ),
             window,
+            measured=measured,
         )
 
     def __len__(self) -> int:
@@ -260,7 +300,7 @@ class StepSamples:
 
     @property
     def requests(self) -> int:
-        return sum(a.requests for (_, w, _, _), a in self._acc.items() if w is None)
+        return sum(a.requests for (_, part, _, _), a in self._acc.items() if part is WHOLE)
 
     def merge(self, other: StepSamples) -> None:
         for key, acc in other._acc.items():
@@ -271,8 +311,8 @@ class StepSamples:
     def to_wire(self) -> list[dict[str, object]]:
         """A msgpack-friendly list of rows (lists, dicts and bytes only)."""
         rows: list[dict[str, object]] = [
-            {"step": step, "window": window, "type": rtype, "name": name, "acc": acc.to_wire()}
-            for (step, window, rtype, name), acc in self._acc.items()
+            {"step": step, "window": part, "type": rtype, "name": name, "acc": acc.to_wire()}
+            for (step, part, rtype, name), acc in self._acc.items()
         ]
         rows.extend(
             {"step": step, "event": event, "count": n} for (step, event), n in self._events.items()
@@ -297,30 +337,33 @@ class StepSamples:
                 if not (
                     isinstance(step, int) and isinstance(event, str) and isinstance(count, int)
                 ):
-                    raise ValueError(f"malformed step event row: {row!r:.200}")
+                    raise ValueError(f"malformed step sample row: {row!r:.200}")
                 out.count_event(step, event, count)
                 continue
-            step, window = row.get("step"), row.get("window")
+            step, part = row.get("step"), row.get("window")
             rtype, name, acc = row.get("type"), row.get("name"), row.get("acc")
             if not (
                 isinstance(step, int)
-                and (window is None or isinstance(window, int))
+                and (part is None or part == MEASURED or (isinstance(part, int) and part >= 0))
                 and isinstance(rtype, str)
                 and isinstance(name, str)
                 and isinstance(acc, Mapping)
             ):
                 raise ValueError(f"malformed step sample row: {row!r:.200}")
-            out._get((step, window, rtype, name)).merge(Accumulator.from_wire(acc))
+            out._get((step, part, rtype, name)).merge(Accumulator.from_wire(acc))
         return out
 
     def merge_wire(self, rows: Iterable[Mapping[str, object]]) -> None:
         self.merge(StepSamples.from_wire(rows))
 
-    def by_step(self, first_step: int) -> dict[int, dict[EndpointKey, Accumulator]]:
-        """Whole-step accumulators grouped by step, step 0 folded into ``first_step``."""
+    def by_step(
+        self, first_step: int, *, measured: bool = False
+    ) -> dict[int, dict[EndpointKey, Accumulator]]:
+        """Whole-step (or measured) accumulators by step; step 0 is folded into ``first_step``."""
+        wanted = MEASURED if measured else WHOLE
         grouped: dict[int, dict[EndpointKey, Accumulator]] = {}
-        for (step, window, rtype, name), acc in self._acc.items():
-            if window is not None:
+        for (step, part, rtype, name), acc in self._acc.items():
+            if part != wanted:
                 continue
             per = grouped.setdefault(first_step if step == 0 else step, {})
             mine = per.get((rtype, name))
@@ -332,13 +375,28 @@ class StepSamples:
     def windows_of(self, step: int) -> dict[int, Accumulator]:
         """The window accumulators of ``step``, endpoints combined, by window index."""
         out: dict[int, Accumulator] = {}
-        for (s, window, _, _), acc in self._acc.items():
-            if s == step and window is not None:
-                mine = out.get(window)
+        for (s, part, _, _), acc in self._acc.items():
+            if s == step and isinstance(part, int):
+                mine = out.get(part)
                 if mine is None:
-                    mine = out[window] = Accumulator(digits=_WINDOW_DIGITS)
+                    mine = out[part] = Accumulator(digits=_WINDOW_DIGITS)
                 mine.merge(acc)
         return dict(sorted(out.items()))
+
+    def measured_of(self, step: int) -> Accumulator:
+        """The measured accumulator of ``step``, endpoints combined (empty if none)."""
+        return self._combined(step, MEASURED)
+
+    def whole_of(self, step: int) -> Accumulator:
+        """The whole-step accumulator of ``step``, endpoints combined (empty if none)."""
+        return self._combined(step, WHOLE)
+
+    def _combined(self, step: int, wanted: Part) -> Accumulator:
+        out = Accumulator()
+        for (s, part, _, _), acc in self._acc.items():
+            if s == step and part == wanted:
+                out.merge(acc)
+        return out
 
 
 def window_index(t: float, step_start: float, window_s: float) -> int:

@@ -10,10 +10,24 @@ sample is tagged with the step that was current when it was taken.
 * :func:`summarize_steps` / :func:`summarize_totals` - turn the log and the
   merged :class:`~locust_ml.analysis.samples.StepSamples` into immutable
   :class:`StepStats` and :class:`Totals`.
+
+**One number per step.** A step's figures - throughput, failure ratio,
+latency percentiles, tokens/s - are those of its *measured part*: the
+requests that completed after its warm-up (``warmup_s`` from its start)
+until it ended, over that stretch of time. The step table, the capacity
+curve, the capacity search's judgement, the CSV, the plots, the web UI and
+the exporter all read these same fields. Counts over the whole step, warm-up
+included, are kept apart (``all_requests``, ``all_failures``): they add up
+to the run's totals, which equal Locust's own counts.
+
+A step that did not run to its planned end (the test was stopped, ``-t``
+ran out, a signal) is ``partial``: shown, but never judged and never a
+point of the capacity curve.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +52,7 @@ __all__ = [
     "Totals",
     "WindowStats",
     "full_windows",
+    "measured_windows",
     "summarize_steps",
     "summarize_totals",
 ]
@@ -45,7 +60,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class StepSpan:
-    """One step's boundaries and load. ``end`` is None while the step runs."""
+    """One step's boundaries and load. ``end`` is None while the step runs.
+
+    ``warmup_s`` is the start of the step not measured; ``partial`` marks a
+    step cut short before its planned end.
+    """
 
     id: int
     start: float
@@ -54,11 +73,16 @@ class StepSpan:
     offered_rps: float | None = None
     mode: str = "closed"
     label: str = ""
+    warmup_s: float = 0.0
+    partial: bool = False
 
-    def closed(self, end: float) -> StepSpan:
-        return StepSpan(
-            self.id, self.start, end, self.users, self.offered_rps, self.mode, self.label
-        )
+    @property
+    def measure_from(self) -> float:
+        """When the step's measured part begins (its start plus the warm-up)."""
+        return self.start + self.warmup_s
+
+    def closed(self, end: float, *, partial: bool = False) -> StepSpan:
+        return dataclasses.replace(self, end=end, partial=partial)
 
 
 class StepLog:
@@ -92,8 +116,14 @@ class StepLog:
         mode: str | None = None,
         label: str = "",
         key: object = None,
+        warmup_s: float = 0.0,
+        step_id: int | None = None,
     ) -> StepSpan | None:
         """Record the load at ``now``; return the new step if one opened.
+
+        ``step_id`` numbers the new step (a schedule's own step number, so
+        the report and the schedule name steps alike); by default steps are
+        numbered 1, 2, 3...
 
         A step changes when ``key`` (a schedule's own step number) changes,
         or - without a key - when the users, the offered rate or the mode do.
@@ -107,23 +137,30 @@ class StepLog:
         if cur is not None:
             self._closed.append(cur.closed(max(now, cur.start)))
         self._ident = ident
+        last = cur.id if cur else (self._closed[-1].id if self._closed else 0)
         self._current = StepSpan(
-            id=(cur.id + 1) if cur else (self._closed[-1].id + 1 if self._closed else 1),
+            id=step_id if step_id is not None and step_id > last else last + 1,
             start=now,
             end=None,
             users=users,
             offered_rps=offered_rps,
             mode=mode,
             label=label,
+            warmup_s=max(warmup_s, 0.0),
         )
         return self._current
 
     _ident: tuple[object, ...] = ()
 
-    def close(self, now: float) -> tuple[StepSpan, ...]:
-        """End the running step at ``now`` (idempotent) and return all steps."""
+    def close(self, now: float, *, partial: bool = False) -> tuple[StepSpan, ...]:
+        """End the running step at ``now`` (idempotent) and return all steps.
+
+        ``partial``: the running step is cut short (the test stopped before
+        its planned end).
+        """
         if self._current is not None:
-            self._closed.append(self._current.closed(max(now, self._current.start)))
+            cur = self._current
+            self._closed.append(cur.closed(max(now, cur.start), partial=partial))
             self._current = None
             self._ident = ()
         return tuple(self._closed)
@@ -192,7 +229,12 @@ class WindowStats:
 
 @dataclass(frozen=True)
 class StepStats:
-    """What one step measured: the rows of the step table and of ``report.json``."""
+    """What one step measured: the rows of the step table and of ``report.json``.
+
+    Every figure (``achieved_rps``, ``requests``, ``failures``, ``status``,
+    latency, endpoints, tokens/s) is over the step's measured part (see the
+    module docstring); ``all_requests``/``all_failures`` count the whole step.
+    """
 
     id: int
     start: float
@@ -212,16 +254,65 @@ class StepStats:
     windows: tuple[WindowStats, ...] = ()
     #: Requests that met every per-request SLO, per second (None without SLOs).
     goodput_rps: float | None = None
-    #: Open-loop arrivals that waited for a free slot ("late") or were not sent ("dropped").
+    #: Open-loop arrivals that waited for a free slot ("late") or were not sent
+    #: ("dropped"), and requests sent ("sent", when the users count them).
     events: Mapping[str, int] = field(default_factory=dict)
+    warmup_s: float = 0.0
+    partial: bool = False
+    #: Requests and failures over the whole step, warm-up included (-1: as measured).
+    all_requests: int = -1
+    all_failures: int = -1
+    #: Requests still in flight when the step ended (None: not counted).
+    in_flight: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.all_requests < 0:
+            object.__setattr__(self, "all_requests", self.requests)
+        if self.all_failures < 0:
+            object.__setattr__(self, "all_failures", self.failures)
 
     @property
     def duration_s(self) -> float:
         return self.end - self.start
 
     @property
+    def measure_from(self) -> float:
+        return self.start + self.warmup_s
+
+    @property
+    def measured_s(self) -> float:
+        """Seconds of the measured part (0 when the step ended in its warm-up)."""
+        return max(self.end - self.measure_from, 0.0)
+
+    @property
     def failure_ratio(self) -> float:
         return self.failures / self.requests if self.requests else 0.0
+
+    @property
+    def ok(self) -> int:
+        """Successful requests in the measured part."""
+        return self.requests - self.failures
+
+    @property
+    def ok_rps(self) -> float | None:
+        """Successful answers per second in the measured part: the step's good throughput."""
+        seconds = self.measured_s
+        return self.ok / seconds if seconds > 0 else None
+
+    @property
+    def judged_latency_ms(self) -> Percentiles:
+        """The latency the SLOs judge: from the intended send time in open loop.
+
+        In open loop a request that waited for a free slot waited as a user
+        would (coordinated omission); closed-loop users send when the last
+        answer came, so their latency is the service's. This is the one
+        place the rule lives; every table and judgement asks it.
+        """
+        if self.mode == "open":
+            corrected = (self.extra_ms or {}).get("corrected")
+            if corrected:
+                return corrected
+        return self.latency_ms
 
 
 @dataclass(frozen=True)
@@ -333,11 +424,28 @@ def full_windows(windows: Sequence[WindowStats]) -> tuple[WindowStats, ...]:
 
     A step rarely ends on a window boundary; its last window may last a few
     milliseconds and hold one batch's completions, a rate of hundreds per
-    second that is an artefact of its length. Rates, stability checks and
-    resampling read full windows only; totals still count every request.
+    second that is an artefact of its length. Time series read full windows
+    only; totals still count every request.
     """
     longest = max((w.seconds for w in windows), default=0.0)
     return tuple(w for w in windows if w.seconds >= 0.5 * longest)
+
+
+def measured_windows(step: StepStats, window_s: float | None) -> tuple[WindowStats, ...]:
+    """The complete windows of ``step``'s measured part: what its stability is judged on.
+
+    A window counts when it starts at or after the end of the warm-up and
+    lasts the whole window length (the capacity search judges a running step
+    on exactly these: the windows that are over).
+    """
+    if not window_s:
+        return ()
+    eps = 1e-6 * max(window_s, 1.0)
+    return tuple(
+        w
+        for w in step.windows
+        if w.start >= step.measure_from - eps and w.seconds >= window_s - eps
+    )
 
 
 def summarize_steps(
@@ -350,20 +458,30 @@ def summarize_steps(
 ) -> tuple[StepStats, ...]:
     """One :class:`StepStats` per span, in order.
 
-    ``achieved_rps`` is requests completed during the step divided by the
-    step's wall-clock length (spawn time included: it is part of the step).
-    Samples tagged with a step id no span knows (a race at the very end) are
-    not dropped here; :func:`summarize_totals` still counts them.
+    A step's figures are its measured part's (module docstring): the
+    requests recorded as measured over ``end - (start + warmup_s)``; a step
+    without a warm-up is measured whole. Samples tagged with a step id no
+    span knows (a race at the very end) are not dropped here:
+    :func:`summarize_totals` still counts them.
     """
     if not spans:
         return ()
     grouped = samples.by_step(first_step=spans[0].id)
+    measured = samples.by_step(first_step=spans[0].id, measured=True)
     out = []
+    sent_so_far = done_so_far = 0
+    counts_sent = False
     for span in spans:
         end = span.end if span.end is not None else span.start
-        duration = end - span.start
-        per = grouped.get(span.id, {})
+        whole = grouped.get(span.id, {})
+        per = measured.get(span.id, {}) if span.warmup_s > 0 else whole
+        seconds = max(end - (span.start + span.warmup_s), 0.0)
         total = _combine(per.values())
+        everything = _combine(whole.values())
+        events = samples.events_of(span.id, spans[0].id)
+        sent_so_far += events.get("sent", 0)
+        done_so_far += everything.requests
+        counts_sent = counts_sent or "sent" in events
         out.append(
             StepStats(
                 id=span.id,
@@ -371,12 +489,12 @@ def summarize_steps(
                 end=end,
                 users=span.users,
                 offered_rps=span.offered_rps,
-                achieved_rps=_rate(total.requests, duration),
+                achieved_rps=_rate(total.requests, seconds),
                 requests=total.requests,
                 failures=total.failures,
                 latency_ms=_latency(total, percentiles),
                 endpoints=tuple(
-                    _endpoint_stats(key, acc, duration, percentiles)
+                    _endpoint_stats(key, acc, seconds, percentiles)
                     for key, acc in sorted(per.items())
                 ),
                 mode=span.mode,
@@ -384,11 +502,16 @@ def summarize_steps(
                 status=dict(sorted(total.status.items())),
                 extra_ms=_extra(total, percentiles),
                 tokens_out_per_s=(
-                    _rate(total.tokens_out, duration) if total.token_requests else None
+                    _rate(total.tokens_out, seconds) if total.token_requests else None
                 ),
                 windows=_windows(samples, span, end, window_s, percentiles),
-                goodput_rps=_rate(total.good, duration) if with_goodput else None,
-                events=samples.events_of(span.id, spans[0].id),
+                goodput_rps=_rate(total.good, seconds) if with_goodput else None,
+                events=events,
+                warmup_s=span.warmup_s,
+                partial=span.partial,
+                all_requests=everything.requests,
+                all_failures=everything.failures,
+                in_flight=max(sent_so_far - done_so_far, 0) if counts_sent else None,
             )
         )
     return tuple(out)

@@ -3,43 +3,47 @@
 Two questions, kept apart in the spirit of MLPerf LoadGen's VALID/INVALID:
 
 * **Valid** - can the figures be trusted? Not when the run was interrupted
-  (partial), when no request completed, when the step that establishes the
-  capacity has too few samples for the SLO's percentile (a p99 from 100
-  requests is the 2nd-largest value, not a p99), when that step was still
-  drifting, or when the load generator fell behind (open-loop sends late or
-  dropped, or its CPU saturated): then the target was not what limited the
-  numbers.
+  by a signal, when nothing completed, when no step ran to its end, or when
+  the step that decides the answer could not be judged: the load generator
+  fell behind (open-loop sends late or dropped, its CPU saturated), or - for
+  a test that is not a capacity test - a step had too few requests for its
+  SLO percentile.
 * **Passed** - did the service meet its objectives at the load the test is
   about? A capacity test (ramp or search) drives load past the limit on
-  purpose, so failing steps above capacity are expected: it passes when an
-  SLO capacity was found and reaches ``--ml-min-capacity`` if given. Any
+  purpose, so failing steps above the capacity are expected: it passes when
+  an SLO capacity was found and reaches ``--ml-min-capacity`` if given. Any
   other test (soak, stages, a constant load, a custom shape) passes when
-  every step met every SLO, and the soak and stress verdicts, when present,
-  passed.
+  every judged step passed and, over the whole run, errors stayed under the
+  ceiling; the soak and spike verdicts, when present, must pass too. In every
+  test a step in which the target answered nothing fails the run: a target
+  that stopped answering is broken, not overloaded.
 
-Exit codes follow Locust's: ``0`` pass, ``1`` an SLO failed (Locust's own
-code for failed requests), ``2`` invalid run or configuration error. Without
-SLOs and with a valid run there is nothing of ours to judge: ``exit_code``
-is then ``0`` and the Locust glue leaves Locust's own code in place.
+Steps are judged once, by :func:`~locust_ml.analysis.judge.judge_step`
+(the capacity search's judgements are the search's own, made by the same
+function), and only here turned into a verdict: a capacity search that
+converged is VALID unless something outside it went wrong.
+
+Exit codes: ``0`` pass, ``1`` failed (Locust's ``--exit-code-on-error``
+value, which is Locust's own code for a run with failures), ``2`` invalid run
+or configuration error. The plugin sets the process's exit code from this
+verdict whenever it wrote a report, so the printed code is the process's.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from locust_ml.analysis.capacity import CapacityAnalysis
-from locust_ml.analysis.histogram import percentile_key
-from locust_ml.analysis.slo import SLO, SLOVerdict
-from locust_ml.analysis.stability import StabilityRule, min_samples
-from locust_ml.analysis.steps import StepStats, full_windows
+from locust_ml.analysis.judge import JudgeRule, Outcome, StepJudgement
+from locust_ml.analysis.steps import StepStats
 
 __all__ = [
     "CAPACITY_SHAPES",
     "EXIT_INVALID",
     "EXIT_PASS",
     "EXIT_SLO_FAILED",
+    "NOT_JUDGED_LABELS",
     "RunVerdict",
     "judge_run",
 ]
@@ -51,12 +55,10 @@ EXIT_INVALID = 2
 #: Shapes whose purpose is to find the limit; steps beyond it fail by design.
 CAPACITY_SHAPES = frozenset({"ramp", "capacity-search"})
 
-#: Spike-test steps judged by the stress verdict (breaking, recovery), not per step.
-SPIKE_JUDGED_ELSEWHERE = frozenset({"spike", "recovery"})
-
-#: Open-loop lateness (p99, ms) the generator may add before it is suspect:
-#: at least this, or 10% of the tightest latency SLO, whichever is larger.
-LATENESS_FLOOR_MS = 10.0
+#: Steps that are transitions, not measurements: ramps into and out of a
+#: soak's hold, a search's drain; a spike's spike and recovery are judged
+#: by the spike verdict, a search's probe only measures.
+NOT_JUDGED_LABELS = frozenset({"ramp-up", "ramp-down", "cooldown", "probe", "spike", "recovery"})
 
 
 @dataclass(frozen=True)
@@ -66,171 +68,142 @@ class RunVerdict:
     partial: bool = False
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: The exit code of a run that is valid but failed (``--exit-code-on-error``).
+    fail_code: int = EXIT_SLO_FAILED
 
     @property
     def exit_code(self) -> int:
         if not self.valid:
             return EXIT_INVALID
-        return EXIT_PASS if self.passed else EXIT_SLO_FAILED
+        return EXIT_PASS if self.passed else self.fail_code
 
 
-def _sample_floor(slos: Sequence[SLO]) -> tuple[int, str] | None:
-    """The largest sample floor any percentile SLO needs, and which SLO."""
-    best: tuple[int, str] | None = None
-    for slo in slos:
-        if slo.percentile is None or slo.percentile >= 100.0:
-            continue
-        n = min_samples(slo.percentile / 100.0)
-        if best is None or n > best[0]:
-            best = (n, str(slo))
-    return best
-
-
-def _lateness_limit(slos: Sequence[SLO]) -> float:
-    latency = [s.threshold for s in slos if s.metric == "latency"]
-    return max(LATENESS_FLOOR_MS, 0.1 * min(latency)) if latency else LATENESS_FLOOR_MS
-
-
-def _generator_reasons(step: StepStats, slos: Sequence[SLO]) -> list[str]:
-    if step.mode != "open":
-        return []
-    reasons = []
-    dropped = step.events.get("dropped", 0)
-    if dropped:
-        reasons.append(
-            f"step {step.id}: the load generator dropped {dropped} sends "
-            "(in-flight cap or lateness limit); raise --ml-max-inflight or add workers"
-        )
-    lateness = (step.extra_ms or {}).get("lateness") or {}
-    p99 = lateness.get(percentile_key(99.0))
-    limit = _lateness_limit(slos)
-    if p99 is not None and not math.isnan(p99) and p99 > limit:
-        reasons.append(
-            f"step {step.id}: sends were {p99:.1f} ms late at p99 (limit {limit:.0f} ms); "
-            "the load generator, not the target, shaped the latency"
-        )
-    return reasons
-
-
-def _check_deciding(
-    deciding: Sequence[StepStats],
-    slos: Sequence[SLO],
-    rule: StabilityRule,
-    invalid: list[str],
-    warnings: list[str],
-) -> None:
-    """Enough samples for the percentile, and stable, in each deciding step."""
-    floor = _sample_floor(slos)
-    for step in deciding:
-        if floor is not None and step.requests < floor[0]:
-            invalid.append(
-                f"step {step.id}: {step.requests} requests; {floor[1]} needs at least "
-                f"{floor[0]} for a 95% upper bound on the percentile (lengthen the step)"
-            )
-        needed = max(rule.windows, rule.min_windows)
-        windows = full_windows(step.windows)
-        if len(windows) >= needed:
-            stable = rule.check(windows, samples=step.requests, samples_needed=0)
-            if not stable.stable:
-                invalid.append(f"step {step.id} was not stable: {'; '.join(stable.reasons)}")
-        elif windows:
-            warnings.append(
-                f"step {step.id}: {len(windows)} measurement windows, too few to "
-                "judge its stability"
-            )
-
-
-def _capacity_failures(
-    slos: Sequence[SLO], capacity: CapacityAnalysis | None, min_capacity: float | None
-) -> list[str]:
-    if slos and (capacity is None or capacity.slo_rps is None):
-        return ["no step met every SLO: SLO capacity is zero at the tested loads"]
-    found = capacity.slo_rps if capacity is not None else None
-    if found is not None and min_capacity is not None and found < min_capacity:
-        return [
-            f"SLO capacity {found:.2f} req/s is below the required "
-            f"{min_capacity:g} req/s (--ml-min-capacity)"
-        ]
-    return []
-
-
-def _step_failures(
-    steps: Sequence[StepStats], slo_verdicts: Mapping[int, SLOVerdict], shape: str | None
-) -> list[str]:
-    failed = []
+def _no_answers(steps: Sequence[StepStats], judgements: Mapping[int, StepJudgement]) -> list[str]:
+    out = []
     for step in steps:
-        if shape == "spike" and step.label in SPIKE_JUDGED_ELSEWHERE:
-            continue  # the spike verdict judges the spike and the recovery
-        verdict = slo_verdicts.get(step.id)
-        if verdict is not None and not verdict.passed:
-            failed.append(f"step {step.id}: " + "; ".join(verdict.reasons()))
-    return failed
+        j = judgements.get(step.id)
+        if j is not None and j.outcome is Outcome.NO_ANSWERS and step.label not in ("cooldown",):
+            out.append(f"the target answered nothing in step {step.id}: {'; '.join(j.reasons)}")
+    return out
+
+
+def _capacity_verdict(
+    capacity: CapacityAnalysis | None,
+    judgements: Mapping[int, StepJudgement],
+    min_capacity: float | None,
+    invalid: list[str],
+    failed: list[str],
+) -> None:
+    if capacity is None:
+        invalid.append("no step was judged; nothing to decide the capacity from")
+        return
+    first = capacity.first_failing_step
+    top = judgements.get(first) if first is not None else None
+    if top is not None and top.outcome is Outcome.GENERATOR:
+        invalid.append(
+            f"step {first}, the first to fail, failed because of the load generator: "
+            + "; ".join(top.reasons)
+        )
+        return
+    if capacity.slo_rps is None:
+        if top is not None and not top.valid:
+            invalid.append(
+                f"step {first}, the first judged, could not be judged: {'; '.join(top.reasons)}"
+            )
+        else:
+            why = f" (step {first}: {capacity.limiting_slo})" if first is not None else ""
+            failed.append(
+                f"no step met the SLOs: the SLO capacity is zero at the tested loads{why}"
+            )
+        return
+    if min_capacity is not None and capacity.slo_rps < min_capacity:
+        failed.append(
+            f"SLO capacity {capacity.slo_rps:.2f} req/s is below the required "
+            f"{min_capacity:g} req/s (--ml-min-capacity)"
+        )
+
+
+def _steps_verdict(
+    steps: Sequence[StepStats],
+    judgements: Mapping[int, StepJudgement],
+    invalid: list[str],
+    failed: list[str],
+) -> None:
+    for step in steps:
+        j = judgements.get(step.id)
+        if j is None or j.passed or step.label in NOT_JUDGED_LABELS:
+            continue
+        if j.outcome is Outcome.NO_ANSWERS:
+            continue  # said once, for every shape (_no_answers)
+        line = f"step {step.id}: {'; '.join(j.reasons)}"
+        if j.outcome in (Outcome.TOO_FEW, Outcome.GENERATOR):
+            invalid.append(line)
+        else:
+            failed.append(line)
 
 
 def judge_run(
     *,
     steps: Sequence[StepStats],
-    slos: Sequence[SLO],
-    slo_verdicts: Mapping[int, SLOVerdict],
+    judgements: Mapping[int, StepJudgement],
+    rule: JudgeRule,
     capacity: CapacityAnalysis | None,
     shape: str | None,
     total_requests: int,
+    total_failures: int = 0,
     interrupted: str | None = None,
     min_capacity: float | None = None,
-    generator_cpu: Mapping[int, float] | None = None,
     extra_verdicts: Sequence[tuple[str, bool, Sequence[str]]] = (),
-    stability: StabilityRule | None = None,
+    fail_code: int = EXIT_SLO_FAILED,
+    warnings: Sequence[str] = (),
 ) -> RunVerdict:
     """Judge the run; see the module docstring for the rules.
 
-    ``interrupted`` says how the run was cut short (``"SIGTERM"``), if it
-    was. ``generator_cpu`` is the load generator's peak CPU percent per step.
-    ``extra_verdicts`` are (name, passed, reasons) from the soak and stress
-    analyses.
+    ``judgements`` has every judged step's judgement (partial steps have
+    none); ``interrupted`` says how a signal cut the run short
+    (``"SIGTERM"``); ``extra_verdicts`` are (name, passed, reasons) from the
+    soak and spike analyses.
     """
-    by_id = {s.id: s for s in steps}
     invalid: list[str] = []
-    warnings: list[str] = []
+    failed: list[str] = []
+    partial = [s.id for s in steps if s.partial]
     if interrupted:
         invalid.append(
             f"the run was interrupted ({interrupted}); the report covers what was measured"
         )
     if total_requests == 0:
         invalid.append("no request completed; nothing was measured")
-    capacity_test = shape in CAPACITY_SHAPES
-    if capacity_test and capacity is not None and capacity.last_passing_step is not None:
-        deciding = [by_id[capacity.last_passing_step]]
+    elif not judgements:
+        invalid.append(
+            f"no step ran to its end ({len(partial)} cut short); nothing could be judged"
+        )
     else:
-        deciding = [s for s in steps if s.id in slo_verdicts and slo_verdicts[s.id].passed]
-    _check_deciding(deciding, slos, stability or StabilityRule(), invalid, warnings)
-    # A capacity test overloads the target on purpose from its first failing
-    # load up: late or dropped sends there are the overloaded target's doing.
-    loads = {p.step: p.load for p in capacity.curve} if capacity is not None else {}
-    limit = None
-    if capacity_test and capacity is not None and capacity.first_failing_step is not None:
-        limit = loads.get(capacity.first_failing_step)
-    for step in steps:
-        if limit is not None and loads.get(step.id, -math.inf) >= limit:
-            continue
-        invalid.extend(_generator_reasons(step, slos))
-        cpu = (generator_cpu or {}).get(step.id)
-        if cpu is not None and cpu > 90.0:
-            invalid.append(
-                f"step {step.id}: the load generator's CPU reached {cpu:.0f}%; "
-                "add workers (--processes) so Locust is not the bottleneck"
-            )
-    if capacity_test:
-        failed = _capacity_failures(slos, capacity, min_capacity)
-    else:
-        failed = _step_failures(steps, slo_verdicts, shape)
+        if shape in CAPACITY_SHAPES:
+            _capacity_verdict(capacity, judgements, min_capacity, invalid, failed)
+        else:
+            _steps_verdict(steps, judgements, invalid, failed)
+            ceiling = rule.ceiling
+            ratio = total_failures / total_requests
+            if ceiling is not None and ratio > ceiling:
+                failed.append(
+                    f"errors {ratio:.2%} of {total_requests} requests over the run, above the "
+                    f"{ceiling:.0%} error ceiling"
+                )
+        failed[:0] = _no_answers(steps, judgements)
     for name, passed, reasons in extra_verdicts:
         if not passed:
             failed.extend([f"{name}: {r}" for r in reasons] or [f"{name} verdict failed"])
-    # Keep the order stable and the list short enough to read.
+    notes = list(warnings)
+    if partial and not interrupted:
+        notes.append(
+            f"step{'s' if len(partial) > 1 else ''} {', '.join(map(str, partial))} ended "
+            "before their planned end (partial: shown, not judged)"
+        )
     return RunVerdict(
         passed=not failed,
         valid=not invalid,
-        partial=bool(interrupted),
+        partial=bool(interrupted) or bool(partial),
         reasons=tuple(dict.fromkeys(invalid + failed)),
-        warnings=tuple(dict.fromkeys(warnings)),
+        warnings=tuple(dict.fromkeys(notes)),
+        fail_code=fail_code,
     )

@@ -44,7 +44,6 @@ from locust.runners import (
 )
 
 from locust_ml.analysis.steps import StepSpan
-from locust_ml.analysis.verdict import EXIT_INVALID
 from locust_ml.errors import EXIT_CONFIG, EXIT_TARGET, ConfigError, DependencyError, TargetError
 from locust_ml.plugin import signals, webui
 from locust_ml.plugin.openloop import RATE_MESSAGE, ArrivalDriver, RatePlan
@@ -137,18 +136,29 @@ class _Listeners:
             runner.register_message(RATE_MESSAGE, self.on_rate_message)
             events.quitting.add_listener(self.on_worker_quitting)
 
-    def send_step(self, step_id: int, start: float, client_id: str | None = None) -> None:
+    def send_step(self, span: StepSpan, client_id: str | None = None) -> None:
         runner = self.environment.runner
         if isinstance(runner, MasterRunner):
-            runner.send_message(STEP_MESSAGE, {"id": step_id, "start": start}, client_id=client_id)
+            message = {
+                "id": span.id,
+                "start": span.start,
+                "measure_from": span.measure_from if span.warmup_s > 0 else None,
+                "window": self.rec.window_s,
+            }
+            runner.send_message(STEP_MESSAGE, message, client_id=client_id)
 
     def on_step_message(self, msg: Any, **_: Any) -> None:
         data = getattr(msg, "data", None)
         if not isinstance(data, dict):
             return
-        step, start = data.get("id"), data.get("start")
+
+        def num(key: str) -> float | None:
+            value = data.get(key)
+            return float(value) if isinstance(value, int | float) else None
+
+        step = data.get("id")
         if isinstance(step, int):
-            self.rec.set_step(step, float(start) if isinstance(start, int | float) else None)
+            self.rec.set_step(step, num("start"), num("measure_from"), num("window"))
 
     def on_rate_message(self, msg: Any, **_: Any) -> None:
         driver = _drivers.get(self.environment)
@@ -216,7 +226,7 @@ class _Listeners:
     def on_worker_connect(self, client_id: str, **_: Any) -> None:
         cur = self.rec.steps.current
         if cur is not None:
-            self.send_step(cur.id, cur.start, client_id=client_id)
+            self.send_step(cur, client_id=client_id)
 
     def on_test_start(self, environment: Environment, **_: Any) -> None:
         rec = self.rec
@@ -230,6 +240,16 @@ class _Listeners:
                 environment.runner.quit()
             return
         if rec.role != "worker":
+            shape = environment.shape_class
+            if isinstance(shape, MLShape):
+                rec.window_s = shape.window_s()
+                logger.info("locust-ml: %s", shape.describe())
+                if rec.ignored_flags:
+                    logger.warning(
+                        "locust-ml: %s ignored: the %s shape sets the load itself",
+                        " and ".join(rec.ignored_flags),
+                        shape.kind_now,
+                    )
             old = _trackers.pop(environment, None)
             if old is not None:
                 old.kill(block=False)
@@ -251,12 +271,30 @@ class _Listeners:
         loop = _telemetry.get(environment)
         if loop is not None:
             loop.stop()  # a last reading while the step is still open
-        rec.close_steps()
+        rec.close_steps(partial=_cut_short(environment))
         if not getattr(environment.parsed_options, "headless", True):
             # Web UI runs can repeat: write this run's report once the last
             # worker reports (every 3 s) are in, without waiting for quit.
             delay = 4.0 if rec.role == "master" else 0.0
             gevent.spawn_later(delay, _finish, environment, rec)
+
+
+def _cut_short(environment: Environment) -> bool:
+    """Whether the test stopped before its shape's plan ended (stop, -t, a signal)."""
+    shape = environment.shape_class
+    if isinstance(shape, MLShape):
+        return shape.cut_short or shape.current_tick is not None
+    return False
+
+
+def _note_ignored_options(environment: Environment, rec: RunRecorder) -> None:
+    """At init (before Locust fills in headless defaults): were -u/-r given?"""
+    opts = environment.parsed_options
+    rec.ignored_flags = tuple(
+        flag
+        for flag, name in (("-u/--users", "num_users"), ("-r/--spawn-rate", "spawn_rate"))
+        if getattr(opts, name, None) is not None
+    )
 
 
 def _step_hook(rec: RunRecorder) -> StepHook | None:
@@ -294,7 +332,7 @@ def _track_steps(environment: Environment, rec: RunRecorder) -> None:
     since_announce = 0.0
     shape = environment.shape_class if isinstance(environment.shape_class, MLShape) else None
     if shape is not None:
-        shape.observe = lambda tick: rec.observation(tick, lag_s=_report_lag(environment))
+        shape.observe = lambda tick: rec.measurement(tick, lag_s=_report_lag(environment))
     workers: tuple[str, ...] = ()
     while True:
         runner = environment.runner
@@ -313,20 +351,27 @@ def _track_steps(environment: Environment, rec: RunRecorder) -> None:
                     mode=tick.mode,
                     label=tick.label,
                     key=tick.step,
+                    warmup_s=tick.warmup_s,
                 )
             else:
                 span = rec.observe(int(runner.target_user_count))
             now_workers = _worker_ids(runner)
             cur = rec.steps.current
             announce = span is not None or now_workers != workers
-            if cur is not None and cur.mode == "open" and shape is not None and announce:
-                _announce_rate(environment, rec, shape, cur, now_workers)
+            if (
+                cur is not None
+                and tick is not None
+                and tick.driven
+                and shape is not None
+                and announce
+            ):
+                _announce_rate(environment, rec, shape, cur, now_workers, tick.concurrency)
             workers = now_workers
             if span is not None:
                 since_announce = 0.0
             elif rec.role == "master" and since_announce >= STEP_REANNOUNCE_SECONDS:
                 if cur is not None and rec.send_step is not None:
-                    rec.send_step(cur.id, cur.start)
+                    rec.send_step(cur)
                 since_announce = 0.0
         gevent.sleep(STEP_POLL_SECONDS)
         since_announce += STEP_POLL_SECONDS
@@ -380,8 +425,13 @@ def _announce_rate(
     shape: MLShape,
     span: StepSpan,
     workers: tuple[str, ...],
+    concurrency: int | None = None,
 ) -> None:
-    """Tell every worker (or the local driver) its share of the step's arrivals."""
+    """Tell every worker (or the local driver) its share of the step's arrivals.
+
+    ``concurrency`` asks for a closed loop run by the senders instead (the
+    capacity search's probe): that many requests in flight, split over them.
+    """
     opts = rec.options.shape
     runner = environment.runner
     lead = RATE_LEAD_SECONDS if isinstance(runner, MasterRunner) else 0.0
@@ -398,6 +448,7 @@ def _announce_rate(
             worker_count=count,
             max_inflight=opts.max_inflight,
             max_lateness_s=opts.max_lateness_s,
+            concurrency=concurrency,
         )
 
     if isinstance(runner, MasterRunner):
@@ -407,9 +458,9 @@ def _announce_rate(
             )
         if workers:
             logger.info(
-                "locust-ml: step %s: %s req/s over %d workers",
+                "locust-ml: step %s: %s over %d workers",
                 span.id,
-                span.offered_rps,
+                f"{concurrency} in flight" if concurrency else f"{span.offered_rps:g} req/s",
                 len(workers),
             )
         return
@@ -427,8 +478,14 @@ def _finish(environment: Environment, rec: RunRecorder, interrupted: str | None 
         rec.workers = max(rec.workers, environment.runner.worker_count)
     shape = environment.shape_class
     kind = (rec.options.shape.kind or shape.kind) if isinstance(shape, MLShape) else None
+    fail_code = getattr(environment.parsed_options, "exit_code_on_error", None)
     rec.finish(
-        target=environment.host, shape=kind, interrupted=interrupted, errors=_errors(environment)
+        target=environment.host,
+        shape=kind,
+        interrupted=interrupted,
+        errors=_errors(environment),
+        partial=_cut_short(environment),
+        fail_code=fail_code if isinstance(fail_code, int) else None,
     )
     if rec.report_path is not None:
         logger.info("locust-ml: report written to %s", rec.report_path)
@@ -470,6 +527,7 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -
         return
     if rec.role == "worker":
         return
+    _note_ignored_options(environment, rec)
     signals.watch(environment)
     _preload_analysis()
     webui.install(environment, rec)
@@ -594,11 +652,10 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         _finish(environment, rec, interrupted)
         report = rec.report
         if report is not None:
-            code = report.verdict.exit_code
-            if report.slos or code == EXIT_INVALID:
-                # Ours decides when we judged something (SLOs) or the run is
-                # invalid; otherwise Locust's own code (failed requests) stands.
-                environment.process_exit_code = code
+            # One rule (analysis/verdict.py): the verdict's code is the
+            # process's, Locust's --exit-code-on-error being the code of a
+            # failed run, so the code printed is the code CI sees.
+            environment.process_exit_code = report.verdict.exit_code
 
 
 @locust.events.quit.add_listener

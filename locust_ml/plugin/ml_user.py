@@ -152,9 +152,13 @@ class MLUser(FastHttpUser):
         self._intended: dict[Any, float] = {}
 
     def on_start(self) -> None:
+        from locust_ml.plugin.hooks import recorder_for
+
         # Options reach workers with the spawn message, so read them here,
         # not at import or init time.
         self.ml_options = read_options(self.environment.parsed_options)
+        #: Counts each send, so requests still in flight when a step ends are known.
+        self._recorder = recorder_for(self.environment)
         runner = self.environment.runner
         worker = getattr(runner, "worker_index", 0) if runner is not None else 0
         # str seeds are hashed with SHA-512 by random.Random: stable across runs.
@@ -240,6 +244,9 @@ class MLUser(FastHttpUser):
             if intended is not None:
                 fields["intended"] = intended
         context = {CONTEXT_KEY: fields}  # what ml_context(**fields) gives, without the call
+        recorder = getattr(self, "_recorder", None)
+        if recorder is not None:
+            recorder.count_sent()
         headers = request.headers
         direct = self._direct
         if (

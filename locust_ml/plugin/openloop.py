@@ -20,6 +20,12 @@ The master announces each open-loop step to every worker with
 ``locust_ml:rate`` (step id, rate, start time, the arrival process, this
 worker's index and the worker count); a local run calls :meth:`configure`
 directly.
+
+A plan may instead ask for a *concurrency*: a closed loop run by the same
+pool of senders, each of this worker's share of clients sending again as
+soon as its answer arrives (the capacity search's saturation probe). No
+Locust user is started or stopped for it, so the probe's steps change in
+an instant; a client's latency is then measured from its actual send.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class RatePlan:
 
     __slots__ = (
         "arrival",
+        "concurrency",
         "max_inflight",
         "max_lateness_s",
         "rate",
@@ -75,10 +82,21 @@ class RatePlan:
         worker_count: int = 1,
         max_inflight: int = 1000,
         max_lateness_s: float = 10.0,
+        concurrency: int | None = None,
     ) -> None:
         self.step, self.rate, self.start, self.arrival = step, rate, start, arrival
         self.seed, self.worker_index, self.worker_count = seed, worker_index, worker_count
         self.max_inflight, self.max_lateness_s = max_inflight, max_lateness_s
+        #: The whole test's clients (a closed loop): this worker runs its share.
+        self.concurrency = concurrency
+
+    @property
+    def clients(self) -> int:
+        """This worker's share of ``concurrency`` (0 for a rate plan)."""
+        if self.concurrency is None:
+            return 0
+        n, i = max(self.worker_count, 1), self.worker_index
+        return self.concurrency // n + (1 if i < self.concurrency % n else 0)
 
     def to_message(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -88,7 +106,10 @@ class RatePlan:
         if not isinstance(data, dict):
             raise ValueError(f"malformed rate message: {data!r:.200}")
         try:
-            return cls(**{k: data[k] for k in cls.__slots__})
+            return cls(
+                **{k: data[k] for k in cls.__slots__ if k != "concurrency"},
+                concurrency=data.get("concurrency"),
+            )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed rate message: {exc}") from None
 
@@ -147,7 +168,12 @@ class ArrivalDriver:
 
     # -- plan ------------------------------------------------------------------
     def configure(self, plan: RatePlan) -> None:
-        """Start (or re-start) sending at ``plan``'s rate from its start time."""
+        """Start (or re-start) sending at ``plan``'s rate (or concurrency) from its start time."""
+        if plan.concurrency is not None:
+            self._plan, self._schedule = plan, None  # a rate loop stops at its next look
+            for _ in range(plan.clients):
+                self._inflight.spawn(self._client, plan)
+            return
         if self._spec_text != plan.arrival:
             spec: ArrivalSpec = parse_arrival(plan.arrival)
             self._process = spec.process(self._load_timestamps)
@@ -237,6 +263,17 @@ class ArrivalDriver:
                 return
         self.sent += 1
         self._inflight.spawn(self._send, user, intended)
+
+    def _client(self, plan: RatePlan) -> None:
+        """One closed-loop client: send, wait for the answer, repeat while ``plan`` holds."""
+        self._sleep_until(plan.start)
+        while self._plan is plan:
+            user = self._pick_user()
+            if user is None:
+                self._user_registered.wait(timeout=1.0)
+                continue
+            self.sent += 1
+            user.run_arrival(self._clock())
 
     def _send(self, user: Any, intended: float) -> None:
         try:

@@ -103,9 +103,10 @@ def add_options(parser: Any) -> None:
         group,
         "--ml-window",
         metavar="TIME",
-        default="5s",
+        default=None,
         help="Length of the measurement windows within each step (stability checks, "
-        "time series in the report). Default: %(default)s",
+        "time series in the report). Default: 1s in a capacity search, a tenth of the "
+        "shortest step (1-5 s) in the other shapes, 5s without a locust-ml shape.",
     )
     _arg(
         group,
@@ -239,35 +240,32 @@ def add_options(parser: Any) -> None:
         "--ml-search-start",
         metavar="LOAD",
         default=None,
-        help="Capacity search: first load tried.",
-    )
-    _arg(
-        shape,
-        "--ml-search-factor",
-        metavar="F",
-        default=None,
-        help="Capacity search: step-up factor before bisecting.",
+        help="Capacity search: closed loop, the first user count (default 1); open loop, a "
+        "first rate to try instead of probing the target's saturation first.",
     )
     _arg(
         shape,
         "--ml-search-precision",
         metavar="P",
         default=None,
-        help="Capacity search: stop when first-bad / last-good - 1 <= P (e.g. 0.05).",
+        help="Capacity search: stop when first failing / last passing load - 1 <= P. "
+        "Default: 0.03.",
     )
     _arg(
         shape,
         "--ml-search-max-time",
         metavar="TIME",
         default=None,
-        help="Capacity search: stop after this long.",
+        help="Capacity search: stop after this long. Default: 10m.",
     )
     _arg(
         shape,
         "--ml-search-step-time",
         metavar="TIME",
         default=None,
-        help="Capacity search: judge a step after at most this long (unstable = fail).",
+        help="Capacity search: judge a step after at most this long, failing it if it is "
+        "not stable by then (longer while a slow target answers the requests its SLO "
+        "percentile needs). Default: 30s.",
     )
     _arg(
         shape,
@@ -506,7 +504,6 @@ class ShapeOptions:
     spike_recovery_s: float | None = None
     stages: str | None = None
     search_start: float | None = None
-    search_factor: float | None = None
     search_precision: float | None = None
     search_max_s: float | None = None
     search_step_s: float | None = None
@@ -522,7 +519,8 @@ class MLOptions:
 
     report_dir: str | None = None
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
-    window_s: float = 5.0
+    #: None: the shape's default (see shapes.MLShape.window_s).
+    window_s: float | None = None
     prompt_tokens: LengthDistribution = field(
         default_factory=lambda: LengthDistribution.parse(DEFAULT_PROMPT_TOKENS)
     )
@@ -563,8 +561,10 @@ def _positive_duration(value: Any, default: str, option: str) -> float:
     return seconds
 
 
-def _window(value: Any) -> float:
-    return _positive_duration(value, "5s", "--ml-window")
+def _window(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    return _positive_duration(value, "1s", "--ml-window")
 
 
 def _choice(value: Any, option: str, choices: tuple[str, ...]) -> str:
@@ -624,7 +624,6 @@ def _shape_options(get: Callable[..., Any]) -> ShapeOptions:
         spike_recovery_s=secs("spike-recovery"),
         stages=None if stages is None else str(stages),
         search_start=num("search-start"),
-        search_factor=num("search-factor"),
         search_precision=num("search-precision"),
         search_max_s=secs("search-max-time"),
         search_step_s=secs("search-step-time"),

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from locust_ml.analysis.histogram import LatencyHistogram
+from locust_ml.analysis.judge import StepMeasurement
 from locust_ml.analysis.samples import Accumulator, RequestSample, StepSamples, window_index
 from locust_ml.analysis.search import SearchResult
 from locust_ml.analysis.slo import SLO, SLOStats, required_percentiles
-from locust_ml.analysis.stability import StabilityRule, StepObservation
+from locust_ml.analysis.stability import StabilityRule
 from locust_ml.analysis.status import classify
 from locust_ml.analysis.steps import StepLog, StepSpan, WindowStats, summarize_steps
 from locust_ml.analysis.utilization import Reading, UtilizationLog
@@ -51,6 +52,8 @@ logger = logging.getLogger("locust_ml")
 #: Master -> worker message announcing the current step:
 #: ``{"id": int, "start": float}`` (the step's start, master's epoch clock).
 STEP_MESSAGE = "locust_ml:step"
+#: Measurement window length without --ml-window or a locust-ml shape (seconds).
+DEFAULT_WINDOW_S = 5.0
 #: Key of our data inside Locust's worker report dict.
 WIRE_KEY = "locust_ml"
 #: Key of the ML fields a user puts in the ``context`` of a request (see
@@ -189,7 +192,7 @@ class RunRecorder:
         locustfile: str = "locustfile",
         options: MLOptions | None = None,
         clock: Callable[[], float] = time.time,
-        send_step: Callable[[int, float], None] | None = None,
+        send_step: Callable[[StepSpan], None] | None = None,
     ) -> None:
         if role not in ("local", "master", "worker"):
             raise ValueError(f"role must be local, master or worker, got {role!r}")
@@ -209,6 +212,8 @@ class RunRecorder:
         self.telemetry_cpu_s = 0.0
         #: Seconds the embedded reference server took to become ready, if one was started.
         self.server_ready_s: float | None = None
+        #: Locust options given that a locust-ml shape ignores (said once at the start).
+        self.ignored_flags: tuple[str, ...] = ()
         self._reset()
 
     def _reset(self) -> None:
@@ -216,6 +221,10 @@ class RunRecorder:
         self.steps = StepLog()
         self.current_step = 0
         self.step_start: float | None = None
+        #: When the current step's measured part begins (None: no warm-up).
+        self.measure_from: float | None = None
+        #: Length of the measurement windows (the master's, announced with each step).
+        self.window_s = self.options.window_s or DEFAULT_WINDOW_S
         self.utilization = UtilizationLog()
         self.search: SearchResult | None = None
         self._good_rules = _good_rules(self.options.shape.slos)
@@ -249,10 +258,12 @@ class RunRecorder:
         if self._good_rules:
             sample = dataclasses.replace(sample, good=_is_good(sample, self._good_rules))
         window = None
+        measured = False
         if self.step_start is not None:
             end = self.clock() if end_time is None else end_time
-            window = window_index(end, self.step_start, self.options.window_s)
-        self.samples.add(self.current_step, sample, window)
+            window = window_index(end, self.step_start, self.window_s)
+            measured = self.measure_from is not None and end >= self.measure_from
+        self.samples.add(self.current_step, sample, window, measured=measured)
         if self.first_latency_ms is None:
             self.first_latency_ms = sample.latency_ms
         self.recorded += 1
@@ -283,6 +294,10 @@ class RunRecorder:
         )
         self.record(sample, end)
 
+    def count_sent(self) -> None:
+        """A request is about to be sent (the users call this): requests in flight are counted."""
+        self.samples.count_event(self.current_step, "sent")
+
     def add_telemetry(self, samples: Sequence[TelemetrySample]) -> None:
         """Tag telemetry readings with the current step and window (master/local)."""
         cur = self.steps.current
@@ -292,7 +307,7 @@ class RunRecorder:
             self.utilization.add(
                 Reading(
                     step=cur.id,
-                    window=window_index(s.timestamp, cur.start, self.options.window_s),
+                    window=window_index(s.timestamp, cur.start, self.window_s),
                     t=s.timestamp,
                     source=s.source,
                     metric=s.metric,
@@ -314,7 +329,7 @@ class RunRecorder:
         self.utilization.add(
             Reading(
                 step=cur.id,
-                window=window_index(t, cur.start, self.options.window_s),
+                window=window_index(t, cur.start, self.window_s),
                 t=t,
                 source="generator",
                 metric="generator_cpu_percent",
@@ -331,10 +346,24 @@ class RunRecorder:
                 out.setdefault(key, Accumulator()).merge(acc)
         return out
 
-    def set_step(self, step_id: int, start: float | None = None) -> None:
-        """A worker heard the master announce a step (and when it started)."""
+    def set_step(
+        self,
+        step_id: int,
+        start: float | None = None,
+        measure_from: float | None = None,
+        window_s: float | None = None,
+    ) -> None:
+        """A worker heard the master announce a step: when it started, when its
+        measured part begins, and the window length."""
         self.current_step = step_id
         self.step_start = start
+        self.measure_from = (
+            measure_from
+            if start is None or measure_from is None or (measure_from > start)
+            else None
+        )
+        if window_s is not None and window_s > 0:
+            self.window_s = window_s
 
     def drain_wire(self) -> list[dict[str, object]]:
         """This worker's samples since its last report, as wire rows (and forget them)."""
@@ -399,25 +428,35 @@ class RunRecorder:
         mode: str | None = None,
         label: str = "",
         key: object = None,
+        warmup_s: float = 0.0,
     ) -> StepSpan | None:
         """Note the current load; open (and announce) a new step if it changed.
 
         ``key`` is the schedule's own step number when a locust-ml shape runs:
-        two consecutive stages at the same load are still two steps.
+        two consecutive stages at the same load are still two steps, and the
+        step takes that number (the report and the schedule say the same).
         """
-        if users <= 0 and offered_rps is None:
+        if users <= 0 and offered_rps is None and key is None:
             return None
         previous = self.steps.current
         now = self.clock()
         span = self.steps.observe(
-            now, users=users, offered_rps=offered_rps, mode=mode, label=label, key=key
+            now,
+            users=users,
+            offered_rps=offered_rps,
+            mode=mode,
+            label=label,
+            key=key,
+            warmup_s=warmup_s,
+            step_id=key if isinstance(key, int) else None,
         )
         if span is None:
             return None
         self.current_step = span.id
         self.step_start = span.start
+        self.measure_from = span.measure_from if span.warmup_s > 0 else None
         if self.send_step is not None:
-            self.send_step(span.id, span.start)
+            self.send_step(span)
         if self.step_hook is not None:
             if previous is not None:
                 self.step_hook.fire("end", previous.closed(now))
@@ -425,69 +464,86 @@ class RunRecorder:
         logger.info("locust-ml: %s", self.progress_line(span, previous, now))
         return span
 
-    def observation(self, tick: Tick, *, lag_s: float = 0.0) -> StepObservation | None:
-        """The current step's measurement after its warm-up, for the capacity search.
+    def measurement(self, tick: Tick, *, lag_s: float = 0.0) -> StepMeasurement | None:
+        """The current step's measured part so far, for the capacity search.
 
-        Only whole windows that are over - and, on a master, old enough that
-        every worker has reported them (``lag_s``) - count, so a window still
-        filling never looks like a throughput drop.
+        The same quantities the report judges the finished step on
+        (:func:`locust_ml.analysis.judge.measure_step`): counts and latency
+        after the warm-up, and the complete windows after it. Locally every
+        sample so far counts, over the time so far. On a master, workers
+        report every few seconds, so counts and time run to the end of the
+        last window every worker has reported (``lag_s`` ago): a window still
+        filling must not look like a throughput drop.
         """
         span = self.steps.current
-        if span is None:
+        if span is None or span.id != tick.step:
             return None
         now = self.clock()
-        window_s = self.options.window_s
-        slos = self.options.shape.slos
+        window_s = self.window_s
         first = span.start + tick.warmup_s
         horizon = now - lag_s
+        if horizon <= first:
+            return None
+        open_loop = span.mode == "open"
         pcts = sorted(
             {
                 *StabilityRule.window_percentiles(),
-                *required_percentiles(slos),
+                *required_percentiles(self.options.shape.slos),
                 50.0,
                 99.0,
             }
         )
         windows: list[WindowStats] = []
-        combined = Accumulator(digits=2)
-        open_loop = span.mode == "open"
+        in_windows = Accumulator(digits=2)
         by_index = self.samples.windows_of(span.id)
         index = max(0, math.ceil((first - span.start) / window_s - 1e-9))
-        while span.start + (index + 1) * window_s <= horizon:
+        while span.start + (index + 1) * window_s <= horizon + 1e-9:
             # Windows without completions are measurements too (none arrive
             # in a stalled or drained step): they have no accumulator.
             acc = by_index.get(index) or Accumulator(digits=2)
             w_start = span.start + index * window_s
-            w_end = w_start + window_s
-            index += 1
             hist = (acc.hist("corrected") if open_loop else None) or acc.hist("latency")
             lat = {} if hist is None else _pcts(hist, pcts)
             windows.append(
-                WindowStats(w_start, w_end, acc.requests, acc.failures, lat, index=index)
+                WindowStats(
+                    w_start, w_start + window_s, acc.requests, acc.failures, lat, index=index
+                )
             )
-            combined.merge(acc)
-        if windows:
-            measured = windows[-1].end - windows[0].start
-            hist = (combined.hist("corrected") if open_loop else None) or combined.hist("latency")
-            ttft, itl = combined.hist("ttft"), combined.hist("itl")
-            aggregate = SLOStats(
-                requests=combined.requests,
-                failure_ratio=combined.failures / combined.requests if combined.requests else 0.0,
-                latency_ms={} if hist is None else _pcts(hist, pcts),
-                ttft_ms=None if ttft is None else _pcts(ttft, required_percentiles(slos, "ttft")),
-                itl_ms=None if itl is None else _pcts(itl, required_percentiles(slos, "itl")),
-            )
-            achieved = combined.requests / measured if measured > 0 else None
+            in_windows.merge(acc)
+            index += 1
+        measured = (
+            self.samples.measured_of(span.id)
+            if tick.warmup_s > 0
+            else self.samples.whole_of(span.id)
+        )
+        if lag_s > 0:
+            counted = in_windows
+            seconds = windows[-1].end - first if windows else 0.0
         else:
-            aggregate = SLOStats(requests=0, failure_ratio=0.0, latency_ms={})
-            achieved = None
-        return StepObservation(
+            counted = measured
+            seconds = now - first
+        hist = (measured.hist("corrected") if open_loop else None) or measured.hist("latency")
+        ttft, itl = measured.hist("ttft"), measured.hist("itl")
+        slos = self.options.shape.slos
+        stats = SLOStats(
+            requests=counted.requests,
+            failure_ratio=counted.failures / counted.requests if counted.requests else 0.0,
+            latency_ms={} if hist is None else _pcts(hist, pcts),
+            ttft_ms=None if ttft is None else _pcts(ttft, required_percentiles(slos, "ttft")),
+            itl_ms=None if itl is None else _pcts(itl, required_percentiles(slos, "itl")),
+        )
+        late = measured.hist("lateness")
+        events = self.samples.events_of(span.id, 1)
+        return StepMeasurement(
             step=tick.step,
-            offered=tick.load,
-            elapsed_in_step=now - span.start,
+            mode=span.mode,
+            load=tick.load,
+            seconds=seconds,
+            stats=stats,
+            ok=counted.ok,
             windows=tuple(windows),
-            aggregate=aggregate,
-            achieved_rps=achieved,
+            lateness_p99_ms=None if late is None else late.percentile_ms(99.0),
+            dropped=events.get("dropped", 0),
         )
 
     def progress_line(self, span: StepSpan, previous: StepSpan | None, now: float) -> str:
@@ -505,11 +561,14 @@ class RunRecorder:
             f"{stats.requests} requests, {stats.failures} failures{lag})"
         )
 
-    def close_steps(self) -> None:
-        """The load stopped: end the running step (and tell the step hook)."""
+    def close_steps(self, *, partial: bool = False) -> None:
+        """The load stopped: end the running step (and tell the step hook).
+
+        ``partial``: the step was cut short, before its planned end.
+        """
         current = self.steps.current
         now = self.clock()
-        self.steps.close(now)
+        self.steps.close(now, partial=partial)
         if current is not None and self.step_hook is not None:
             self.step_hook.fire("end", current.closed(now))
 
@@ -528,15 +587,21 @@ class RunRecorder:
         shape: str | None = None,
         interrupted: str | None = None,
         errors: Sequence[ErrorCount] = (),
+        partial: bool = False,
+        fail_code: int | None = None,
     ) -> RunReport | None:
-        """Build and write the report once per test (idempotent)."""
+        """Build and write the report once per test (idempotent).
+
+        ``partial``: the running step (if any) was cut short; ``fail_code``
+        is the exit code of a failed run (Locust's ``--exit-code-on-error``).
+        """
         if self.role == "worker" or self.finished:
             return self.report
         self.finished = True
         if self.started_at is None and not self.samples.requests:
             return None
         now = self.clock()
-        spans = self.steps.close(now)
+        spans = self.steps.close(now, partial=partial or bool(interrupted))
         run = RunInfo(
             locustfile=self.locustfile,
             target=target if target is not None else self.target,
@@ -555,12 +620,16 @@ class RunRecorder:
             spans,
             self.samples,
             percentiles=self.options.percentiles,
-            window_s=self.options.window_s,
+            window_s=self.window_s,
             notes=[*self.notes, *self.roster.notes(self.started_at)],
             utilization=self.utilization,
             slos=self.options.shape.slos,
             search=self.search,
-            settings=dataclasses.replace(self.options.report, interrupted=interrupted),
+            settings=dataclasses.replace(
+                self.options.report,
+                interrupted=interrupted,
+                fail_code=self.options.report.fail_code if fail_code is None else fail_code,
+            ),
             errors=errors,
         )
         directory = self.report_dir()

@@ -12,11 +12,18 @@ shape between ramp, soak, spike, stages and capacity-search (class attributes
 give each kind's defaults), and ``--ml-arrival`` between closed loop (users)
 and open loop (a target arrival rate). In open loop Locust's user count stays
 steady - a pool of senders - and the rate travels to the workers as messages,
-so the master's blocking ramps (Locust issue #2242) never delay a step.
+so the master's blocking ramps (Locust issue #2242) never delay a step. The
+capacity search runs open loop (Poisson arrivals) unless ``--ml-arrival``
+says otherwise, whatever the locustfile's shape class would use for a ramp.
+
+Locust ignores ``--run-time`` when a shape class exists; ours read it
+(``use_common_options``): the shape ends the test when the time is up, the
+step then running is marked partial, and the report is written as usual.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from locust import LoadTestShape
@@ -29,7 +36,7 @@ from locust_ml.plugin.options import MLOptions, read_options
 from locust_ml.schedules import Plan, RampPlan, SoakPlan, SpikePlan, StagesPlan, Tick
 
 if TYPE_CHECKING:
-    from locust_ml.analysis.stability import StepObservation
+    from locust_ml.analysis.judge import StepMeasurement
 
 __all__ = [
     "CapacitySearchShape",
@@ -43,6 +50,12 @@ __all__ = [
 
 #: Open loop: Locust users (senders) per test unless --ml-pool-users says otherwise.
 DEFAULT_POOL_USERS = 8
+#: Arrival process of a capacity search when --ml-arrival is not given.
+SEARCH_ARRIVAL = "poisson"
+#: Measurement windows: a capacity search's (it judges steps as soon as it can).
+SEARCH_WINDOW_S = 1.0
+#: Other shapes' windows: a tenth of the shortest step, within these bounds.
+WINDOW_BOUNDS_S = (1.0, 5.0)
 
 
 class MLShape(LoadTestShape):
@@ -53,6 +66,8 @@ class MLShape(LoadTestShape):
     """
 
     abstract = True
+    #: Locust: this shape reads --run-time (and says that it ignores -u/-r).
+    use_common_options: ClassVar[bool] = True
     kind: ClassVar[str] = "ramp"
     #: Default arrival process when --ml-arrival isn't given ("closed" or e.g. "poisson").
     arrival: ClassVar[str] = "closed"
@@ -76,17 +91,17 @@ class MLShape(LoadTestShape):
     spike_recovery_seconds: ClassVar[float] = 300.0
     # stages
     stages_file: ClassVar[str | None] = None
-    # capacity search
-    search_start: ClassVar[float] = 10
-    search_factor: ClassVar[float] = 2.0
-    search_precision: ClassVar[float] = 0.05
-    search_max_seconds: ClassVar[float] = 3600.0
-    search_step_seconds: ClassVar[float] = 120.0
-    search_warmup_seconds: ClassVar[float] = 10.0
+    # capacity search (None: the search's own defaults, analysis/search.py)
+    search_start: ClassVar[float | None] = None
+    search_precision: ClassVar[float | None] = None
+    search_max_seconds: ClassVar[float | None] = None
+    search_step_seconds: ClassVar[float | None] = None
 
     _plan: Plan | None = None
     _options: MLOptions | None = None
     current_tick: Tick | None = None
+    #: True once --run-time ended the test before the plan did.
+    cut_short: bool = False
     #: Set by the glue: returns the recorder's measurement of the current step.
     observe: Any = None
 
@@ -98,13 +113,36 @@ class MLShape(LoadTestShape):
             self._options = read_options(parsed)
         return self._options
 
+    @property
+    def kind_now(self) -> str:
+        """The shape kind this run uses: ``--ml-shape`` if given, else the class's."""
+        return self.options().shape.kind or self.kind
+
     def arrival_spec(self) -> ArrivalSpec:
-        """The arrival process: ``--ml-arrival`` if given, else the class's ``arrival``."""
-        return self.options().shape.arrival or parse_arrival(self.arrival, option="arrival")
+        """The arrival process (see :func:`effective_arrival`)."""
+        return _arrival(self.options().shape.arrival, self.kind_now, self.arrival)
 
     @property
     def mode(self) -> str:
         return "open" if self.arrival_spec().is_open else "closed"
+
+    def window_s(self) -> float:
+        """The measurement window length: ``--ml-window``, else the shape's default.
+
+        A capacity search judges steps as soon as it can, on one-second
+        windows; a fixed plan gets ten windows in its shortest step, within
+        :data:`WINDOW_BOUNDS_S` (a step's stability needs five).
+        """
+        given = self.options().window_s
+        if given:
+            return given
+        plan = self.plan()
+        if isinstance(plan, CapacitySearch):
+            return SEARCH_WINDOW_S
+        steps = getattr(plan, "steps", None)
+        lengths = [s.end - s.start for s in steps()] if callable(steps) else []
+        low, high = WINDOW_BOUNDS_S
+        return min(max(min(lengths, default=10 * high) / 10.0, low), high)
 
     # -- the plan ------------------------------------------------------------
     def plan(self) -> Plan:
@@ -116,7 +154,7 @@ class MLShape(LoadTestShape):
     def build_plan(self, opts: MLOptions) -> Plan:
         o = opts.shape
         kind = o.kind or self.kind
-        arrival = o.arrival or parse_arrival(self.arrival, option="arrival")
+        arrival = _arrival(o.arrival, kind, self.arrival)
         mode = "open" if arrival.is_open else "closed"
         spawn = o.spawn_rate or self.spawn_rate
         warmup = self.warmup_s if o.warmup_s is None else o.warmup_s
@@ -153,23 +191,23 @@ class MLShape(LoadTestShape):
                 raise ConfigError("--ml-shape stages needs --ml-stages FILE (YAML or JSON)")
             return StagesPlan.from_file(path, spawn_rate=spawn, pool_users=pool)
         if kind == "capacity-search":
-            return CapacitySearch(
-                SearchConfig(
-                    slos=o.slos,
-                    mode=mode,  # type: ignore[arg-type]
-                    start=o.search_start or self.search_start,
-                    factor=o.search_factor or self.search_factor,
-                    precision=o.search_precision or self.search_precision,
-                    warmup_s=self.search_warmup_seconds if o.warmup_s is None else o.warmup_s,
-                    max_step_s=o.search_step_s or self.search_step_seconds,
-                    max_total_s=o.search_max_s or self.search_max_seconds,
-                    spawn_rate=spawn,
-                    pool_users=pool,
-                    stability=StabilityRule(
-                        tolerance=o.stability_tolerance, windows=3, min_windows=6
-                    ),
-                )
+            given: dict[str, Any] = {
+                "start": _first(o.search_start, self.search_start),
+                "precision": _first(o.search_precision, self.search_precision),
+                "warmup_s": o.warmup_s,
+                "max_step_s": _first(o.search_step_s, self.search_step_seconds),
+                "max_total_s": _first(o.search_max_s, self.search_max_seconds),
+            }
+            config = SearchConfig(
+                slos=o.slos,
+                mode=mode,  # type: ignore[arg-type]
+                spawn_rate=spawn,
+                pool_users=pool,
+                error_ceiling=opts.report.error_ceiling,
+                stability=StabilityRule(tolerance=opts.report.stability_tolerance),
             )
+            changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+            return CapacitySearch(dataclasses.replace(config, **changes) if changes else config)
         raise ConfigError(f"unknown shape kind {kind!r}")
 
     def search_result(self) -> SearchResult | None:
@@ -184,19 +222,49 @@ class MLShape(LoadTestShape):
         self._plan = None  # options may have changed in the web UI
         self._options = None
         self.current_tick = None
+        self.cut_short = False
+
+    def run_time_limit(self) -> float | None:
+        """Locust's ``--run-time`` in seconds, if given (the shape ends the test then)."""
+        runner = getattr(self, "runner", None)
+        parsed = runner.environment.parsed_options if runner is not None else None
+        limit = getattr(parsed, "run_time", None)
+        return float(limit) if isinstance(limit, int | float) and limit > 0 else None
 
     def tick(self) -> tuple[int, float] | None:
         plan = self.plan()
-        observation: StepObservation | None = None
+        elapsed = self.get_run_time()
+        limit = self.run_time_limit()
+        if limit is not None and elapsed >= limit:
+            self.cut_short = self.current_tick is not None
+            self.current_tick = None
+            return None
+        measurement: StepMeasurement | None = None
         if self.current_tick is not None and self.observe is not None:
-            observation = self.observe(self.current_tick)
-        t = plan.at(self.get_run_time(), observation)
+            measurement = self.observe(self.current_tick)
+        t = plan.at(elapsed, measurement)
         self.current_tick = t
         if t is None:
             return None
-        if t.mode == "open":
+        if t.driven:
             return (self.open_users(), t.spawn_rate)
         return (t.users, t.spawn_rate)
+
+    def describe(self) -> str:
+        """One line for the console at the start: the shape, its mode and planned length."""
+        kind, plan = self.kind_now, self.plan()
+        arrival = self.arrival_spec()
+        loop = f"open loop, {arrival}" if arrival.is_open else "closed loop"
+        line = f"shape {kind} ({loop})"
+        duration = getattr(plan, "duration", None)
+        if isinstance(duration, int | float) and not isinstance(plan, CapacitySearch):
+            line += f", planned length {duration:.0f} s"
+        elif isinstance(plan, CapacitySearch):
+            line += f", at most {plan.config.max_total_s:.0f} s"
+        limit = self.run_time_limit()
+        if limit is not None:
+            line += f"; --run-time {limit:.0f} s ends it then"
+        return line
 
     def open_users(self) -> int:
         """Locust users for an open-loop test: a steady pool, at least one per worker."""
@@ -267,23 +335,35 @@ class StagesShape(MLShape):
 
 
 class CapacitySearchShape(MLShape):
-    """Step up until the SLO breaks or throughput stops rising, then bisect."""
+    """Probe the target's saturation, then bracket and bisect the SLO capacity."""
 
     abstract = True
     kind = "capacity-search"
-    arrival = "poisson"
+    arrival = SEARCH_ARRIVAL
+
+
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _arrival(given: ArrivalSpec | None, kind: str, class_default: str) -> ArrivalSpec:
+    if given is not None:
+        return given
+    if kind == "capacity-search":
+        return parse_arrival(SEARCH_ARRIVAL, option="arrival")
+    return parse_arrival(class_default, option="arrival")
 
 
 def effective_arrival(environment: Any) -> ArrivalSpec:
     """The test's arrival process, the same on the master and on every worker.
 
-    ``--ml-arrival`` when given, else the locustfile's shape class's
-    ``arrival`` (Locust loads the locustfile, shape included, in every process).
+    ``--ml-arrival`` when given; else Poisson for a capacity search; else the
+    locustfile's shape class's ``arrival`` (Locust loads the locustfile,
+    shape included, in every process, and sends the master's options to the
+    workers with the spawn message).
     """
-    given = read_options(environment.parsed_options).shape.arrival
-    if given is not None:
-        return given
+    opts = read_options(environment.parsed_options).shape
     shape = getattr(environment, "shape_class", None)
     if isinstance(shape, MLShape):
-        return parse_arrival(shape.arrival, option="arrival")
-    return parse_arrival("closed")
+        return _arrival(opts.arrival, opts.kind or shape.kind, shape.arrival)
+    return opts.arrival or parse_arrival("closed")

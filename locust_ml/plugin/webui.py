@@ -41,19 +41,21 @@ from typing import Any
 
 from locust.env import Environment
 
-from locust_ml.analysis.capacity import (
-    CapacityAnalysis,
-    CapacitySettings,
-    analyze_capacity,
-    points_from_steps,
-)
+from locust_ml.analysis.capacity import CapacityAnalysis
 from locust_ml.analysis.histogram import percentile_key
-from locust_ml.analysis.slo import SLO, SLOVerdict, evaluate, required_percentiles
-from locust_ml.analysis.stability import StabilityRule
-from locust_ml.analysis.steps import StepStats, summarize_steps
-from locust_ml.analysis.verdict import RunVerdict, judge_run
+from locust_ml.analysis.judge import StepJudgement
+from locust_ml.analysis.slo import SLO, required_percentiles
+from locust_ml.analysis.steps import StepStats, Totals, summarize_steps
+from locust_ml.analysis.verdict import RunVerdict
 from locust_ml.plugin.recorder import RunRecorder
-from locust_ml.report.model import ReportSettings, slo_stats
+from locust_ml.report.model import (
+    ReportSettings,
+    RunInfo,
+    RunReport,
+    decide,
+    judge_rule,
+    judge_steps,
+)
 
 __all__ = [
     "CAPACITY_KEY",
@@ -104,11 +106,6 @@ def _col(q: float) -> str:
     return percentile_key(q).replace(".", "_")
 
 
-def _judged_latency(step: StepStats) -> Mapping[str, float | None]:
-    """Open-loop steps show latency from the intended send time, as the SLOs judge."""
-    return slo_stats(step).latency_ms
-
-
 # ----------------------------------------------------------------- step table
 
 
@@ -130,7 +127,7 @@ def step_columns(slos: Sequence[SLO]) -> list[dict[str, str]]:
 
 def step_rows_from(
     steps: Sequence[StepStats],
-    verdicts: Mapping[int, SLOVerdict],
+    verdicts: Mapping[int, StepJudgement],
     *,
     running_step: int | None = None,
 ) -> list[dict[str, Any]]:
@@ -140,7 +137,7 @@ def step_rows_from(
     """
     rows = []
     for s in steps:
-        lat = _judged_latency(s)
+        lat = s.judged_latency_ms
         row: dict[str, Any] = {
             "step": s.id,
             "users": "" if s.users is None else s.users,
@@ -152,9 +149,10 @@ def step_rows_from(
         for q in _PERCENTILES:
             row[_col(q)] = _ms(lat.get(percentile_key(q)))
         verdict = verdicts.get(s.id)
-        if verdict is not None:
-            word = "pass" if verdict.passed else "FAIL"
-            row["slo"] = f"{word} (so far)" if s.id == running_step else word
+        if s.id == running_step:
+            row["slo"] = "running"
+        elif verdict is not None:
+            row["slo"] = "pass" if verdict.passed else f"FAIL ({'; '.join(verdict.reasons)})"
         rows.append(row)
     return rows
 
@@ -164,18 +162,53 @@ def _summaries(rec: RunRecorder) -> tuple[StepStats, ...]:
     slos = rec.options.shape.slos
     pct = sorted({*_PERCENTILES, *rec.options.percentiles, *required_percentiles(slos)})
     spans = rec.steps.spans(rec.clock())
-    return summarize_steps(
-        spans, rec.samples, pct, window_s=rec.options.window_s, with_goodput=bool(slos)
+    return summarize_steps(spans, rec.samples, pct, window_s=rec.window_s, with_goodput=bool(slos))
+
+
+def _judgements(
+    rec: RunRecorder, steps: Sequence[StepStats], running: int | None
+) -> dict[int, StepJudgement]:
+    """The ended steps' judgements, as the report will make them (decide)."""
+    report = _live_report(rec, [s for s in steps if s.id != running], rec.options.shape.slos)
+    return judge_steps(report, judge_rule(rec.options.shape.slos, rec.options.report))
+
+
+def _live_report(
+    rec: RunRecorder | None,
+    steps: Sequence[StepStats],
+    slos: Sequence[SLO],
+    shape: str | None = None,
+    total_requests: int | None = None,
+) -> RunReport:
+    requests = sum(s.all_requests for s in steps) if total_requests is None else total_requests
+    # The window length the steps were measured with (the recorder's, else their own).
+    window_s = rec.window_s if rec is not None else None
+    if window_s is None:
+        window_s = max((w.seconds for s in steps for w in s.windows), default=None)
+    return RunReport(
+        run=RunInfo(
+            locustfile="", target=None, started_at=0.0, ended_at=0.0, mode="local", shape=shape
+        ),
+        percentiles=(),
+        window_s=window_s,
+        steps=tuple(steps),
+        totals=Totals(
+            requests=requests,
+            failures=sum(s.all_failures for s in steps),
+            latency_ms={},
+            endpoints=(),
+        ),
+        slos=tuple(slos),
+        search=rec.search if rec is not None else None,
     )
 
 
 def step_rows(rec: RunRecorder) -> list[dict[str, Any]]:
     """One row per step so far, the running one provisional (pure given ``rec``)."""
     steps = _summaries(rec)
-    slos = rec.options.shape.slos
-    verdicts = {s.id: evaluate(slos, slo_stats(s)) for s in steps} if slos else {}
     cur = rec.steps.current
-    return step_rows_from(steps, verdicts, running_step=cur.id if cur else None)
+    running = cur.id if cur else None
+    return step_rows_from(steps, _judgements(rec, steps, running), running_step=running)
 
 
 # ------------------------------------------------------------- capacity table
@@ -206,15 +239,12 @@ def live_capacity(
     shape: str | None = None,
     total_requests: int | None = None,
     settings: ReportSettings | None = None,
-    generator_cpu: Mapping[int, float] | None = None,
+    rec: RunRecorder | None = None,
 ) -> LiveCapacity:
-    """The report's decisions on the steps that have ended, without bootstrap.
+    """The report's decisions (:func:`locust_ml.report.model.decide`) on the steps that ended.
 
-    Same rules as :func:`locust_ml.report.model.decide` - SLOs judged per
-    step on :func:`~locust_ml.report.model.slo_stats`, capacity, knee and
-    saturation from :func:`analyze_capacity`, validity and pass/fail from
-    :func:`judge_run` - minus the confidence interval (``bootstrap=0``).
-    ``running_step`` is left out: it has not been measured whole.
+    ``running_step`` is left out: it has not been measured whole. ``rec``
+    gives the window length and a capacity search's own judgements.
     """
     slos = tuple(slos)
     settings = settings or ReportSettings()
@@ -222,23 +252,8 @@ def live_capacity(
     judged = tuple(s.id for s in ended)
     if not ended:
         return LiveCapacity(slos, None, None, judged, running_step)
-    verdicts = {s.id: evaluate(slos, slo_stats(s)) for s in ended} if slos else {}
-    points = points_from_steps(ended, {k: v.passed for k, v in verdicts.items()})
-    analysis = analyze_capacity(points, slos, CapacitySettings(bootstrap=0)) if points else None
-    verdict = judge_run(
-        steps=ended,
-        slos=slos,
-        slo_verdicts=verdicts,
-        capacity=analysis,
-        shape=shape,
-        total_requests=(
-            sum(s.requests for s in ended) if total_requests is None else total_requests
-        ),
-        min_capacity=settings.min_capacity,
-        generator_cpu=generator_cpu,
-        stability=StabilityRule(tolerance=settings.stability_tolerance),
-    )
-    return LiveCapacity(slos, analysis, verdict, judged, running_step)
+    report = decide(_live_report(rec, ended, slos, shape, total_requests), slos, settings)
+    return LiveCapacity(slos, report.capacity, report.verdict, judged, running_step)
 
 
 def _note(analysis: CapacityAnalysis, prefix: str) -> str:
@@ -351,20 +366,6 @@ def capacity_rows(live: LiveCapacity, report_url: str | None = None) -> list[dic
 # ------------------------------------------------------------------ the glue
 
 
-def _generator_cpu(rec: RunRecorder, step_ids: Sequence[int]) -> dict[int, float]:
-    """The load generator's peak CPU per step (the verdict's generator check)."""
-    out: dict[int, float] = {}
-    for step in step_ids:
-        peaks = [
-            r.max
-            for r in rec.utilization.step_stats(step)
-            if r.metric == "generator_cpu_percent" and r.max is not None
-        ]
-        if peaks:
-            out[step] = max(peaks)
-    return out
-
-
 def _report_file(rec: RunRecorder, name: str) -> Path | None:
     """A file of the written report (fixed ``name``), or None before it exists."""
     if rec.report_path is None:
@@ -433,7 +434,7 @@ class LiveTables:
         steps = _summaries(rec)
         cur = rec.steps.current
         running = cur.id if cur is not None else None
-        verdicts = {s.id: evaluate(slos, slo_stats(s)) for s in steps} if slos else {}
+        verdicts = _judgements(rec, steps, running)
         report = rec.report
         if report is not None and written:
             live = LiveCapacity(
@@ -445,7 +446,6 @@ class LiveTables:
                 final=True,
             )
         else:
-            ended = [s.id for s in steps if s.id != running]
             live = live_capacity(
                 steps,
                 slos,
@@ -453,7 +453,7 @@ class LiveTables:
                 shape=self.shape_kind(),
                 total_requests=rec.samples.requests,
                 settings=rec.options.report,
-                generator_cpu=_generator_cpu(rec, ended),
+                rec=rec,
             )
         return {
             TAB_KEY: step_rows_from(steps, verdicts, running_step=running),

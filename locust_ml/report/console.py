@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from locust_ml.analysis.capacity import CapacityAnalysis
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.steps import StepStats
 from locust_ml.analysis.utilization import SeriesStats
@@ -44,10 +45,16 @@ def _lat_cells(lat: Mapping[str, float | None], keys: Sequence[str]) -> list[str
     return [format_ms(lat.get(k)) for k in keys]
 
 
-def _step_latency(s: StepStats) -> Mapping[str, float | None]:
-    """Open-loop steps show latency from the intended send time (what users wait)."""
-    corrected = (s.extra_ms or {}).get("corrected") if s.mode == "open" else None
-    return corrected or s.latency_ms
+def _judged_word(report: RunReport, s: StepStats) -> str:
+    """The step's judgement in a word: pass, FAIL, a failure's kind, or why none."""
+    if s.partial:
+        return "partial"
+    if s.label in ("probe", "cooldown"):
+        return s.label
+    j = report.judgements.get(s.id)
+    if j is None:
+        return "-"
+    return "pass" if j.passed else ("FAIL" if j.outcome == "slo" else str(j.outcome))
 
 
 def _gpu(rows: Sequence[SeriesStats]) -> float | None:
@@ -63,23 +70,15 @@ def format_step_table(report: RunReport) -> str:
         util = _gpu(series)
         if util is not None:
             gpu[step] = util
-    header = ["step", "users", "offered/s", "achieved/s", "requests", "fail%", *keys]
-    dropped = any(s.events for s in report.steps)
-    if report.slos:
-        header += ["good/s", "slo"]
+    header = ["step", "users", "offered/s", "achieved/s", "requests", "fail%", *keys, "judged"]
+    dropped = any(s.events.get("late") or s.events.get("dropped") for s in report.steps)
     if dropped:
         header += ["late", "dropped"]
     if gpu:
         header.append("gpu%")
     rows = [header]
     for s in report.steps:
-        extra: list[str] = []
-        if report.slos:
-            verdict = report.slo_verdicts.get(s.id)
-            extra += [
-                _rate(s.goodput_rps),
-                "-" if verdict is None else ("pass" if verdict.passed else "FAIL"),
-            ]
+        extra: list[str] = [_judged_word(report, s)]
         if dropped:
             extra += [str(s.events.get("late", 0)), str(s.events.get("dropped", 0))]
         if gpu:
@@ -87,12 +86,12 @@ def format_step_table(report: RunReport) -> str:
         rows.append(
             [
                 str(s.id),
-                "-" if s.users is None else str(s.users),
+                "-" if s.users is None or s.mode == "open" else str(s.users),
                 _rate(s.offered_rps),
                 _rate(s.achieved_rps),
                 str(s.requests),
                 f"{100 * s.failure_ratio:.1f}%",
-                *_lat_cells(_step_latency(s), keys),
+                *_lat_cells(s.judged_latency_ms, keys),
                 *extra,
             ]
         )
@@ -113,15 +112,27 @@ def format_step_table(report: RunReport) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [_row(r, widths) for r in rows]
     rule = "-" * len(lines[0])
-    title = "locust-ml step summary (latency in ms)"
+    title = "locust-ml step summary (latency in ms, successful requests)"
+    if any(s.warmup_s > 0 for s in report.steps):
+        title += "; figures after each step's warm-up"
     if any(s.mode == "open" for s in report.steps):
-        title += "; open-loop latency is measured from each request's intended send time"
+        title += "; open-loop latency from each request's intended send time"
     out = [title, rule, lines[0], rule, *lines[1:-1], rule, lines[-1], rule]
-    if report.slos:
-        out.append("SLOs: " + ", ".join(str(slo) for slo in report.slos))
+    out.append("judged with: " + (report.rule.describe() or "no SLO"))
+    out.extend(_failed_steps(report))
     if report.search is not None:
-        out.append("capacity search: " + report.search.summary())
+        out.append(report.search.summary())
     return "\n".join(out)
+
+
+def _failed_steps(report: RunReport) -> list[str]:
+    """Why each failed step failed (the table says only that it did)."""
+    lines = []
+    for s in report.steps:
+        j = report.judgements.get(s.id)
+        if j is not None and not j.passed:
+            lines.append(f"  step {s.id}: {'; '.join(j.reasons)}")
+    return lines
 
 
 def _verdict_word(report: RunReport) -> str:
@@ -144,33 +155,44 @@ def _cold_start_lines(report: RunReport) -> list[str]:
     return [f"  cold start: ready in {cold.time_to_ready_s:.2f} s{first}"]
 
 
-def format_capacity_summary(report: RunReport) -> str:
-    """Capacity, knee, saturation, plan, cost and the verdict, a few lines each."""
-    c = report.capacity
-    lines = [
-        "locust-ml capacity"
-        + (f" (SLOs: {', '.join(map(str, report.slos))})" if report.slos else "")
-    ]
-    if c is not None:
-        if c.slo_rps is not None:
-            ci = f" (95% CI {c.slo_rps_ci[0]:.2f}-{c.slo_rps_ci[1]:.2f})" if c.slo_rps_ci else ""
-            where = (
-                f", limited by {c.limiting_slo} between steps {c.last_passing_step} "
-                f"and {c.first_failing_step}"
-                if c.bound == "bracketed"
-                else " (a lower bound: every step met the SLOs)"
-            )
-            lines.append(f"  SLO capacity per replica: {c.slo_rps:.2f} req/s{ci}{where}")
-        if c.knee_rps is not None:
-            lines.append(
-                f"  knee: {c.knee_rps:.2f} req/s at {c.latency_key} "
-                f"{format_ms(c.knee_latency_ms)} ms (step {c.knee_step})"
-            )
-        if c.saturation_rps is not None:
-            lines.append(
-                f"  saturation: {c.saturation_rps:.2f} req/s (from step {c.saturation_step})"
-            )
-        lines.extend(f"  note: {n}" for n in c.notes)
+def _ci(c: CapacityAnalysis) -> str:
+    if c.slo_rps_ci is None:
+        return ""
+    low, high = c.slo_rps_ci
+    top = "open" if high is None else f"{high:.2f}"
+    return f" (95% interval {low:.2f}-{top})"
+
+
+def _bound(c: CapacityAnalysis) -> str:
+    """What the capacity's step was, and what limits the figure."""
+    at = f"step {c.last_passing_step}"
+    if c.bound == "bracketed":
+        return f"{at}; step {c.first_failing_step} failed: {c.limiting_slo}"
+    if c.bound == "saturated":
+        return f"{at}; the target saturated (step {c.saturation_step}): more load adds nothing"
+    return f"{at}; a lower bound: every step passed and the target never saturated"
+
+
+def _capacity_lines(c: CapacityAnalysis) -> list[str]:
+    if c.slo_rps is not None:
+        lines = [f"  SLO capacity per replica: {c.slo_rps:.2f} req/s{_ci(c)}, {_bound(c)}"]
+    else:
+        lines = ["  SLO capacity per replica: none (no step passed)"]
+    if c.knee_rps is not None:
+        lines.append(
+            f"  knee: {c.knee_rps:.2f} req/s at {c.latency_key} "
+            f"{format_ms(c.knee_latency_ms)} ms (step {c.knee_step})"
+        )
+    else:
+        lines.append(f"  knee: none found ({c.knee_note or 'no data'})")
+    if c.saturation_rps is not None:
+        lines.append(f"  saturation: {c.saturation_rps:.2f} req/s (from step {c.saturation_step})")
+    lines.extend(f"  note: {n}" for n in c.notes)
+    return lines
+
+
+def _utilization_lines(report: RunReport) -> list[str]:
+    lines = []
     for name, u in report.utilization.items():
         parts = []
         if u.gpu_utilization is not None:
@@ -184,6 +206,16 @@ def format_capacity_summary(report: RunReport) -> str:
         if parts:
             label = "SLO capacity" if name == "slo_capacity" else name
             lines.append(f"  utilization at {label} (step {u.step}): {', '.join(parts)}")
+    return lines
+
+
+def format_capacity_summary(report: RunReport) -> str:
+    """Capacity, knee, saturation, plan, cost and the verdict, a few lines each."""
+    c = report.capacity
+    lines = [f"locust-ml capacity (judged with: {report.rule.describe() or 'no SLO'})"]
+    if c is not None:
+        lines.extend(_capacity_lines(c))
+    lines.extend(_utilization_lines(report))
     if report.plan is not None:
         p = report.plan
         lines.append(f"  plan: {p.replicas} replicas for {p.target_rps:g} req/s ({p.formula})")

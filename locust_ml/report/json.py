@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from locust_ml.analysis.capacity import CapacityAnalysis, CurvePoint
+from locust_ml.analysis.judge import StepJudgement
 from locust_ml.analysis.planning import Cost, Plan, UtilizationAt
 from locust_ml.analysis.samples import HISTOGRAM_FIELDS
 from locust_ml.analysis.search import SearchResult
@@ -119,6 +120,12 @@ def _verdict(v: SLOVerdict | None) -> dict[str, Any] | None:
     }
 
 
+def _judgement(j: StepJudgement | None) -> dict[str, Any] | None:
+    if j is None:
+        return None
+    return {"outcome": str(j.outcome), "reasons": list(j.reasons), "slo": _verdict(j.slo)}
+
+
 def _search(r: SearchResult | None) -> dict[str, Any] | None:
     if r is None:
         return None
@@ -128,16 +135,24 @@ def _search(r: SearchResult | None) -> dict[str, Any] | None:
         "sustainable": _num(r.sustainable),
         "first_bad": _num(r.first_bad),
         "precision": _num(r.precision, 6),
+        "saturation_rps": _num(r.saturation_rps),
+        "elapsed_s": _num(r.elapsed_s),
         "summary": r.summary(),
+        "rule": {
+            "slos": [str(s) for s in r.rule.slos],
+            "error_ceiling": r.rule.error_ceiling,
+            "stability_tolerance": r.rule.stability.tolerance,
+        },
+        # Each step's figures are in "steps" under the same id (one number per step).
         "history": [
             {
                 "step": j.step,
                 "load": _num(j.load),
                 "phase": j.phase,
-                "verdict": str(j.verdict),
+                "start": round(j.start, 3),
+                "end": round(j.end, 3),
+                "outcome": str(j.outcome),
                 "reasons": list(j.reasons),
-                "achieved_rps": _num(j.achieved_rps),
-                "slo": _verdict(j.slo),
             }
             for j in r.history
         ],
@@ -145,7 +160,7 @@ def _search(r: SearchResult | None) -> dict[str, Any] | None:
 
 
 def _step(
-    s: StepStats, telemetry: Sequence[SeriesStats] = (), verdict: SLOVerdict | None = None
+    s: StepStats, telemetry: Sequence[SeriesStats] = (), judgement: StepJudgement | None = None
 ) -> dict[str, Any]:
     return {
         "id": s.id,
@@ -154,6 +169,14 @@ def _step(
         "start": round(s.start, 6),
         "end": round(s.end, 6),
         "duration_s": round(s.duration_s, 6),
+        "warmup_s": round(s.warmup_s, 6),
+        "measured_s": round(s.measured_s, 6),
+        "partial": s.partial,
+        "all_requests": s.all_requests,
+        "all_failures": s.all_failures,
+        "in_flight": s.in_flight,
+        "sent": s.events.get("sent"),
+        "ok_rps": _num(s.ok_rps),
         "users": s.users,
         "offered_rps": _num(s.offered_rps),
         "achieved_rps": _num(s.achieved_rps),
@@ -165,7 +188,8 @@ def _step(
         **_extra(s.extra_ms),
         "tokens_out_per_s": _num(s.tokens_out_per_s),
         "goodput_rps": _num(s.goodput_rps),
-        "slo": _verdict(verdict),
+        "slo": _verdict(judgement.slo if judgement is not None else None),
+        "judgement": _judgement(judgement),
         "late": s.events.get("late", 0),
         "dropped": s.events.get("dropped", 0),
         "endpoints": [_endpoint(e) for e in s.endpoints],
@@ -186,6 +210,9 @@ def _curve_point(p: CurvePoint) -> dict[str, Any]:
         "good_rps": _num(p.good_rps),
         "latency_ms": _latency(p.latency_ms),
         "passed": p.passed,
+        "outcome": p.outcome,
+        "label": p.label,
+        "mode": p.mode,
     }
 
 
@@ -296,6 +323,8 @@ def _settings(s: ReportSettings) -> dict[str, Any]:
         "target_utilization": s.target_utilization,
         "redundancy": s.redundancy,
         "stability_tolerance": s.stability_tolerance,
+        "error_ceiling": s.error_ceiling,
+        "fail_code": s.fail_code,
         "warmup_s": s.warmup_s,
     }
 
@@ -334,7 +363,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
         "window_s": report.window_s,
         "slos": [str(slo) for slo in report.slos],
         "steps": [
-            _step(s, report.telemetry.get(s.id, ()), report.slo_verdicts.get(s.id))
+            _step(s, report.telemetry.get(s.id, ()), report.judgements.get(s.id))
             for s in report.steps
         ],
         "search": _search(report.search),

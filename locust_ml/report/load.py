@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from locust_ml.analysis.histogram import percentile_key
-from locust_ml.analysis.search import JudgedStep, SearchResult, StopReason, Verdict
+from locust_ml.analysis.judge import JudgeRule, Outcome, StepJudgement
+from locust_ml.analysis.search import SEARCH_STABILITY, JudgedStep, SearchResult, StopReason
 from locust_ml.analysis.slo import SLO, SLOResult, SLOStatus, SLOVerdict, parse_slo, parse_slos
 from locust_ml.analysis.steps import EndpointStats, StepStats, Totals, WindowStats
 from locust_ml.analysis.utilization import SeriesStats
@@ -118,7 +119,25 @@ def _step(raw: Mapping[str, Any]) -> StepStats:
         tokens_out_per_s=_f(raw.get("tokens_out_per_s")),
         windows=tuple(_window(w) for w in raw.get("windows") or ()),
         goodput_rps=_f(raw.get("goodput_rps")),
-        events={"late": int(raw.get("late") or 0), "dropped": int(raw.get("dropped") or 0)},
+        events={
+            k: int(raw.get(k) or 0) for k in ("late", "dropped", "sent") if raw.get(k) is not None
+        },
+        warmup_s=float(raw.get("warmup_s") or 0.0),
+        partial=bool(raw.get("partial", False)),
+        all_requests=int(raw.get("all_requests", raw["requests"])),
+        all_failures=int(raw.get("all_failures", raw["failures"])),
+        in_flight=None if raw.get("in_flight") is None else int(raw["in_flight"]),
+    )
+
+
+def _judgement(step: int, raw: Any) -> StepJudgement | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return StepJudgement(
+        step,
+        Outcome(raw["outcome"]),
+        tuple(str(r) for r in raw.get("reasons") or ()),
+        _slo_verdict(raw.get("slo")),
     )
 
 
@@ -133,8 +152,24 @@ def _slo_verdict(raw: Any) -> SLOVerdict | None:
     )
 
 
-def _search(raw: Any, slos: tuple[SLO, ...] = ()) -> SearchResult | None:
-    """The search's outcome; it judged with the run's SLOs (``slos``)."""
+def _rule(raw: Any) -> JudgeRule:
+    from dataclasses import replace
+
+    if not isinstance(raw, Mapping):
+        return JudgeRule()
+    ceiling = raw.get("error_ceiling")
+    return JudgeRule(
+        slos=parse_slos(list(raw.get("slos") or ()), option="search.rule.slos"),
+        stability=replace(
+            SEARCH_STABILITY,
+            tolerance=float(raw.get("stability_tolerance", SEARCH_STABILITY.tolerance)),
+        ),
+        error_ceiling=None if ceiling is None else float(ceiling),
+    )
+
+
+def _search(raw: Any) -> SearchResult | None:
+    """The search's outcome and its own step judgements."""
     if not isinstance(raw, Mapping):
         return None
     history = tuple(
@@ -144,21 +179,22 @@ def _search(raw: Any, slos: tuple[SLO, ...] = ()) -> SearchResult | None:
             phase=str(h["phase"]),
             start=float(h.get("start", 0.0)),
             end=float(h.get("end", 0.0)),
-            verdict=Verdict(h["verdict"]),
+            outcome=Outcome(h["outcome"]),
             reasons=tuple(h.get("reasons") or ()),
-            achieved_rps=_f(h.get("achieved_rps")),
-            slo=_slo_verdict(h.get("slo")),
         )
         for h in raw.get("history") or ()
     )
+    rule = _rule(raw.get("rule"))
     return SearchResult(
         reason=StopReason(raw["reason"]),
         mode=raw["mode"],
         sustainable=_f(raw.get("sustainable")),
         first_bad=_f(raw.get("first_bad")),
-        precision=_f(raw.get("precision")),
         history=history,
-        slos=slos,
+        slos=rule.slos,
+        saturation_rps=_f(raw.get("saturation_rps")),
+        elapsed_s=float(raw.get("elapsed_s") or 0.0),
+        rule=rule,
     )
 
 
@@ -176,6 +212,8 @@ def settings_from_dict(raw: Any) -> ReportSettings:
         target_utilization=float(raw.get("target_utilization", defaults.target_utilization)),
         redundancy=int(raw.get("redundancy", defaults.redundancy)),
         stability_tolerance=float(raw.get("stability_tolerance", defaults.stability_tolerance)),
+        error_ceiling=float(raw.get("error_ceiling", defaults.error_ceiling)),
+        fail_code=int(raw.get("fail_code", defaults.fail_code)),
         warmup_s=float(raw.get("warmup_s") or 0.0),
     )
 
@@ -187,9 +225,10 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
     saved); call ``decide`` to make new ones.
     """
     version = str(raw.get("schema_version", ""))
-    if not version.startswith("1."):
+    if not version.startswith("2."):
         raise ReportError(
-            f"{source}: schema_version {version or 'missing'!r}; this locust-ml reads 1.x"
+            f"{source}: schema_version {version or 'missing'!r}; this locust-ml reads 2.x "
+            "(a report written before 0.2 must be re-run)"
         )
     try:
         run = raw["run"]
@@ -202,8 +241,9 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
             endpoints=tuple(_endpoint(e) for e in totals_raw.get("endpoints") or ()),
             status={str(k): int(v) for k, v in (totals_raw.get("status") or {}).items()},
             events={
-                "late": int(totals_raw.get("late") or 0),
-                "dropped": int(totals_raw.get("dropped") or 0),
+                k: int(totals_raw.get(k) or 0)
+                for k in ("late", "dropped", "sent")
+                if totals_raw.get(k) is not None
             },
         )
         info = RunInfo(
@@ -225,11 +265,12 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
             if s.get("telemetry")
         }
         slos = parse_slos(list(raw.get("slos") or ()), option="slos")
-        verdicts = {
-            int(s["id"]): v
+        judgements = {
+            int(s["id"]): j
             for s in raw.get("steps") or ()
-            if (v := _slo_verdict(s.get("slo"))) is not None
+            if (j := _judgement(int(s["id"]), s.get("judgement"))) is not None
         }
+        search = _search(raw.get("search"))
         percentiles = tuple(float(q) for q in raw.get("percentiles") or ())
         window = raw.get("window_s")
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
@@ -245,8 +286,8 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
         notes=tuple(str(n) for n in raw.get("notes") or ()),
         telemetry=telemetry,
         slos=slos,
-        slo_verdicts=verdicts,
-        search=_search(raw.get("search"), slos),
+        judgements=judgements,
+        search=search,
         settings=settings_from_dict(raw.get("settings")),
         errors=tuple(
             ErrorCount(

@@ -14,6 +14,14 @@ from dataclasses import dataclass, field, replace
 
 from locust_ml.analysis.capacity import CapacityAnalysis, analyze_capacity, points_from_steps
 from locust_ml.analysis.histogram import DEFAULT_PERCENTILES
+from locust_ml.analysis.judge import (
+    DEFAULT_ERROR_CEILING,
+    JudgeRule,
+    StepJudgement,
+    judge_step,
+    latency_key,
+    measure_step,
+)
 from locust_ml.analysis.planning import (
     Cost,
     Plan,
@@ -24,15 +32,8 @@ from locust_ml.analysis.planning import (
 )
 from locust_ml.analysis.samples import StepSamples
 from locust_ml.analysis.search import SearchResult
-from locust_ml.analysis.slo import (
-    SLO,
-    SLOVerdict,
-    evaluate,
-    required_percentiles,
-    step_slo_stats,
-)
+from locust_ml.analysis.slo import SLO, required_percentiles
 from locust_ml.analysis.soak import SoakVerdict, soak_verdict
-from locust_ml.analysis.stability import StabilityRule
 from locust_ml.analysis.steps import (
     StepSpan,
     StepStats,
@@ -42,11 +43,15 @@ from locust_ml.analysis.steps import (
 )
 from locust_ml.analysis.stress import StressVerdict, stress_verdict
 from locust_ml.analysis.utilization import SeriesStats, UtilizationLog
-from locust_ml.analysis.verdict import CAPACITY_SHAPES, RunVerdict, judge_run
+from locust_ml.analysis.verdict import (
+    CAPACITY_SHAPES,
+    EXIT_SLO_FAILED,
+    RunVerdict,
+    judge_run,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
-    "CapacityReport",
     "ColdStart",
     "ErrorCount",
     "ReportSettings",
@@ -56,8 +61,10 @@ __all__ = [
     "decide",
 ]
 
-#: 1.1 added capacity, verdict, cost, plan (and run.shape); 1.0 files still load.
-SCHEMA_VERSION = "1.1"
+#: 2.0: step figures are the measured part's (after the warm-up), failures are
+#: no latency samples, each step carries its judgement; 1.1 added capacity,
+#: verdict, cost, plan (and run.shape).
+SCHEMA_VERSION = "2.0"
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,10 @@ class ReportSettings:
     target_utilization: float = 0.8
     redundancy: int = 1
     stability_tolerance: float = 0.25
+    #: Error ratio above which a step fails when no errors SLO is given.
+    error_ceiling: float = DEFAULT_ERROR_CEILING
+    #: The exit code of a failed run (Locust's --exit-code-on-error).
+    fail_code: int = EXIT_SLO_FAILED
     #: Seconds at the start of each step not measured by the stability and
     #: soak/stress analyses (--ml-warmup).
     warmup_s: float = 0.0
@@ -167,8 +178,9 @@ class RunReport:
     #: Telemetry per step id (GPU, server, target process), when any was read.
     telemetry: Mapping[int, tuple[SeriesStats, ...]] = field(default_factory=dict)
     slos: tuple[SLO, ...] = ()
-    #: Each step's SLO verdict (open-loop steps judged on corrected latency).
-    slo_verdicts: Mapping[int, SLOVerdict] = field(default_factory=dict)
+    #: Each judged step's judgement (:mod:`locust_ml.analysis.judge`); partial,
+    #: cooldown and probe steps have none.
+    judgements: Mapping[int, StepJudgement] = field(default_factory=dict)
     #: The capacity search's outcome, when the test was one.
     search: SearchResult | None = None
     settings: ReportSettings = field(default_factory=ReportSettings)
@@ -193,13 +205,10 @@ class RunReport:
     def duration_s(self) -> float:
         return self.run.ended_at - self.run.started_at
 
-
-#: The report's name in the issue tracker and docs; one class.
-CapacityReport = RunReport
-
-
-#: What the SLOs judge in a step (the name the web UI and earlier code use).
-slo_stats = step_slo_stats
+    @property
+    def rule(self) -> JudgeRule:
+        """The step judgement this report's decisions were made with."""
+        return judge_rule(self.slos, self.settings)
 
 
 def build_report(
@@ -260,33 +269,57 @@ def _tokens_per_s_at(report: RunReport, analysis: CapacityAnalysis) -> float | N
     return step.tokens_out_per_s / step.achieved_rps * analysis.slo_rps
 
 
-def _search_verdicts(report: RunReport, slos: Sequence[SLO]) -> dict[int, bool]:
-    """A capacity search's own step verdicts, when it judged with these SLOs.
+def judge_rule(slos: Sequence[SLO], settings: ReportSettings) -> JudgeRule:
+    """The one step judgement (the capacity search's too) for ``slos`` and ``settings``."""
+    from locust_ml.analysis.search import SEARCH_STABILITY
 
-    The search judges each step on its measurements after the warm-up (and
-    its stability); the whole step, warm-up included, can read worse (a
-    queue left by the step before), so its verdicts are the better ones.
+    return JudgeRule(
+        slos=tuple(slos),
+        stability=replace(SEARCH_STABILITY, tolerance=settings.stability_tolerance),
+        error_ceiling=settings.error_ceiling,
+    )
+
+
+def _search_judgements(report: RunReport, rule: JudgeRule) -> dict[int, StepJudgement]:
+    """A capacity search's own judgements, when it judged with this rule.
+
+    The search judged each step while it ran, with the same function and
+    rule as below; re-judging afterwards could only differ by the data
+    that arrived after its decision. With other SLOs (``locust-ml report
+    --ml-slo``) every step is re-judged instead.
     """
     search = report.search
-    if search is None or {str(s) for s in search.slos} != {str(s) for s in slos}:
+    if search is None or search.rule.describe() != rule.describe():
         return {}
-    return {j.step: j.passed for j in search.history}
+    return {
+        j.step: StepJudgement(j.step, j.outcome, j.reasons) for j in search.history if not j.probe
+    }
+
+
+def judge_steps(report: RunReport, rule: JudgeRule) -> dict[int, StepJudgement]:
+    """Every judged step's judgement: the search's where it judged, else :func:`judge_step`."""
+    cpu = _generator_cpu(report.telemetry)
+    out = _search_judgements(report, rule)
+    for step in report.steps:
+        if step.id in out or step.partial or step.label in ("cooldown", "probe"):
+            continue
+        judged = judge_step(measure_step(step, report.window_s, cpu.get(step.id)), rule, final=True)
+        assert judged is not None  # noqa: S101 - final judgements always answer
+        out[step.id] = judged
+    return out
 
 
 def decide(report: RunReport, slos: Sequence[SLO], settings: ReportSettings) -> RunReport:
-    """Judge SLOs per step, find capacity, plan, cost and the verdict.
+    """Judge every step, find capacity, plan, cost and the verdict.
 
     Pure over the report's step statistics (not the raw samples), so a saved
     ``report.json`` can be re-decided with other SLOs or prices.
     """
     slos = tuple(slos)
-    verdicts = {s.id: evaluate(slos, slo_stats(s)) for s in report.steps} if slos else {}
-    searched = _search_verdicts(report, slos)
-    if searched and report.search is not None:
-        # Show the search's own post-warm-up SLO results for the steps it judged.
-        verdicts.update({j.step: j.slo for j in report.search.history if j.slo is not None})
-    points = points_from_steps(report.steps, {k: v.passed for k, v in verdicts.items()}, searched)
-    analysis = analyze_capacity(points, slos) if points else None
+    rule = judge_rule(slos, settings)
+    judgements = judge_steps(replace(report, slos=slos, settings=settings), rule)
+    points = points_from_steps(report.steps, judgements)
+    analysis = analyze_capacity(points, latency_key=latency_key(slos)) if points else None
     util: dict[str, UtilizationAt] = {}
     if analysis is not None:
         for name, step_id, where in (
@@ -323,7 +356,7 @@ def decide(report: RunReport, slos: Sequence[SLO], settings: ReportSettings) -> 
         slos,
         kind="ramp" if report.run.shape in CAPACITY_SHAPES else "auto",
         warmup_s=settings.warmup_s,
-        verdicts=verdicts,
+        verdicts={k: j.slo for k, j in judgements.items() if j.slo is not None},
     )
     extra: list[tuple[str, bool, Sequence[str]]] = []
     if soak is not None:
@@ -331,18 +364,25 @@ def decide(report: RunReport, slos: Sequence[SLO], settings: ReportSettings) -> 
     if stress is not None and stress.kind == "spike":
         # A capacity ramp breaks by design: its stress figures inform, not judge.
         extra.append(("spike", stress.passed, stress.reasons))
+    search_notes = []
+    if report.search is not None and report.search.reason in ("time-limit", "step-limit"):
+        search_notes.append(
+            f"the capacity search stopped at its {report.search.reason} before converging; "
+            "the interval is as wide as the steps it could run"
+        )
     verdict = judge_run(
         steps=report.steps,
-        slos=slos,
-        slo_verdicts=verdicts,
+        judgements=judgements,
+        rule=rule,
         capacity=analysis,
         shape=report.run.shape,
         total_requests=report.totals.requests,
+        total_failures=report.totals.failures,
         interrupted=settings.interrupted,
         min_capacity=settings.min_capacity,
-        generator_cpu=_generator_cpu(report.telemetry),
-        stability=StabilityRule(tolerance=settings.stability_tolerance),
         extra_verdicts=extra,
+        fail_code=settings.fail_code,
+        warnings=search_notes,
     )
     warnings = [w for u in util.values() for w in u.warnings]
     if soak is not None:
@@ -352,7 +392,7 @@ def decide(report: RunReport, slos: Sequence[SLO], settings: ReportSettings) -> 
     return replace(
         report,
         slos=slos,
-        slo_verdicts=verdicts,
+        judgements=judgements,
         settings=settings,
         capacity=analysis,
         utilization=util,

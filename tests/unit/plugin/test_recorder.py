@@ -34,7 +34,7 @@ def test_local_run_steps_samples_and_report(tmp_path: Path) -> None:
         locustfile="locustfiles/summarizer.py",
         options=MLOptions(report_dir=str(tmp_path / "out")),
         clock=clock,
-        send_step=lambda i, t: announced.append((i, t)),
+        send_step=lambda span: announced.append((span.id, span.start)),
     )
     rec.start()
     rec.record_event("POST", "/x", 5.0, 10)  # before the first step: folded into step 1
@@ -59,7 +59,9 @@ def test_local_run_steps_samples_and_report(tmp_path: Path) -> None:
     ]
     assert data["steps"][0]["achieved_rps"] == 10.0
     assert data["steps"][1]["achieved_rps"] == 8.0
-    assert data["steps"][1]["latency_ms"]["p99"] == pytest.approx(50.0, rel=1e-3)
+    # Every request of step 2 failed: a failure's time is no latency of the service.
+    assert data["steps"][1]["latency_ms"]["p99"] is None
+    assert data["steps"][0]["latency_ms"]["p99"] == pytest.approx(10.0, rel=1e-3)
     assert data["steps"][1]["status"] == {"shed": 40}
     # The sample taken before step 1 had no step start, so no window.
     assert [(w["index"], w["requests"]) for w in data["steps"][0]["windows"]] == [(0, 99)]

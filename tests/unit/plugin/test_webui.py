@@ -49,7 +49,10 @@ def _recorder(tmp_path: Path, slos: tuple[Any, ...] = SLOS) -> tuple[RunRecorder
     clock = FakeClock()
     rec = RunRecorder(
         "local",
-        options=MLOptions(report_dir=str(tmp_path / "report"), shape=ShapeOptions(slos=slos)),
+        # One-second windows: a 10 s step has ten, enough for its stability to be judged.
+        options=MLOptions(
+            report_dir=str(tmp_path / "report"), shape=ShapeOptions(slos=slos), window_s=1.0
+        ),
         clock=clock,
     )
     rec.start()
