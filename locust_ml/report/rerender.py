@@ -37,7 +37,7 @@ _SETTINGS = (
 
 
 def _arg(group: Any, flag: str, **kwargs: Any) -> None:
-    kwargs.pop("web_ui", None)
+    kwargs.pop("form", None)
     kwargs["default"] = None  # unset options keep the saved report's values
     kwargs["help"] = kwargs.get("help", "").split(" Default:")[0]
     group.add_argument(flag, **kwargs)
