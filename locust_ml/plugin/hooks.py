@@ -230,6 +230,7 @@ class _Listeners:
                 environment.runner.quit()
             return
         if rec.role != "worker":
+            _log_plan(environment, rec)
             old = _trackers.pop(environment, None)
             if old is not None:
                 old.kill(block=False)
@@ -257,6 +258,19 @@ class _Listeners:
             # worker reports (every 3 s) are in, without waiting for quit.
             delay = 4.0 if rec.role == "master" else 0.0
             gevent.spawn_later(delay, _finish, environment, rec)
+
+
+def _log_plan(environment: Environment, rec: RunRecorder) -> None:
+    """One line with the shape's plan and its total length, as the test starts."""
+    shape = environment.shape_class
+    if not isinstance(shape, MLShape):
+        return
+    run_time = getattr(environment.parsed_options, "run_time", None)
+    try:
+        line = shape.describe(rec.options, float(run_time) if run_time else None)
+    except ConfigError:
+        return  # the shape reports its own error when it ticks
+    logger.info("locust-ml: %s", line)
 
 
 def _step_hook(rec: RunRecorder) -> StepHook | None:

@@ -26,7 +26,16 @@ from locust_ml.analysis.stability import StabilityRule
 from locust_ml.arrivals import ArrivalSpec, parse_arrival
 from locust_ml.errors import ConfigError
 from locust_ml.plugin.options import MLOptions, read_options
-from locust_ml.schedules import Plan, RampPlan, SoakPlan, SpikePlan, StagesPlan, Tick
+from locust_ml.schedules import (
+    Plan,
+    RampPlan,
+    SoakPlan,
+    SpikePlan,
+    StagesPlan,
+    Tick,
+    describe_plan,
+    format_seconds,
+)
 
 if TYPE_CHECKING:
     from locust_ml.analysis.stability import StepObservation
@@ -68,6 +77,7 @@ class MLShape(LoadTestShape):
     soak_load: ClassVar[float] = 10
     soak_seconds: ClassVar[float] = 4 * 3600.0
     soak_ramp_seconds: ClassVar[float] = 300.0
+    soak_ramp_down_seconds: ClassVar[float] = 60.0
     # spike
     spike_baseline: ClassVar[float] = 10
     spike_factor: ClassVar[float] = 5.0
@@ -125,11 +135,14 @@ class MLShape(LoadTestShape):
             return _ramp(self, o, mode, spawn, warmup, pool)
         if kind == "soak":
             ramp_up = self.soak_ramp_seconds if o.soak_ramp_s is None else o.soak_ramp_s
+            down = self.soak_ramp_down_seconds if o.soak_ramp_down_s is None else o.soak_ramp_down_s
             return SoakPlan(
                 load=o.soak_load or self.soak_load,
                 hold_s=o.soak_s or self.soak_seconds,
                 ramp_up_s=ramp_up,
                 ramp_up_steps=5 if ramp_up > 0 else 0,
+                ramp_down_s=down,
+                ramp_down_steps=1 if down > 0 else 0,
                 mode=mode,  # type: ignore[arg-type]
                 spawn_rate=spawn,
                 warmup_s=warmup,
@@ -139,7 +152,7 @@ class MLShape(LoadTestShape):
             return SpikePlan(
                 baseline=o.spike_baseline or self.spike_baseline,
                 factor=o.spike_factor or self.spike_factor,
-                baseline_s=self.spike_baseline_seconds,
+                baseline_s=o.spike_baseline_s or self.spike_baseline_seconds,
                 spike_s=o.spike_s or self.spike_seconds,
                 recovery_s=o.spike_recovery_s or self.spike_recovery_seconds,
                 mode=mode,  # type: ignore[arg-type]
@@ -171,6 +184,29 @@ class MLShape(LoadTestShape):
                 )
             )
         raise ConfigError(f"unknown shape kind {kind!r}")
+
+    def describe(self, opts: MLOptions, run_time: float | None = None) -> str:
+        """The plan in one line, with its total length (printed when a test starts).
+
+        ``run_time`` is Locust's ``--run-time``: when it ends the test first, say so.
+        """
+        plan = self.build_plan(opts)
+        text = describe_plan(plan)
+        total: float | None = None
+        if text is not None:
+            total = getattr(plan, "duration", None)
+        elif isinstance(plan, CapacitySearch):
+            c = plan.config
+            total = c.max_total_s
+            text = (
+                f"capacity search: steps of up to {format_seconds(c.max_step_s)}, "
+                f"at most {format_seconds(c.max_total_s)} in all"
+            )
+        else:
+            text = f"{type(plan).__name__}"
+        if run_time and (total is None or run_time < total):
+            text += f" (--run-time ends it at {format_seconds(run_time)})"
+        return text
 
     def search_result(self) -> SearchResult | None:
         plan = self._plan
