@@ -343,7 +343,7 @@ def test_stats_poll_carries_both_tables_and_tabs_are_declared(tmp_path: Path) ->
     keys = [t["key"] for t in web_ui.template_args["extended_tabs"]]
     assert keys == [TAB_KEY, CAPACITY_KEY]
     hrefs = [f["href"] for f in web_ui.template_args["extended_csv_files"]]
-    assert hrefs == ["/locust-ml/report", "/locust-ml/report.json"]
+    assert hrefs == ["/locust-ml/live", "/locust-ml/report", "/locust-ml/report.json"]
     _step(rec, clock, 1, 100, 10.0)
     client = web_ui.app.test_client()
     body = client.get("/stats/requests").get_json()
@@ -400,3 +400,144 @@ def test_locusts_web_ui_renders_both_tabs(tmp_path: Path, monkeypatch: pytest.Mo
     assert '"title": "ML capacity"' in page or '"title":"ML capacity"' in page
     assert {e["key"] for e in stats["extended_stats"]} == {TAB_KEY, CAPACITY_KEY}
     assert missing.status_code == 404
+
+
+# ------------------------------------------------------ state and the live plot
+
+
+def test_the_state_row_follows_locusts_runner_not_the_open_step(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    _ramp(rec, clock)  # step 3 is still open in the recorder
+    state = ["running"]
+    live = LiveTables(rec, state=lambda: state[0], monotonic=Ticker())
+    items = _items(live.tables()[CAPACITY_KEY])
+    assert items["state"] == "running: step 3"
+    assert "step 3 is running" in items["figures"]
+    for locust_state in ("stopping", "cleanup"):
+        state[0] = locust_state
+        items = _items(live.tables()[CAPACITY_KEY])
+        assert items["state"] == "stopping: the users finish the requests in flight"
+        assert "is running" not in items["figures"]
+    rec.close_steps()
+    state[0] = "stopped"
+    assert _items(live.tables()[CAPACITY_KEY])["state"] == (
+        "stopped after 3 steps; writing the report"
+    )
+    rec.finish(shape="ramp")
+    live.tables()
+    assert live.state_text() == "stopped after 3 steps; the report is written"
+
+
+def test_the_curve_changes_version_only_when_a_step_ends(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    ticker = Ticker()
+    live = LiveTables(rec, monotonic=ticker)
+    live.tables()
+    assert live.curve() == (1, None)
+    _step(rec, clock, 1, 400, 10.0)
+    _step(rec, clock, 2, 800, 30.0)  # step 1 ended; step 2 open
+    live.tables()
+    version, data = live.curve()
+    assert data is not None
+    assert [s["id"] for s in data["steps"]] == [1]
+    assert data["slos"] == ["p99<50ms"]
+    rec.record(RequestSample(("POST", "/x"), 10.0))
+    ticker.t += 5.0
+    live.tables()
+    assert live.curve()[0] == version  # more requests in the open step: same picture
+    _step(rec, clock, 4, 900, 200.0)
+    live.tables()
+    version2, data = live.curve()
+    assert version2 == version + 1
+    assert data is not None
+    assert [s["id"] for s in data["steps"]] == [1, 2]
+    assert data["steps"][1]["slo"]["passed"] is True
+    rec.finish(shape="ramp")
+    live.tables()
+    version3, data = live.curve()
+    assert version3 == version2 + 1
+    assert data is not None
+    assert data["schema_version"]
+
+
+def test_the_plot_is_drawn_once_per_version(tmp_path: Path) -> None:
+    from locust_ml.plugin.liveplot import LivePlot
+
+    rec, clock = _recorder(tmp_path)
+    live = LiveTables(rec, monotonic=Ticker())
+    plot = LivePlot(live)
+    assert plot.svg() is None
+    assert "first step ends" in plot.document()
+    _step(rec, clock, 1, 400, 10.0)
+    _step(rec, clock, 2, 100, 10.0)
+    svg = plot.svg()
+    assert svg is not None
+    assert svg.startswith("<svg")
+    assert "Latency vs throughput" in svg
+    assert plot.document().startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    plot.svg()
+    plot.info()
+    assert plot.drawn == 2  # None once, then steps 1's plot once
+    assert plot.info() == {"version": live.curve()[0], "state": "running: step 2"}
+
+
+def test_live_routes_and_the_script_on_locusts_page(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    env, web_ui = _fake_web_ui()
+    install(env, rec)  # type: ignore[arg-type]
+    client = web_ui.app.test_client()
+    page = client.get("/")
+    assert b'<script defer src="/locust-ml/tab.js"></script>' not in page.data  # not HTML
+    js = client.get("/locust-ml/tab.js")
+    assert js.mimetype == "text/javascript"
+    assert b"locust-ml-live-plot" in js.data
+    svg = client.get("/locust-ml/live.svg")
+    assert svg.mimetype == "image/svg+xml"
+    assert b"first step ends" in svg.data
+    _step(rec, clock, 1, 400, 10.0)
+    _step(rec, clock, 2, 100, 10.0)
+    info = client.get("/locust-ml/live.json").get_json()
+    assert info["state"] == "running: step 2"
+    svg = client.get("/locust-ml/live.svg")
+    assert b"Latency vs throughput" in svg.data
+    assert svg.headers["Cache-Control"] == "no-store"
+    live_page = client.get("/locust-ml/live").data.decode()
+    assert '<meta http-equiv="refresh"' in live_page
+    assert "running: step 2" in live_page
+    assert "<svg" in live_page
+    assert "<td>400</td>" in live_page
+
+
+def test_the_script_is_added_to_locusts_html_page() -> None:
+    from locust_ml.plugin.liveplot import inject_script
+
+    page = "<html><body><div id=root></div></body></html>"
+    once = inject_script(page, "/base/locust-ml/tab.js")
+    assert once.count("<script") == 1
+    assert once.endswith("</body></html>")
+    assert inject_script(once, "/base/locust-ml/tab.js") == once
+    assert inject_script("not html", "/x.js") == "not html"
+
+
+def test_start_with_a_bad_value_is_answered_in_the_form(tmp_path: Path) -> None:
+    rec, _ = _recorder(tmp_path)
+    env, web_ui = _fake_web_ui()
+    started: list[str] = []
+
+    @web_ui.app.route("/swarm", methods=["POST"], endpoint="locust.swarm")
+    def swarm() -> Any:
+        started.append("yes")
+        return jsonify({"success": True})
+
+    env.parsed_options = SimpleNamespace(ml_slo=None)
+    env.user_classes = []
+    env.host = None
+    install(env, rec)  # type: ignore[arg-type]
+    client = web_ui.app.test_client()
+    bad = client.post("/swarm", data={"ml_slo": "p99 fast"}).get_json()
+    assert bad["success"] is False
+    assert bad["message"].startswith("locust-ml: --ml-slo: 'p99 fast' is not an SLO")
+    assert started == []
+    good = client.post("/swarm", data={"ml_slo": "p99<1s, errors<1%"}).get_json()
+    assert good == {"success": True}
+    assert started == ["yes"]
