@@ -63,6 +63,7 @@ from locust_ml.plugin import liveplot, webform
 from locust_ml.plugin.recorder import RunRecorder
 from locust_ml.report.json import curve_dict, report_to_dict
 from locust_ml.report.model import ReportSettings, slo_stats
+from locust_ml.report.sections import knee_of
 
 __all__ = [
     "CAPACITY_KEY",
@@ -336,12 +337,7 @@ def _figures(live: LiveCapacity) -> list[tuple[str, str]]:
     a = live.analysis
     if a is None:
         return [("SLO capacity (req/s)", "-"), ("knee", "-"), ("saturation", "-")]
-    if a.knee_rps is not None:
-        lat = a.knee_latency_ms
-        at = f" at {a.latency_key} {lat:.1f} ms" if lat is not None else ""
-        knee = f"{a.knee_rps:.2f} req/s{at} (step {a.knee_step})"
-    else:
-        knee = "-" + _note(a, "knee:")
+    knee = knee_of(a)
     if a.saturation_rps is not None:
         saturation = f"{a.saturation_rps:.2f} req/s (from step {a.saturation_step})"
     else:

@@ -182,7 +182,7 @@ def test_capacity_rows_without_slos_say_so(tmp_path: Path) -> None:
     items = _items(capacity_rows(live_capacity(webui._summaries(rec), ())))
     assert items["SLOs"] == "none given (--ml-slo)"
     assert items["SLO capacity (req/s)"] == "- (no SLO given: --ml-slo)"
-    assert items["knee"].startswith("- (1 steps with latency data")
+    assert items["knee"].startswith("no knee found (1 steps with latency data")
 
 
 def test_final_rows_carry_the_interval_exit_code_and_report_link(tmp_path: Path) -> None:

@@ -125,7 +125,8 @@ def test_full_report_sections(pages: dict[str, str]) -> None:
     assert "http://127.0.0.1:45519" in run
     assert "2026-11-29 01:24:15 UTC" in run
     assert 'id="soak"' not in page
-    assert 'id="stress"' not in page
+    assert 'id="spike"' not in page
+    assert 'id="breaking-point"' not in page
     assert 'id="settings"' in page
 
 
@@ -150,15 +151,96 @@ def test_full_utilization_row(pages: dict[str, str]) -> None:
     assert "38%" in capacity
 
 
-def test_soak_and_stress_render_generically_when_present(pages: dict[str, str]) -> None:
+def test_soak_and_breaking_point_render_readably_when_present(pages: dict[str, str]) -> None:
     page = pages["hostile"]
     soak = section(page, "soak")
-    assert "drift.p99_slope_ms_per_h" in soak
-    assert "12.5" in soak
-    assert "[1, 2, 3]" in soak
+    assert "1 trend(s) flagged over 30 min of hold" in soak
+    assert "<th>series</th>" in soak
+    assert "latency_p99 &lt;b&gt;bold&lt;/b&gt;" in soak
+    assert "100.0 ms" in soak
+    assert "+12.5%" in soak
     assert "drifting &lt;script&gt;" in soak
-    stress = section(page, "stress")
-    assert "breaking_point_rps" in stress
+    assert "drift &lt;img src=x onerror=alert(2)&gt;" in soak
+    point = section(page, "breaking-point")
+    assert "step 2 (4 users): p99&lt;250ms: measured 300 ms &lt;script&gt;" in point
+    assert "not graceful: errors, timeouts or dropped connections" in point
+    assert "7 of 20 failed (35.0%)" in point
+    # No field names, and no recovery for a ramp.
+    for page_text in (soak, point):
+        assert "by_class" not in page_text
+        assert "recovered" not in page_text
+    assert 'id="spike"' not in page
+    assert 'id="stress"' not in page
+
+
+def test_a_ramp_without_a_breaking_point_has_no_stress_section() -> None:
+    report = load("ramp_open_loop")
+    report["stress"] = {
+        "kind": "ramp",
+        "breaking_point": None,
+        "failures": {"by_class": {"ok": 707}},
+        "recovered": False,
+    }
+    page = render_html(report)
+    assert "breaking-point" not in page
+    assert "by_class" not in page
+    assert "recovered" not in page
+
+
+def test_the_spike_verdict_leads_a_spike_report() -> None:
+    report = load("ramp_open_loop")
+    for step, label in zip(report["steps"][:3], ("baseline", "spike", "recovery"), strict=True):
+        step["label"] = label
+    report["steps"] = report["steps"][:3]
+    report["stress"] = {
+        "kind": "spike",
+        "passed": False,
+        "reasons": ["did not recover within 15 s"],
+        "notes": [],
+        "breaking_point": None,
+        "load_unit": "requests/s",
+        "failure_mode": "graceful",
+        "failures": {"requests": 100, "failures": 40, "by_class": {"ok": 60, "shed": 40}},
+        "recovered": False,
+        "recovery_s": None,
+        "watched_s": 15.0,
+        "recovery_windows": 3,
+        "recovery_criteria": ["p99<250ms", "errors<1%"],
+        "baseline_p99_ms": 40.7,
+        "after_p99_ms": None,
+    }
+    page = render_html(report)
+    assert page.index('id="spike"') < page.index('id="capacity"')
+    spike = section(page, "spike")
+    assert "Did not recover within the 15 s watched after the spike" in spike
+    assert "baseline 10 req/s (step 1), spike 25 req/s (step 2), recovery 40 req/s (step 3)" in (
+        spike
+    )
+    assert "graceful: the server refused work it could not do in time (429/503)" in spike
+    assert "40 of 100: shed 40" in spike
+    assert "3 windows in a row meeting p99&lt;250ms, errors&lt;1%" in spike
+    assert "did not recover within 15 s" in spike
+
+
+def test_no_knee_says_so_and_why() -> None:
+    report = load("ramp_open_loop")
+    report["capacity"]["knee_rps"] = None
+    report["capacity"]["notes"] = ["knee: 2 steps with latency data; a knee needs at least 4"]
+    capacity = section(render_html(report), "capacity")
+    assert "no knee found (2 steps with latency data; a knee needs at least 4)" in capacity
+    assert "- req/s" not in capacity
+
+
+def test_settings_and_run_have_labels_not_field_names(pages: dict[str, str]) -> None:
+    page = pages["ramp_open_loop"]
+    settings = section(page, "settings")
+    assert "Decided with" in settings
+    assert "planned utilization (--ml-target-utilization)" in settings
+    assert "target_utilization" not in settings
+    run = section(page, "run")
+    assert "load generation" in run
+    assert "telemetry_cpu_s" not in run
+    assert "api_key" not in section(pages["hostile"], "run")
 
 
 def test_errors_are_listed_most_frequent_first(pages: dict[str, str]) -> None:

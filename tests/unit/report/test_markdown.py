@@ -135,3 +135,30 @@ def test_write_markdown(tmp_path: Path) -> None:
     report = load("empty")
     path = write_markdown(report, tmp_path / "report.md")
     assert path.read_text() == render_markdown(report)
+
+
+def test_no_knee_says_so_and_why() -> None:
+    report = load("ramp_open_loop")
+    report["capacity"]["knee_rps"] = None
+    report["capacity"]["notes"] = ["knee: 3 steps with latency data; a knee needs at least 4"]
+    md = render_markdown(report)
+    assert "- knee: no knee found (3 steps with latency data; a knee needs at least 4)" in md
+    assert "- req/s" not in md
+
+
+def test_a_spike_reports_its_verdict_before_the_capacity() -> None:
+    report = load("ramp_open_loop")
+    for step, label in zip(report["steps"][:3], ("baseline", "spike", "recovery"), strict=True):
+        step["label"] = label
+    report["stress"] = {
+        "kind": "spike",
+        "recovered": True,
+        "recovery_s": 5.0,
+        "watched_s": 15.0,
+        "failure_mode": "none",
+        "load_unit": "requests/s",
+    }
+    md = render_markdown(report)
+    assert "**Spike: recovered 5 s after the spike ended (watched 15 s)**" in md
+    assert md.index("**Spike:") < md.index("SLO capacity")
+    assert "- errors during the spike: " in md
