@@ -173,6 +173,12 @@ def _add_autoscale_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-replicas", type=int, metavar="N", help="default: the report's plan.replicas"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write the manifests even from a report whose verdict is INVALID (said so in "
+        "their comments)",
+    )
 
 
 def _add_report_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
