@@ -309,12 +309,23 @@ def _utilization_table(util: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _why(notes: Sequence[str], prefix: str) -> str | None:
+    """The analysis note that starts with ``prefix``, without it."""
+    return next((n.removeprefix(prefix).strip() for n in notes if n.startswith(prefix)), None)
+
+
+def _said_in_rows(c: Mapping[str, Any]) -> tuple[str, ...]:
+    found = num(c.get("slo_rps")) is not None
+    return ("knee:", "saturation:") if found else ("knee:", "saturation:", "SLO capacity:")
+
+
 def _capacity(report: Mapping[str, Any]) -> dict[str, Any] | None:
     c = report.get("capacity")
     if not isinstance(c, Mapping):
         return None
     ci = [num(v) for v in _seq(c.get("slo_rps_ci"))]
     util = _map(c.get("utilization"))
+    notes = _strs(c.get("notes"))
     return {
         "slo_rps": fmt_rate(c.get("slo_rps")),
         "slo_rps_ci": (
@@ -325,12 +336,13 @@ def _capacity(report: Mapping[str, Any]) -> dict[str, Any] | None:
         "limiting_slo": c.get("limiting_slo"),
         "lower_bound": c.get("bound") == "lower-bound",
         "knee": sections.knee_text(c),
-        "saturation_rps": fmt_rate(c.get("saturation_rps")),
-        "saturation_step": c.get("saturation_step"),
+        "saturation": sections.saturation_text(c),
         "last_passing_step": c.get("last_passing_step"),
         "first_failing_step": c.get("first_failing_step"),
         "utilization": _utilization_table(util),
-        "notes": _strs(c.get("notes")),
+        "slo_missing": None if num(c.get("slo_rps")) is not None else _why(notes, "SLO capacity:"),
+        # Notes said in the rows above are not repeated.
+        "notes": [n for n in notes if not n.startswith(_said_in_rows(c))],
     }
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "knee_of",
     "knee_text",
     "run_rows",
+    "saturation_text",
     "search_rows",
     "settings_rows",
     "soak_trends",
@@ -126,6 +127,23 @@ def knee_text(capacity: Mapping[str, Any]) -> str:
     step = capacity.get("knee_step")
     where = f" (step {step})" if isinstance(step, int) and not isinstance(step, bool) else ""
     return f"{rps:.2f} req/s{at}{where}"
+
+
+def saturation_text(capacity: Mapping[str, Any]) -> str:
+    """Where achieved throughput stopped following the load, or why it was not seen.
+
+    >>> saturation_text({"saturation_rps": 62.36, "saturation_step": 5})
+    '62.36 req/s (step 5)'
+    >>> saturation_text({"notes": ["saturation: kept up with the load at every step"]})
+    'not reached (kept up with the load at every step)'
+    """
+    rps = _num(capacity.get("saturation_rps"))
+    if rps is None:
+        why = _note(capacity.get("notes"), "saturation:")
+        return f"not reached ({why})" if why else "not reached"
+    step = capacity.get("saturation_step")
+    where = f" (step {step})" if isinstance(step, int) and not isinstance(step, bool) else ""
+    return f"{rps:.2f} req/s{where}"
 
 
 def knee_of(analysis: CapacityAnalysis) -> str:

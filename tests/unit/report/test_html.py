@@ -222,13 +222,24 @@ def test_the_spike_verdict_leads_a_spike_report() -> None:
     assert "did not recover within 15 s" in spike
 
 
-def test_no_knee_says_so_and_why() -> None:
+def test_no_knee_or_saturation_says_so_and_why() -> None:
     report = load("ramp_open_loop")
     report["capacity"]["knee_rps"] = None
-    report["capacity"]["notes"] = ["knee: 2 steps with latency data; a knee needs at least 4"]
+    report["capacity"]["saturation_rps"] = None
+    report["capacity"]["notes"] = [
+        "knee: 2 steps with latency data; a knee needs at least 4",
+        "saturation: achieved throughput kept up with the load at every step",
+    ]
     capacity = section(render_html(report), "capacity")
     assert "no knee found (2 steps with latency data; a knee needs at least 4)" in capacity
+    assert "not reached (achieved throughput kept up with the load at every step)" in capacity
     assert "- req/s" not in capacity
+    assert capacity.count("a knee needs at least 4") == 1  # not repeated in the notes
+    report["capacity"]["slo_rps"] = None
+    report["capacity"]["notes"].append("SLO capacity: no step met every SLO")
+    capacity = section(render_html(report), "capacity")
+    assert "<dd>not found (no step met every SLO)</dd>" in capacity
+    assert capacity.count("no step met every SLO") == 1
 
 
 def test_settings_and_run_have_labels_not_field_names(pages: dict[str, str]) -> None:
