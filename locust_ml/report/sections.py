@@ -432,8 +432,9 @@ def run_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     run = _map(report.get("run"))
     tool = _map(report.get("tool"))
     duration = _num(run.get("duration_s"))
-    workers = run.get("workers")
+    workers = _num(run.get("workers"))
     distributed = run.get("mode") == "distributed"
+    many = f", {workers:g} workers" if workers is not None else ""
     rows = [
         ("locustfile", str(run.get("locustfile") or "-")),
         ("target", str(run.get("target") or "-")),
@@ -441,7 +442,7 @@ def run_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("started", _time(run.get("started_at"))),
         ("ended", _time(run.get("ended_at"))),
         ("duration", "-" if duration is None else f"{duration:.1f} s"),
-        ("load generation", f"distributed, {workers} workers" if distributed else "one process"),
+        ("load generation", f"distributed{many}" if distributed else "one process"),
         ("measurement window", _secs(report.get("window_s"))),
         ("percentiles", ", ".join(f"{p:g}" for p in _seq(report.get("percentiles")) if _num(p))),
     ]
