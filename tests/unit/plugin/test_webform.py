@@ -89,3 +89,46 @@ def test_form_labels_follow_each_rebuild_of_the_template_args() -> None:
     assert extra["other"]["help_text"] == "theirs"  # type: ignore[index]
     assert web_ui.calls == 1
     assert not install_form_labels(object(), lambda: None)
+
+
+#: A value a person could type into each field of the form.
+FILLED = {
+    "ml_slo": "p99<500ms, errors<1%",
+    "ml_shape": "ramp",
+    "ml_arrival": "poisson",
+    "ml_ramp_start": "2",
+    "ml_ramp_step": "2",
+    "ml_ramp_factor": "1.5",
+    "ml_ramp_max": "8",
+    "ml_step_time": "10s",
+    "ml_soak_load": "4",
+    "ml_soak_ramp": "10s",
+    "ml_soak_time": "1m",
+    "ml_soak_ramp_down": "0",
+    "ml_spike_baseline": "2",
+    "ml_spike_baseline_time": "15s",
+    "ml_spike_factor": "4",
+    "ml_spike_time": "15s",
+    "ml_spike_recovery": "15s",
+    "ml_model": "my-model",
+    "ml_target_rps": "100",
+    "ml_price_per_hour": "1.5",
+}
+
+
+@pytest.mark.parametrize("shape", ["ramp", "soak", "spike"])
+def test_every_form_field_left_empty_or_filled_in_starts(shape: str) -> None:
+    from locust.argument_parser import get_parser, ui_extra_args_dict
+
+    import locust_ml  # noqa: F401 - registers the options
+
+    fields = {k for k in ui_extra_args_dict(["-f", "x.py"]) if k.startswith("ml_")}
+    assert fields == set(FILLED)
+    parsed = get_parser().parse_args(["-f", "x.py"])
+    empty = MultiDict(dict.fromkeys(fields, ""))
+    assert check_start(parsed, empty, shape=Ramp()) is None
+    filled = MultiDict({**FILLED, "ml_shape": shape})
+    assert check_start(parsed, filled, shape=Ramp()) is None
+    # From the command line, a list of SLOs comes back from the form as one string.
+    listed = get_parser().parse_args(["-f", "x.py", "--ml-slo", "p99<1s", "--ml-slo", "errors<1%"])
+    assert check_start(listed, MultiDict({"ml_slo": "p99<1s, errors<1%"})) is None
