@@ -148,6 +148,7 @@ def _open_custom_parameters(page: Page) -> None:
     # The page camel-cases option names (ml_slo -> mlSlo) and snake-cases them back on START.
     page.get_by_role("button", name="Custom parameters").click()
     page.locator("input[name=mlSlo]").wait_for()
+    page.wait_for_timeout(600)  # the accordion's opening animation, for the screenshot
 
 
 def _loaded(img: Locator) -> bool:
