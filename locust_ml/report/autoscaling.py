@@ -246,8 +246,8 @@ def _replica_bounds(
     return low, high
 
 
-def refusal(report: Mapping[str, Any]) -> str | None:
-    """Why the report's capacity must not be scaled on (INVALID verdict), or None."""
+def _invalid_because(report: Mapping[str, Any]) -> str | None:
+    """The first reason of an INVALID verdict (and how many more), or None if not INVALID."""
     verdict = report.get("verdict")
     if not isinstance(verdict, Mapping) or verdict.get("valid") is not False:
         return None
@@ -255,8 +255,16 @@ def refusal(report: Mapping[str, Any]) -> str | None:
     reasons = [str(r) for r in raw] if isinstance(raw, list) else []
     first = " ".join(reasons[0].split()) if reasons else "no reason given"
     more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return first + more
+
+
+def refusal(report: Mapping[str, Any]) -> str | None:
+    """Why the report's capacity must not be scaled on (INVALID verdict), or None."""
+    because = _invalid_because(report)
+    if because is None:
+        return None
     return (
-        f"the report's verdict is INVALID ({first}{more}): its capacity was not measured well "
+        f"the report's verdict is INVALID ({because}): its capacity was not measured well "
         "enough to scale on; rerun the test, or --force to use it anyway"
     )
 
@@ -271,9 +279,9 @@ def warnings_for(report: Mapping[str, Any], *, forced: bool = False) -> list[str
             "replica may sustain more and this target scales out earlier than needed; "
             "rerun with a higher --ml-ramp-max to find the bound"
         )
-    problem = refusal(report)
-    if forced and problem is not None:
-        out.append("made with --force from a report whose verdict is INVALID: " + problem)
+    because = _invalid_because(report)
+    if forced and because is not None:
+        out.append(f"made with --force from a report whose verdict is INVALID ({because})")
     return out
 
 
