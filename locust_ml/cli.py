@@ -56,6 +56,14 @@ def _compare(args: argparse.Namespace) -> int:
     return run_compare(args)
 
 
+def _options(args: argparse.Namespace) -> int:
+    # Imports Locust (the options are registered on its parser): only this command pays.
+    from locust_ml.plugin.options import format_option_groups, option_groups
+
+    sys.stdout.write(format_option_groups(option_groups()))
+    return 0
+
+
 def _autoscale(args: argparse.Namespace) -> int:
     from locust_ml.report.autoscaling import run_autoscale
 
@@ -165,6 +173,12 @@ def _add_autoscale_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-replicas", type=int, metavar="N", help="default: the report's plan.replicas"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write the manifests even from a report whose verdict is INVALID (said so in "
+        "their comments)",
+    )
 
 
 def _add_report_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -255,6 +269,18 @@ def build_parser() -> argparse.ArgumentParser:
     from locust_ml.report.rerender import add_parser as add_report_parser
 
     add_report_parser(sub)
+
+    options = sub.add_parser(
+        "options",
+        help="list every --ml-* option of the locust plugin, with its default and help",
+        description=(
+            "List the --ml-* options the plugin adds to locust, grouped as registered, with "
+            "each one's default, environment variable and whether the web UI's start form "
+            "shows it. (locust -f LOCUSTFILE --help prints before the locustfile, and so the "
+            "plugin, is loaded: it cannot list them.)"
+        ),
+    )
+    options.set_defaults(func=_options)
 
     from locust_ml.coldstart import add_coldstart_arguments, run_coldstart
 

@@ -51,6 +51,8 @@ __all__ = [
     "Stage",
     "StagesPlan",
     "Tick",
+    "describe_plan",
+    "format_seconds",
     "pool_size",
 ]
 
@@ -588,3 +590,71 @@ class StagesPlan(_FixedPlan):
         from locust_ml.stages import load_stages_file
 
         return load_stages_file(path, spawn_rate=spawn_rate, pool_users=pool_users)
+
+
+# --------------------------------------------------------------- the plan in words
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for people: ``45 s``, ``1 min 54 s``, ``4 h``, ``2 h 5 min``, ``0.5 s``.
+
+    >>> [format_seconds(x) for x in (45, 114, 14400, 7500, 0.5)]
+    ['45 s', '1 min 54 s', '4 h', '2 h 5 min', '0.5 s']
+    """
+    if seconds < 60:
+        return f"{seconds:g} s"
+    total = round(seconds)
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    parts = [f"{h} h" if h else "", f"{m} min" if m else "", f"{s} s" if s and not h else ""]
+    return " ".join(p for p in parts if p)
+
+
+def _load_text(load: float, mode: LoadMode) -> str:
+    if mode == "open":
+        return f"{load:g} req/s"
+    return f"{load:g} user" if load == 1 else f"{load:g} users"
+
+
+def describe_plan(plan: object) -> str | None:
+    """One line saying what a fixed plan will run and for how long in all; None if not fixed.
+
+    Printed when a test starts, so nobody waits for a length they didn't expect.
+
+    >>> describe_plan(SoakPlan(load=10, ramp_up_s=10, ramp_up_steps=5, hold_s=30,
+    ...                        ramp_down_s=5, ramp_down_steps=1))
+    'soak plan: 10 users; 5 ramp-up steps over 10 s, hold 30 s, ramp-down 5 s; total 45 s'
+    >>> describe_plan(SpikePlan(baseline=2, factor=4, baseline_s=15, spike_s=15, recovery_s=15))
+    'spike plan: baseline 2 users for 15 s, spike to 8 users for 15 s, recovery 15 s; total 45 s'
+    """
+    if isinstance(plan, RampPlan):
+        loads = plan.loads()
+        return (
+            f"ramp plan: {len(loads)} steps of {format_seconds(plan.step_seconds)}, "
+            f"{_load_text(loads[0], plan.mode)} to {_load_text(loads[-1], plan.mode)}; "
+            f"total {format_seconds(plan.duration)}"
+        )
+    if isinstance(plan, SoakPlan):
+        phases = []
+        # Closed-loop rounding can merge ramp-up steps: count the steps that run.
+        ups = sum(1 for s in plan.steps() if s.tick.label == "ramp-up")
+        if plan.ramp_up_s > 0:
+            steps = f"{ups} ramp-up step{'s' if ups != 1 else ''}"
+            phases.append(f"{steps} over {format_seconds(plan.ramp_up_s)}")
+        phases.append(f"hold {format_seconds(plan.hold_s)}")
+        if plan.ramp_down_s > 0:
+            phases.append(f"ramp-down {format_seconds(plan.ramp_down_s)}")
+        return (
+            f"soak plan: {_load_text(plan.load, plan.mode)}; {', '.join(phases)}; "
+            f"total {format_seconds(plan.duration)}"
+        )
+    if isinstance(plan, SpikePlan):
+        return (
+            f"spike plan: baseline {_load_text(plan.baseline, plan.mode)} for "
+            f"{format_seconds(plan.baseline_s)}, spike to {_load_text(plan.peak, plan.mode)} for "
+            f"{format_seconds(plan.spike_s)}, recovery {format_seconds(plan.recovery_s)}; "
+            f"total {format_seconds(plan.duration)}"
+        )
+    if isinstance(plan, StagesPlan):
+        return f"stages plan: {len(plan.stages)} stages; total {format_seconds(plan.duration)}"
+    return None

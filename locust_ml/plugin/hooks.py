@@ -27,6 +27,7 @@ Everything here translates callbacks; decisions live in the pure layer.
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import weakref
 from typing import Any
@@ -45,7 +46,7 @@ from locust.runners import (
 
 from locust_ml.analysis.steps import StepSpan
 from locust_ml.errors import EXIT_CONFIG, EXIT_TARGET, ConfigError, DependencyError, TargetError
-from locust_ml.plugin import signals, webui
+from locust_ml.plugin import preflight, signals, webui
 from locust_ml.plugin.openloop import RATE_MESSAGE, ArrivalDriver, RatePlan
 from locust_ml.plugin.options import add_options, read_options
 from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
@@ -243,7 +244,7 @@ class _Listeners:
             shape = environment.shape_class
             if isinstance(shape, MLShape):
                 rec.window_s = shape.window_s()
-                logger.info("locust-ml: %s", shape.describe())
+                _log_plan(environment, rec)
                 if rec.ignored_flags:
                     logger.warning(
                         "locust-ml: %s ignored: the %s shape sets the load itself",
@@ -295,6 +296,19 @@ def _note_ignored_options(environment: Environment, rec: RunRecorder) -> None:
         for flag, name in (("-u/--users", "num_users"), ("-r/--spawn-rate", "spawn_rate"))
         if getattr(opts, name, None) is not None
     )
+
+
+def _log_plan(environment: Environment, rec: RunRecorder) -> None:
+    """One line with the shape's plan and its total length, as the test starts."""
+    shape = environment.shape_class
+    if not isinstance(shape, MLShape):
+        return
+    run_time = getattr(environment.parsed_options, "run_time", None)
+    try:
+        line = shape.describe(rec.options, float(run_time) if run_time else None)
+    except ConfigError:
+        return  # the shape reports its own error when it ticks
+    logger.info("locust-ml: %s", line)
 
 
 def _step_hook(rec: RunRecorder) -> StepHook | None:
@@ -536,9 +550,20 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -
     )
     rec.target = environment.host
     try:
+        if _starts_at_once(environment):
+            # The web UI's START asks the same when pressed (webui.install).
+            preflight.run_preflight(environment.user_classes, rec.options, environment.host)
         _start_telemetry(environment, rec, server)
     except ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
+
+
+def _starts_at_once(environment: Environment) -> bool:
+    """Headless or ``--autostart``: the load starts without the web form's START."""
+    opts = environment.parsed_options
+    if opts is None:
+        return True
+    return bool(getattr(opts, "headless", False) or getattr(opts, "autostart", False))
 
 
 def _embedded_backend(environment: Environment, rec: RunRecorder) -> str:
@@ -558,11 +583,64 @@ def _embedded_backend(environment: Environment, rec: RunRecorder) -> str:
     return rec.options.server_backend
 
 
+def _embedded_models(environment: Environment, rec: RunRecorder) -> list[str]:
+    """The model names the ML users will send, in user-class order, without repeats."""
+    from locust_ml.plugin.text_users import TextUser
+    from locust_ml.plugin.users import MLUser
+
+    names: list[str] = []
+    for cls in environment.user_classes:
+        if not issubclass(cls, MLUser):
+            continue
+        if issubclass(cls, TextUser):
+            try:
+                name = cls.settings_for(rec.options).model
+            except ConfigError:
+                continue  # the user says so itself when it starts
+        else:
+            name = rec.options.users.model or str(getattr(cls, "model", "") or "")
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _embedded_server_args(environment: Environment, rec: RunRecorder) -> str:
+    """``--ml-server-args``, plus ``--model-name`` for the users' model unless it names one.
+
+    So a locustfile's ``model = "my-model"`` works against the embedded
+    server as written; the server serves one name, the first user class's.
+    """
+    args = rec.options.server_args
+    if "--model-name" in args:
+        return args
+    models = _embedded_models(environment, rec)
+    if not models:
+        return args
+    if len(models) > 1:
+        logger.warning(
+            "locust-ml: the embedded server serves one model, %r; users asking for %s will fail "
+            "(give --host for a server that serves them all)",
+            models[0],
+            ", ".join(repr(m) for m in models[1:]),
+        )
+    return f"{args} --model-name {shlex.quote(models[0])}".strip()
+
+
 def _start_embedded_server(environment: Environment, rec: RunRecorder) -> EmbeddedServer | None:
-    server = EmbeddedServer(_embedded_backend(environment, rec), rec.options.server_args)
+    try:
+        server = EmbeddedServer(
+            _embedded_backend(environment, rec), _embedded_server_args(environment, rec)
+        )
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+        return None
+    extra = server.extra_args
+    at = extra.index("--model-name") + 1 if "--model-name" in extra else len(extra)
+    model = repr(extra[at]) if at < len(extra) else "the backend's own"
     logger.info(
-        "locust-ml: no --host given; starting the reference server (backend=%s)",
+        "locust-ml: no --host given; starting the reference server (backend=%s, model %s)",
         server.backend,
+        model,
     )
     try:
         url = server.start(timeout=rec.options.server_timeout)

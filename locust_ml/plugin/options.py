@@ -14,7 +14,11 @@ option's name on a bad value.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import functools
+import importlib
+import textwrap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,10 +39,16 @@ __all__ = [
     "SERVER_BACKENDS",
     "SHAPE_KINDS",
     "MLOptions",
+    "OptionGroup",
+    "OptionHelp",
     "ShapeOptions",
     "UserOptions",
     "add_options",
+    "form_fields",
+    "format_option_groups",
+    "option_groups",
     "read_options",
+    "web_form",
 ]
 
 SHAPE_KINDS = ("ramp", "soak", "spike", "stages", "capacity-search")
@@ -56,8 +66,15 @@ DEFAULT_PROMPT_TOKENS = "lognormal:median=300,sigma=0.5,min=16,max=2000"
 DEFAULT_OUTPUT_TOKENS = "lognormal:median=48,sigma=0.4,min=8,max=256"
 
 
-def _arg(group: Any, flag: str, *, web_ui: bool = True, **kwargs: Any) -> None:
-    """Add ``flag`` to an argument group, visible in the web UI if ``web_ui``.
+def _arg(group: Any, flag: str, *, form: str | None = None, **kwargs: Any) -> None:
+    """Add ``flag`` to an argument group; in the web UI's start form when ``form`` is given.
+
+    ``form`` is the field's label in the form: Locust shows each field as
+    "name (help)" on one line, cut at the field's width, so it must be short
+    and plain text (``help`` is argparse's, with ``%(default)s`` and ``%%``).
+    The web UI's glue (:func:`locust_ml.plugin.webui.install`) swaps it in.
+    Only options a web user changes between runs are in the form: the
+    others keep their command-line values there.
 
     Locust's ``include_in_web_ui`` keyword exists only on the parser itself,
     not on argument groups, so we set the attributes Locust reads ourselves.
@@ -66,7 +83,8 @@ def _arg(group: Any, flag: str, *, web_ui: bool = True, **kwargs: Any) -> None:
     """
     env = "LOCUST_" + flag.lstrip("-").upper().replace("-", "_")
     action = group.add_argument(flag, env_var=env, **kwargs)
-    action.include_in_web_ui = web_ui
+    action.include_in_web_ui = form is not None
+    action.form_help = form
     action.is_secret = False
     action.is_required = False
     action.is_multiple = False
@@ -77,6 +95,7 @@ def add_options(parser: Any) -> None:
 
     ``init_command_line_parser`` fires for every parser Locust builds,
     including one per web UI page load, so adding twice must be harmless.
+    The groups' order is the web form's: the load shape first.
     """
     if "--ml-report-dir" in getattr(parser, "_option_string_actions", {}):
         return
@@ -90,7 +109,6 @@ def add_options(parser: Any) -> None:
         default=None,
         help="Directory for the end-of-test report (report.json, ...). "
         "Default: reports/<locustfile>-<YYYYmmdd-HHMMSS>/",
-        web_ui=False,
     )
     _arg(
         group,
@@ -132,8 +150,19 @@ def add_options(parser: Any) -> None:
         default=0,
         help="Seed for payload sampling; each user derives its own from it. Default: %(default)s",
     )
-    add_report_options(group, _arg)
+    _add_shape_options(parser)
     _add_user_options(parser)
+    report = parser.add_argument_group(
+        "locust-ml decisions",
+        "What the report concludes from the measurements: required capacity, cost, replicas. "
+        "locust-ml report takes the same options to re-decide a saved run.",
+    )
+    add_report_options(report, _arg)
+    _add_process_options(parser)
+
+
+def _add_shape_options(parser: Any) -> None:
+    """What load to offer (``docs/load-shapes.md``). Unset: the shape class's attribute."""
     shape = parser.add_argument_group(
         "locust-ml load shape",
         "What load to offer and how: the shape (ramp, soak, spike, stages, capacity-search), "
@@ -143,10 +172,24 @@ def add_options(parser: Any) -> None:
     )
     _arg(
         shape,
+        "--ml-slo",
+        metavar="EXPR",
+        action="append",
+        # None, not []: Locust's web form parses a field whose default is an
+        # empty list as a list of integers (and fails on any SLO).
+        default=None,
+        help="A service-level objective (repeatable, or several separated by commas): "
+        "p99<500ms, p99.9<2s, errors<1%%, ttft_p99<300ms, itl_p95<50ms. Read by the capacity "
+        "search and the report.",
+        form="SLOs, comma-separated: p99<500ms, errors<1%",
+    )
+    _arg(
+        shape,
         "--ml-shape",
-        choices=["ramp", "soak", "spike", "stages", "capacity-search"],
+        choices=list(SHAPE_KINDS),
         default=None,
         help="Test type. Default: the locustfile's shape class (a ramp in the bundled ones).",
+        form="Test type",
     )
     _arg(
         shape,
@@ -156,15 +199,7 @@ def add_options(parser: Any) -> None:
         help="closed (users loop: send, wait for the answer, repeat), or an open-loop arrival "
         "process: constant, poisson, gamma:cv=C (bursty), trace:path=FILE[,column=C]"
         "[,time_scale=S][,loop=true]. Default: the shape class's (closed for a ramp).",
-    )
-    _arg(
-        shape,
-        "--ml-slo",
-        metavar="EXPR",
-        action="append",
-        default=[],
-        help="A service-level objective (repeatable): p99<500ms, p99.9<2s, errors<1%%, "
-        "ttft_p99<300ms, itl_p95<50ms. Read by the capacity search and the report.",
+        form="closed (users), or open loop: constant, poisson, gamma:cv=2",
     )
     _arg(
         shape,
@@ -173,28 +208,46 @@ def add_options(parser: Any) -> None:
         default=None,
         help="Start of each step excluded from its measurements (stability, SLO judgement).",
     )
-    _arg(shape, "--ml-ramp-start", metavar="LOAD", default=None, help="Load of step 1.")
-    _arg(shape, "--ml-ramp-step", metavar="LOAD", default=None, help="Load added at each step.")
+    _arg(
+        shape,
+        "--ml-ramp-start",
+        metavar="LOAD",
+        default=None,
+        help="Ramp: load of step 1.",
+        form="Ramp: load of step 1",
+    )
+    _arg(
+        shape,
+        "--ml-ramp-step",
+        metavar="LOAD",
+        default=None,
+        help="Ramp: load added at each step.",
+        form="Ramp: load added at each step",
+    )
     _arg(
         shape,
         "--ml-ramp-factor",
         metavar="F",
         default=None,
-        help="Multiply the load by F at each step instead of adding --ml-ramp-step.",
+        help="Ramp: multiply the load by F at each step instead of adding --ml-ramp-step.",
+        form="Ramp: or multiply the load by F at each step",
     )
     _arg(
         shape,
         "--ml-ramp-max",
         metavar="LOAD",
         default=None,
-        help="Load of the last step (a step just below it, within a quarter step, is skipped).",
+        help="Ramp: load of the last step (a step just below it, within a quarter step, is "
+        "skipped).",
+        form="Ramp: load of the last step",
     )
     _arg(
         shape,
         "--ml-step-time",
         metavar="TIME",
         default=None,
-        help="Duration of each ramp step, e.g. 30s, 1m30s.",
+        help="Ramp: duration of each step, e.g. 30s, 1m30s.",
+        form="Ramp: time per step, e.g. 30s",
     )
     _arg(
         shape,
@@ -203,30 +256,78 @@ def add_options(parser: Any) -> None:
         default=None,
         help="Users started per second when a step begins.",
     )
-    _arg(shape, "--ml-soak-load", metavar="LOAD", default=None, help="Soak: load to hold.")
-    _arg(shape, "--ml-soak-time", metavar="TIME", default=None, help="Soak: how long to hold it.")
+    _arg(
+        shape,
+        "--ml-soak-load",
+        metavar="LOAD",
+        default=None,
+        help="Soak: load to hold.",
+        form="Soak: load to hold",
+    )
     _arg(
         shape,
         "--ml-soak-ramp",
         metavar="TIME",
         default=None,
-        help="Soak: time to ramp up to the load.",
+        help="Soak: time to ramp up to the load, in 5 steps (0: no ramp-up).",
+        form="Soak: ramp-up time",
     )
-    _arg(shape, "--ml-spike-baseline", metavar="LOAD", default=None, help="Spike: baseline load.")
+    _arg(
+        shape,
+        "--ml-soak-time",
+        metavar="TIME",
+        default=None,
+        help="Soak: how long to hold the load.",
+        form="Soak: hold time, e.g. 4h",
+    )
+    _arg(
+        shape,
+        "--ml-soak-ramp-down",
+        metavar="TIME",
+        default=None,
+        help="Soak: time to ramp down after the hold, one step at half the load (0: none). "
+        "Default: the shape class's (60 s).",
+        form="Soak: ramp-down time (0: none)",
+    )
+    _arg(
+        shape,
+        "--ml-spike-baseline",
+        metavar="LOAD",
+        default=None,
+        help="Spike: baseline load.",
+        form="Spike: baseline load",
+    )
+    _arg(
+        shape,
+        "--ml-spike-baseline-time",
+        metavar="TIME",
+        default=None,
+        help="Spike: time at the baseline before the spike. Default: the shape class's (120 s).",
+        form="Spike: time at the baseline before the spike",
+    )
     _arg(
         shape,
         "--ml-spike-factor",
         metavar="N",
         default=None,
         help="Spike: the spike is N x the baseline.",
+        form="Spike: the spike is N x the baseline",
     )
-    _arg(shape, "--ml-spike-time", metavar="TIME", default=None, help="Spike: spike duration.")
+    _arg(
+        shape,
+        "--ml-spike-time",
+        metavar="TIME",
+        default=None,
+        help="Spike: spike duration.",
+        form="Spike: spike duration",
+    )
     _arg(
         shape,
         "--ml-spike-recovery",
         metavar="TIME",
         default=None,
         help="Spike: time at baseline after the spike to observe recovery.",
+        form="Spike: time watched after the spike",
     )
     _arg(
         shape,
@@ -298,8 +399,11 @@ def add_options(parser: Any) -> None:
         default="",
         help="Command run at each step start and end, with LOCUST_ML_STEP_EVENT/ID/USERS/RPS/"
         "MODE/LABEL/START/END in its environment (e.g. to start a profiler for one step).",
-        web_ui=False,
     )
+
+
+def _add_process_options(parser: Any) -> None:
+    """Telemetry and the embedded server: set once per process, never in the web form."""
     tele = parser.add_argument_group(
         "locust-ml telemetry",
         "GPU and server metrics read on the master during the test, and the Prometheus exporter.",
@@ -311,7 +415,6 @@ def add_options(parser: Any) -> None:
         default="auto",
         help="Read local GPUs through NVML: auto (when an NVIDIA driver is present), on "
         "(warn when it can't), off. Default: %(default)s",
-        web_ui=False,
     )
     _arg(
         tele,
@@ -322,7 +425,6 @@ def add_options(parser: Any) -> None:
         help="A Prometheus endpoint to read every interval (repeatable): DCGM exporter, Triton, "
         "vLLM, a locust-ml gpu-agent... KIND (dcgm, triton, vllm, locust-ml, gpu-agent) is "
         "detected when omitted.",
-        web_ui=False,
     )
     _arg(
         tele,
@@ -330,7 +432,6 @@ def add_options(parser: Any) -> None:
         metavar="TIME",
         default="1s",
         help="Time between telemetry reads; 0 turns telemetry off. Default: %(default)s",
-        web_ui=False,
     )
     _arg(
         tele,
@@ -339,7 +440,6 @@ def add_options(parser: Any) -> None:
         type=int,
         default=None,
         help="Serve live metrics for Prometheus on this port (0: any free port). Default: off",
-        web_ui=False,
     )
     _arg(
         tele,
@@ -347,7 +447,6 @@ def add_options(parser: Any) -> None:
         metavar="HOST",
         default="127.0.0.1",
         help="Address the exporter binds to. Default: %(default)s",
-        web_ui=False,
     )
     server = parser.add_argument_group(
         "locust-ml embedded server",
@@ -360,7 +459,6 @@ def add_options(parser: Any) -> None:
         default=None,
         help="Backend of the embedded reference server. Default: the locustfile's users' "
         "(image-classifier for ImageUser, speech for AudioUser), else summarizer.",
-        web_ui=False,
     )
     _arg(
         server,
@@ -368,8 +466,8 @@ def add_options(parser: Any) -> None:
         metavar="ARGS",
         default="",
         help="Extra arguments for the embedded 'locust-ml serve', e.g. "
-        '"--max-batch-size 16 --load-seconds 2".',
-        web_ui=False,
+        '"--max-batch-size 16 --load-seconds 2". Without --model-name in them, the server '
+        "serves the model the locustfile's users ask for.",
     )
     _arg(
         server,
@@ -378,7 +476,6 @@ def add_options(parser: Any) -> None:
         type=float,
         default=60.0,
         help="How long to wait for the embedded server to become ready. Default: %(default)s",
-        web_ui=False,
     )
 
 
@@ -407,7 +504,14 @@ def _add_user_options(parser: Any) -> None:
         help="Wire protocol: chat or completions (text users); v2, torchserve, multipart or raw "
         "(image and audio users). Default: the user class's (chat; v2).",
     )
-    _arg(users, "--ml-model", metavar="NAME", default=None, help="Model name sent to the server.")
+    _arg(
+        users,
+        "--ml-model",
+        metavar="NAME",
+        default=None,
+        help="Model name sent to the server. Default: the user class's model.",
+        form="Model name sent (empty: the user class's)",
+    )
     _arg(
         users,
         "--ml-endpoint",
@@ -445,7 +549,6 @@ def _add_user_options(parser: Any) -> None:
         default=None,
         help="Image and audio users: size draws the payload pool is built from (more: closer to "
         "the profile, slower to build). Default: the user class's.",
-        web_ui=False,
     )
     _arg(
         users,
@@ -454,8 +557,144 @@ def _add_user_options(parser: Any) -> None:
         default=None,
         help="Image and audio users: memory cap of the payload pool, in MiB. Default: the "
         "user class's.",
-        web_ui=False,
     )
+
+
+# --------------------------------------------------------- listing and web form
+
+
+@dataclass(frozen=True)
+class OptionHelp:
+    """One option as ``locust-ml options`` lists it (help with its defaults filled in)."""
+
+    flag: str
+    metavar: str
+    default: str
+    help: str
+    env: str
+    #: The option's label in the web UI's start form; None: not in the form.
+    form: str | None
+
+
+@dataclass(frozen=True)
+class OptionGroup:
+    """A group of options, in the order they are registered."""
+
+    title: str
+    description: str
+    options: tuple[OptionHelp, ...]
+
+
+def _default_text(value: Any) -> str:
+    if value is None or value in ("", []):
+        return "-"
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+@functools.cache
+def option_groups() -> tuple[OptionGroup, ...]:
+    """Every ``--ml-*`` option, grouped as registered: what ``locust-ml options`` prints.
+
+    Locust prints ``--help`` before it loads a locustfile, so the plugin's
+    options never appear there; this reads them from a parser of their own.
+    """
+    # Locust's parser library (its add_argument takes env_var=); it ships no type hints.
+    configargparse: Any = importlib.import_module("configargparse")
+    parser = configargparse.ArgumentParser(add_help=False)
+    add_options(parser)
+    groups = []
+    for group in parser._action_groups:
+        options = []
+        for action in group._group_actions:
+            flag = next((f for f in action.option_strings if f.startswith("--ml-")), None)
+            if flag is None:
+                continue
+            text = action.help or ""
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                text = text % {"default": _default_text(action.default)}
+            metavar = action.metavar or (
+                "{" + ",".join(action.choices) + "}" if action.choices else ""
+            )
+            options.append(
+                OptionHelp(
+                    flag=flag,
+                    metavar=str(metavar),
+                    default=_default_text(action.default),
+                    help=text,
+                    env=str(getattr(action, "env_var", "") or ""),
+                    form=getattr(action, "form_help", None),
+                )
+            )
+        if options:
+            groups.append(OptionGroup(group.title or "", group.description or "", tuple(options)))
+    return tuple(groups)
+
+
+def form_fields() -> dict[str, str]:
+    """Option dest (``ml_slo``) -> its label in the web form, for the options shown there."""
+    return {
+        o.flag.removeprefix("--").replace("-", "_"): o.form
+        for g in option_groups()
+        for o in g.options
+        if o.form is not None
+    }
+
+
+def web_form(
+    extra_options: Mapping[str, Mapping[str, Any]], *, shape_kind: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Locust's ``extra_options`` (the start form's custom fields) with our fields made usable.
+
+    Locust labels a field "name (help)" on one line, from argparse's raw
+    help: ``%(default)s`` and ``%%`` would show as typed and long help is cut
+    off, so our fields get their short ``form`` labels. A list default (SLOs
+    given on the command line) becomes one comma-separated string, which the
+    form sends back and :func:`read_options` splits. ``--ml-shape`` is a select
+    whose first choice would be taken when it has no default, so it shows the
+    locustfile's shape kind (``shape_kind``) instead.
+    """
+    labels = form_fields()
+    out: dict[str, dict[str, Any]] = {}
+    for key, spec in extra_options.items():
+        item = dict(spec)
+        if key in labels:
+            item["help_text"] = labels[key]
+            default = item.get("default_value")
+            if isinstance(default, list | tuple):
+                item["default_value"] = ", ".join(str(x) for x in default)
+            if key == "ml_shape" and not default and shape_kind in SHAPE_KINDS:
+                item["default_value"] = shape_kind
+        out[key] = item
+    return out
+
+
+def format_option_groups(groups: tuple[OptionGroup, ...], width: int = 100) -> str:
+    """The listing ``locust-ml options`` prints: each group, each option, its default."""
+    lines = [
+        "Options the locust-ml plugin adds to locust (locust -f LOCUSTFILE ... prints its "
+        "--help before it loads the locustfile, so they are not listed there). Each can also "
+        "be set in locust.conf (without the dashes) or as the environment variable shown. "
+        "[web form]: also in the web UI's start form.",
+    ]
+    lines = textwrap.wrap(lines[0], width)
+    for g in groups:
+        lines += ["", g.title]
+        if g.description:
+            lines += textwrap.wrap(
+                g.description, width, initial_indent="  ", subsequent_indent="  "
+            )
+        for o in g.options:
+            head = f"  {o.flag} {o.metavar}".rstrip()
+            if o.form is not None:
+                head += "  [web form]"
+            lines.append(head)
+            lines += textwrap.wrap(
+                o.help, width, initial_indent="      ", subsequent_indent="      "
+            )
+            shown = "unset" if o.default == "-" else o.default
+            default = "" if "Default:" in o.help else f"default: {shown}; "
+            lines.append(f"      {default}env: {o.env}")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -498,7 +737,9 @@ class ShapeOptions:
     soak_load: float | None = None
     soak_s: float | None = None
     soak_ramp_s: float | None = None
+    soak_ramp_down_s: float | None = None
     spike_baseline: float | None = None
+    spike_baseline_s: float | None = None
     spike_factor: float | None = None
     spike_s: float | None = None
     spike_recovery_s: float | None = None
@@ -589,6 +830,21 @@ def _opt_time(value: Any, option: str) -> float | None:
     return None if value in (None, "") else parse_duration(value, option=option)
 
 
+def _slo_texts(value: Any) -> list[str]:
+    """SLO expressions from the option: a list (command line) or one string (web form).
+
+    Either may hold several expressions separated by commas or semicolons
+    (no SLO contains either); empty parts are ignored.
+    """
+    items = [value] if isinstance(value, str) else list(value or ())
+    return [
+        part.strip()
+        for item in items
+        for part in str(item).replace(";", ",").split(",")
+        if part.strip()
+    ]
+
+
 def _shape_options(get: Callable[..., Any]) -> ShapeOptions:
     def num(name: str, kind: type[int] | type[float] = float) -> Any:
         return _opt_num(get("ml_" + name.replace("-", "_")), "--ml-" + name, kind)
@@ -607,7 +863,7 @@ def _shape_options(get: Callable[..., Any]) -> ShapeOptions:
             if get("ml_arrival") in (None, "")
             else parse_arrival(str(get("ml_arrival")), option="--ml-arrival")
         ),
-        slos=parse_slos(list(get("ml_slo") or ()), option="--ml-slo"),
+        slos=parse_slos(_slo_texts(get("ml_slo")), option="--ml-slo"),
         warmup_s=secs("warmup"),
         start=num("ramp-start"),
         step=num("ramp-step"),
@@ -618,7 +874,9 @@ def _shape_options(get: Callable[..., Any]) -> ShapeOptions:
         soak_load=num("soak-load"),
         soak_s=secs("soak-time"),
         soak_ramp_s=secs("soak-ramp"),
+        soak_ramp_down_s=secs("soak-ramp-down"),
         spike_baseline=num("spike-baseline"),
+        spike_baseline_s=secs("spike-baseline-time"),
         spike_factor=num("spike-factor"),
         spike_s=secs("spike-time"),
         spike_recovery_s=secs("spike-recovery"),

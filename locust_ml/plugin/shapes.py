@@ -33,7 +33,16 @@ from locust_ml.analysis.stability import StabilityRule
 from locust_ml.arrivals import ArrivalSpec, parse_arrival
 from locust_ml.errors import ConfigError
 from locust_ml.plugin.options import MLOptions, read_options
-from locust_ml.schedules import Plan, RampPlan, SoakPlan, SpikePlan, StagesPlan, Tick
+from locust_ml.schedules import (
+    Plan,
+    RampPlan,
+    SoakPlan,
+    SpikePlan,
+    StagesPlan,
+    Tick,
+    describe_plan,
+    format_seconds,
+)
 
 if TYPE_CHECKING:
     from locust_ml.analysis.judge import StepMeasurement
@@ -83,6 +92,7 @@ class MLShape(LoadTestShape):
     soak_load: ClassVar[float] = 10
     soak_seconds: ClassVar[float] = 4 * 3600.0
     soak_ramp_seconds: ClassVar[float] = 300.0
+    soak_ramp_down_seconds: ClassVar[float] = 60.0
     # spike
     spike_baseline: ClassVar[float] = 10
     spike_factor: ClassVar[float] = 5.0
@@ -163,11 +173,14 @@ class MLShape(LoadTestShape):
             return _ramp(self, o, mode, spawn, warmup, pool)
         if kind == "soak":
             ramp_up = self.soak_ramp_seconds if o.soak_ramp_s is None else o.soak_ramp_s
+            down = self.soak_ramp_down_seconds if o.soak_ramp_down_s is None else o.soak_ramp_down_s
             return SoakPlan(
                 load=o.soak_load or self.soak_load,
                 hold_s=o.soak_s or self.soak_seconds,
                 ramp_up_s=ramp_up,
                 ramp_up_steps=5 if ramp_up > 0 else 0,
+                ramp_down_s=down,
+                ramp_down_steps=1 if down > 0 else 0,
                 mode=mode,  # type: ignore[arg-type]
                 spawn_rate=spawn,
                 warmup_s=warmup,
@@ -177,7 +190,7 @@ class MLShape(LoadTestShape):
             return SpikePlan(
                 baseline=o.spike_baseline or self.spike_baseline,
                 factor=o.spike_factor or self.spike_factor,
-                baseline_s=self.spike_baseline_seconds,
+                baseline_s=o.spike_baseline_s or self.spike_baseline_seconds,
                 spike_s=o.spike_s or self.spike_seconds,
                 recovery_s=o.spike_recovery_s or self.spike_recovery_seconds,
                 mode=mode,  # type: ignore[arg-type]
@@ -209,6 +222,36 @@ class MLShape(LoadTestShape):
             changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
             return CapacitySearch(dataclasses.replace(config, **changes) if changes else config)
         raise ConfigError(f"unknown shape kind {kind!r}")
+
+    def describe(self, opts: MLOptions, run_time: float | None = None) -> str:
+        """The shape, its loop and its plan in one line, with its total length.
+
+        Printed when a test starts. ``run_time`` is Locust's ``--run-time``:
+        when it ends the test first, say so.
+        """
+        kind = opts.shape.kind or self.kind
+        arrival = _arrival(opts.shape.arrival, kind, self.arrival)
+        loop = f"open loop, {arrival}" if arrival.is_open else "closed loop"
+        plan = self.build_plan(opts)
+        text = describe_plan(plan)
+        total: float | None = None
+        if text is not None:
+            total = getattr(plan, "duration", None)
+        elif isinstance(plan, CapacitySearch):
+            c = plan.config
+            total = c.max_total_s
+            text = (
+                f"capacity search: a saturation probe, then steps judged as soon as the "
+                f"statistics allow (at most {format_seconds(c.max_total_s)} in all)"
+                if c.mode == "open" and c.start is None
+                else f"capacity search: steps judged as soon as the statistics allow "
+                f"(at most {format_seconds(c.max_total_s)} in all)"
+            )
+        else:
+            text = f"{type(plan).__name__}"
+        if run_time and (total is None or run_time < total):
+            text += f" (--run-time ends it at {format_seconds(run_time)})"
+        return f"{text}; {loop}"
 
     def search_result(self) -> SearchResult | None:
         plan = self._plan
@@ -249,22 +292,6 @@ class MLShape(LoadTestShape):
         if t.driven:
             return (self.open_users(), t.spawn_rate)
         return (t.users, t.spawn_rate)
-
-    def describe(self) -> str:
-        """One line for the console at the start: the shape, its mode and planned length."""
-        kind, plan = self.kind_now, self.plan()
-        arrival = self.arrival_spec()
-        loop = f"open loop, {arrival}" if arrival.is_open else "closed loop"
-        line = f"shape {kind} ({loop})"
-        duration = getattr(plan, "duration", None)
-        if isinstance(duration, int | float) and not isinstance(plan, CapacitySearch):
-            line += f", planned length {duration:.0f} s"
-        elif isinstance(plan, CapacitySearch):
-            line += f", at most {plan.config.max_total_s:.0f} s"
-        limit = self.run_time_limit()
-        if limit is not None:
-            line += f"; --run-time {limit:.0f} s ends it then"
-        return line
 
     def open_users(self) -> int:
         """Locust users for an open-loop test: a steady pool, at least one per worker."""

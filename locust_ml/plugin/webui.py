@@ -23,6 +23,13 @@ Once the report is written its own figures replace the live ones, and it is
 served at ``/locust-ml/report`` (``/locust-ml/report.json``): fixed file
 names in the report directory, no path parameter.
 
+The capacity tab's first row is the test's state as Locust has it (running
+step N, stopping, stopped), not the recorder's: a step is still open while
+Locust stops its users. The latency-vs-throughput plot of the steps so far
+is served beside the tables (:mod:`locust_ml.plugin.liveplot`), and the
+start form's fields are made to work and checked before START
+(:mod:`locust_ml.plugin.webform`).
+
 The pure helpers (:func:`step_rows_from`, :func:`live_capacity`,
 :func:`capacity_rows`) take plain data; :class:`LiveTables` and
 :func:`install` are the glue.
@@ -35,7 +42,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +54,9 @@ from locust_ml.analysis.judge import StepJudgement
 from locust_ml.analysis.slo import SLO, required_percentiles
 from locust_ml.analysis.steps import StepStats, Totals, summarize_steps
 from locust_ml.analysis.verdict import RunVerdict
+from locust_ml.plugin import liveplot, webform
 from locust_ml.plugin.recorder import RunRecorder
+from locust_ml.report.json import curve_dict, report_to_dict
 from locust_ml.report.model import (
     ReportSettings,
     RunInfo,
@@ -56,6 +65,7 @@ from locust_ml.report.model import (
     judge_rule,
     judge_steps,
 )
+from locust_ml.report.sections import knee_of
 
 __all__ = [
     "CAPACITY_KEY",
@@ -69,6 +79,7 @@ __all__ = [
     "capacity_rows",
     "install",
     "live_capacity",
+    "state_text",
     "step_columns",
     "step_rows",
     "step_rows_from",
@@ -110,7 +121,7 @@ def _col(q: float) -> str:
 
 
 def step_columns(slos: Sequence[SLO]) -> list[dict[str, str]]:
-    """The step table's columns; the SLO verdict column only when there are SLOs."""
+    """The step table's columns, the judgement last (the error ceiling judges without SLOs)."""
     columns = [
         {"key": "step", "title": "Step"},
         {"key": "users", "title": "Users"},
@@ -120,8 +131,7 @@ def step_columns(slos: Sequence[SLO]) -> list[dict[str, str]]:
         {"key": "failures", "title": "Failures"},
     ]
     columns += [{"key": _col(q), "title": f"{percentile_key(q)} (ms)"} for q in _PERCENTILES]
-    if slos:
-        columns.append({"key": "slo", "title": "SLO"})
+    columns.append({"key": "slo", "title": "Judged"})
     return columns
 
 
@@ -211,6 +221,37 @@ def step_rows(rec: RunRecorder) -> list[dict[str, Any]]:
     return step_rows_from(steps, _judgements(rec, steps, running), running_step=running)
 
 
+# ------------------------------------------------------------------ the state
+
+#: Locust's runner states in which load is being sent.
+_RUNNING = ("spawning", "running")
+
+
+def state_text(state: str | None, *, running_step: int | None, ended: int, written: bool) -> str:
+    """The test's state in words, as Locust's runner has it (``None``: from the steps).
+
+    >>> state_text("running", running_step=3, ended=2, written=False)
+    'running: step 3'
+    >>> state_text("cleanup", running_step=3, ended=2, written=False)
+    'stopping: the users finish the requests in flight'
+    >>> state_text("stopped", running_step=None, ended=3, written=True)
+    'stopped after 3 steps; the report is written'
+    """
+    if state is None:
+        state = "running" if running_step is not None else ("stopped" if ended else "ready")
+    if state in _RUNNING:
+        return "running" if running_step is None else f"running: step {running_step}"
+    if state in ("stopping", "cleanup"):
+        return "stopping: the users finish the requests in flight"
+    if state == "stopped":
+        steps = f"{ended} step{'s' if ended != 1 else ''}"
+        report = "the report is written" if written else "writing the report"
+        return f"stopped after {steps}; {report}"
+    if state == "ready":
+        return "ready: press START" if not ended else "ready for a new test"
+    return str(state)
+
+
 # ------------------------------------------------------------- capacity table
 
 
@@ -273,22 +314,22 @@ def _steps_text(ids: Sequence[int]) -> str:
 
 
 def _capacity_text(a: CapacityAnalysis, slos: Sequence[SLO], final: bool) -> str:
+    """The capacity in words, as the console says it (report/console.py)."""
     if a.slo_rps is None:
-        if not slos:
-            return "- (no SLO given: --ml-slo)"
-        return "- (no step met every SLO)" if a.first_failing_step is not None else "-"
-    ci = (
-        f" (95% CI {a.slo_rps_ci[0]:.2f}-{a.slo_rps_ci[1]:.2f})"
-        if final and a.slo_rps_ci is not None
-        else ""
-    )
+        if a.first_failing_step is not None:
+            return f"- (step {a.first_failing_step} failed: {a.limiting_slo})"
+        return "- (no step judged yet)" if not final else "-"
+    ci = ""
+    if a.slo_rps_ci is not None:
+        low, high = a.slo_rps_ci
+        ci = f" (95% interval {low:.2f}-{'open' if high is None else f'{high:.2f}'})"
+    at = f"step {a.last_passing_step}"
     if a.bound == "bracketed":
-        return (
-            f"{a.slo_rps:.2f}{ci}, limited by {a.limiting_slo} between steps "
-            f"{a.last_passing_step} and {a.first_failing_step}"
-        )
+        return f"{a.slo_rps:.2f}{ci}, {at}; step {a.first_failing_step} failed: {a.limiting_slo}"
+    if a.bound == "saturated":
+        return f"{a.slo_rps:.2f}{ci}, {at}; the target saturated (step {a.saturation_step})"
     so_far = "" if final else " so far"
-    return f"{a.slo_rps:.2f}{ci} or more (a lower bound: every step{so_far} met the SLOs)"
+    return f"{a.slo_rps:.2f}{ci} or more (a lower bound: every step{so_far} passed)"
 
 
 def _verdict_word(v: RunVerdict) -> str:
@@ -303,19 +344,14 @@ def _source(live: LiveCapacity) -> str:
     if not live.judged:
         return "live: waiting for the first step to end"
     running = f"; step {live.running} is running" if live.running is not None else ""
-    return f"live, from {_steps_text(live.judged)}{running}; no confidence interval"
+    return f"live, from {_steps_text(live.judged)}{running}"
 
 
 def _figures(live: LiveCapacity) -> list[tuple[str, str]]:
     a = live.analysis
     if a is None:
         return [("SLO capacity (req/s)", "-"), ("knee", "-"), ("saturation", "-")]
-    if a.knee_rps is not None:
-        lat = a.knee_latency_ms
-        at = f" at {a.latency_key} {lat:.1f} ms" if lat is not None else ""
-        knee = f"{a.knee_rps:.2f} req/s{at} (step {a.knee_step})"
-    else:
-        knee = "-" + _note(a, "knee:")
+    knee = knee_of(a)
     if a.saturation_rps is not None:
         saturation = f"{a.saturation_rps:.2f} req/s (from step {a.saturation_step})"
     else:
@@ -341,11 +377,13 @@ def _verdict(live: LiveCapacity) -> list[tuple[str, str]]:
     return out
 
 
-def capacity_rows(live: LiveCapacity, report_url: str | None = None) -> list[dict[str, str]]:
+def capacity_rows(
+    live: LiveCapacity, report_url: str | None = None, state: str | None = None
+) -> list[dict[str, str]]:
     """The capacity tab's key/value rows (``item``, ``value``), in reading order.
 
     ``report_url`` is where the written report is served, or None before it
-    exists.
+    exists; ``state`` (:func:`state_text`), when given, is the first row.
     """
     slos = ", ".join(map(str, live.slos)) if live.slos else "none given (--ml-slo)"
     report = (
@@ -354,6 +392,7 @@ def capacity_rows(live: LiveCapacity, report_url: str | None = None) -> list[dic
         else [("report", report_url), ("report (JSON)", report_url + ".json")]
     )
     pairs = [
+        *([("state", state)] if state is not None else []),
         ("figures", _source(live)),
         ("SLOs", slos),
         *_figures(live),
@@ -378,8 +417,9 @@ class LiveTables:
     """The two tabs' rows for a recorder, computed at most as often as they change.
 
     ``shape_kind`` says which test this is (``ramp``, ``soak``...), for the
-    verdict's rules; ``monotonic`` is injectable for tests; ``computed``
-    counts recomputations.
+    verdict's rules; ``state`` is Locust's runner state (None: unknown, read
+    from the steps); ``monotonic`` is injectable for tests; ``computed``
+    counts recomputations. :meth:`curve` is what the live plot draws.
     """
 
     def __init__(
@@ -387,12 +427,14 @@ class LiveTables:
         rec: RunRecorder,
         *,
         shape_kind: Callable[[], str | None] = lambda: None,
+        state: Callable[[], str | None] = lambda: None,
         report_url: str = REPORT_ROUTE,
         monotonic: Callable[[], float] = time.monotonic,
         min_refresh_s: float = MIN_REFRESH_S,
     ) -> None:
         self.rec = rec
         self.shape_kind = shape_kind
+        self.state = state
         self.report_url = report_url
         self.monotonic = monotonic
         self.min_refresh_s = min_refresh_s
@@ -401,6 +443,22 @@ class LiveTables:
         self._at = -math.inf
         self._interval = min_refresh_s
         self._tables: dict[str, list[dict[str, Any]]] = {}
+        self._state_text = state_text(None, running_step=None, ended=0, written=False)
+        self._curve_key: tuple[Any, ...] | None = None
+        self._curve: tuple[int, dict[str, Any] | None] = (0, None)
+
+    def state_text(self) -> str:
+        """The state row as last computed (see :func:`state_text`)."""
+        return self._state_text
+
+    def curve(self) -> tuple[int, dict[str, Any] | None]:
+        """``(version, plot input)``: the steps that ended, or the written report.
+
+        The version changes only when what the plot shows does (a step ended,
+        the report was written, a new test started), so the plot is redrawn
+        that often and no more. The input is None before any step ended.
+        """
+        return self._curve
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         """``{TAB_KEY: step rows, CAPACITY_KEY: capacity rows}``.
@@ -413,7 +471,14 @@ class LiveTables:
         rec = self.rec
         written = _report_file(rec, "report.html") is not None
         running = rec.steps.current is not None
-        structure = (rec.started_at, id(rec.steps), len(rec.steps.spans(0.0)), running, written)
+        structure = (
+            rec.started_at,
+            id(rec.steps),
+            len(rec.steps.spans(0.0)),
+            running,
+            written,
+            self.state(),
+        )
         key = (*structure, rec.report is None, rec.samples.requests)
         now = self.monotonic()
         old = self._key
@@ -436,6 +501,7 @@ class LiveTables:
         running = cur.id if cur is not None else None
         verdicts = _judgements(rec, steps, running)
         report = rec.report
+        state = self.state()
         if report is not None and written:
             live = LiveCapacity(
                 tuple(report.slos),
@@ -455,10 +521,40 @@ class LiveTables:
                 settings=rec.options.report,
                 rec=rec,
             )
+            if state is not None and state not in _RUNNING:
+                live = replace(live, running=None)  # stopping: no step runs any more
+        shown_running = running if state is None or state in _RUNNING else None
+        self._state_text = state_text(
+            state, running_step=shown_running, ended=len(live.judged), written=written
+        )
+        self._update_curve(steps, verdicts, live, report if written else None)
         return {
             TAB_KEY: step_rows_from(steps, verdicts, running_step=running),
-            CAPACITY_KEY: capacity_rows(live, self.report_url if written else None),
+            CAPACITY_KEY: capacity_rows(
+                live, self.report_url if written else None, self._state_text
+            ),
         }
+
+    def _update_curve(
+        self,
+        steps: Sequence[StepStats],
+        verdicts: Mapping[int, StepJudgement],
+        live: LiveCapacity,
+        report: Any,
+    ) -> None:
+        """The plot's input, with a new version when the steps it shows change."""
+        key = (self.rec.started_at, live.judged, live.final)
+        if key == self._curve_key:
+            return
+        if report is not None:
+            data: dict[str, Any] | None = report_to_dict(report)
+        elif live.judged:
+            ended = [s for s in steps if s.id in set(live.judged)]
+            data = curve_dict(ended, verdicts, live.analysis, live.slos)
+        else:
+            data = None
+        self._curve_key = key
+        self._curve = (self._curve[0] + 1, data)
 
 
 def _shape_kind(environment: Environment, rec: RunRecorder) -> Callable[[], str | None]:
@@ -491,35 +587,81 @@ def _declare_tables(web_ui: Any, slos: Sequence[SLO]) -> None:
     ]
 
 
+def _runner_state(environment: Environment) -> Callable[[], str | None]:
+    def state() -> str | None:
+        runner = getattr(environment, "runner", None)
+        return None if runner is None else str(runner.state)
+
+    return state
+
+
+def _start_problem(environment: Environment, form: Any) -> str | None:
+    """Why the start form's values can't start a test (one line), or None."""
+    from locust_ml.plugin.preflight import run_preflight
+    from locust_ml.plugin.shapes import MLShape
+
+    shape = environment.shape_class if isinstance(environment.shape_class, MLShape) else None
+    host = str(form.get("host") or "") or environment.host
+
+    def preflight(options: Any) -> None:
+        run_preflight(environment.user_classes, options, host)
+
+    return webform.check_start(environment.parsed_options, form, shape=shape, preflight=preflight)
+
+
 def install(environment: Environment, rec: RunRecorder) -> None:
-    """Add the tabs and report routes to ``environment.web_ui`` (no-op without one)."""
+    """Add the tabs, the live plot and the report routes to ``environment.web_ui``.
+
+    A no-op without a web UI. Also makes the start form's fields usable and
+    checks them when START is pressed (:mod:`.webform`).
+    """
     web_ui = environment.web_ui
     if web_ui is None or web_ui.app is None:
         return
-    from flask import Response, request
+    from flask import Response, jsonify, request
 
     app = web_ui.app
     if "locust_ml_report" in app.view_functions:
         return  # installed already (one recorder per environment)
+    from locust_ml.report import plots  # noqa: F401 - matplotlib: imported now, not mid-run
+
     base = str(getattr(environment.parsed_options, "web_base_path", None) or "").rstrip("/")
-    live = LiveTables(rec, shape_kind=_shape_kind(environment, rec), report_url=base + REPORT_ROUTE)
+    live = LiveTables(
+        rec,
+        shape_kind=_shape_kind(environment, rec),
+        state=_runner_state(environment),
+        report_url=base + REPORT_ROUTE,
+    )
+    plot = liveplot.LivePlot(live)
     _declare_tables(web_ui, rec.options.shape.slos)
     extra = [
+        {"href": base + liveplot.LIVE_ROUTE, "title": "locust-ml live plot (latency/throughput)"},
         {"href": base + REPORT_ROUTE, "title": "locust-ml report (HTML, once the test has ended)"},
         {"href": base + REPORT_JSON_ROUTE, "title": "locust-ml report (JSON)"},
     ]
     files = [f for f in web_ui.template_args.get("extended_csv_files", []) if f not in extra]
     web_ui.template_args["extended_csv_files"] = [*files, *extra]
+    webform.install_form_labels(web_ui, _shape_kind(environment, rec))
     failures: set[str] = set()
 
     @app.before_request
-    def refresh_columns() -> None:
-        # The start form can change --ml-slo; the page reads the columns on load.
+    def before() -> Any:
         if request.endpoint == "locust.index":
+            # The start form can change --ml-slo; the page reads the columns on load.
             _declare_tables(web_ui, rec.options.shape.slos)
+        elif request.endpoint == "locust.swarm" and request.method == "POST":
+            problem = _start_problem(environment, request.form)
+            if problem is not None:
+                logger.error("%s", problem)
+                return jsonify({"success": False, "message": problem, "host": environment.host})
+        return None
 
     @app.after_request
-    def add_ml_rows(response: Any) -> Any:
+    def after(response: Any) -> Any:
+        if request.endpoint == "locust.index" and response.mimetype == "text/html":
+            page = response.get_data(as_text=True)
+            response.set_data(liveplot.inject_script(page, base + liveplot.TAB_SCRIPT_ROUTE))
+            return response
         if request.endpoint != "locust.request_stats" or not response.is_json:
             return response
         try:
@@ -558,3 +700,45 @@ def install(environment: Environment, rec: RunRecorder) -> None:
     @web_ui.auth_required_if_enabled
     def report_json() -> Response:
         return serve("report.json", "application/json")
+
+    _add_live_routes(web_ui, base, rec, live, plot)
+
+
+def _add_live_routes(
+    web_ui: Any, base: str, rec: RunRecorder, live: LiveTables, plot: liveplot.LivePlot
+) -> None:
+    """The live plot's routes (see :mod:`locust_ml.plugin.liveplot`)."""
+    from flask import Response
+
+    app = web_ui.app
+    no_store = {"Cache-Control": "no-store"}
+
+    @app.route(base + liveplot.LIVE_SVG_ROUTE, endpoint="locust_ml_live_svg")
+    @web_ui.auth_required_if_enabled
+    def live_svg() -> Response:
+        return Response(plot.document(), mimetype="image/svg+xml", headers=no_store)
+
+    @app.route(base + liveplot.LIVE_JSON_ROUTE, endpoint="locust_ml_live_json")
+    @web_ui.auth_required_if_enabled
+    def live_json() -> Response:
+        return Response(json.dumps(plot.info()), mimetype="application/json", headers=no_store)
+
+    @app.route(base + liveplot.TAB_SCRIPT_ROUTE, endpoint="locust_ml_tab_js")
+    @web_ui.auth_required_if_enabled
+    def tab_js() -> Response:
+        return Response(liveplot.tab_script(), mimetype="text/javascript")
+
+    @app.route(base + liveplot.LIVE_ROUTE, endpoint="locust_ml_live")
+    @web_ui.auth_required_if_enabled
+    def live_page() -> Response:
+        svg = plot.svg()
+        written = _report_file(rec, "report.html") is not None
+        page = liveplot.live_page(
+            svg,
+            live.state_text(),
+            live.tables()[TAB_KEY],
+            step_columns(rec.options.shape.slos),
+            refresh=not written,
+            report_url=base + REPORT_ROUTE if written else None,
+        )
+        return Response(page, mimetype="text/html", headers=no_store)

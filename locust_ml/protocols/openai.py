@@ -68,7 +68,9 @@ __all__ = [
     "ChatCompletions",
     "Completions",
     "SseStream",
+    "models_path",
     "parse_body",
+    "parse_models",
     "parse_stream",
 ]
 
@@ -78,6 +80,42 @@ _ERROR_BODY_LIMIT: Final = 64 * 1024
 
 def _json_bytes(doc: object) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def models_path(path: str) -> str:
+    """Where an OpenAI-compatible server lists its models, beside a completions ``path``.
+
+    >>> models_path("/v1/chat/completions"), models_path("/openai/v1/completions")
+    ('/v1/models', '/openai/v1/models')
+    >>> models_path("http://h:8000/v1/chat/completions"), models_path("/generate")
+    ('http://h:8000/v1/models', '/v1/models')
+    """
+    for suffix in ("chat/completions", "completions"):
+        if path.endswith("/" + suffix):
+            return path[: -len(suffix)] + "models"
+    return "/v1/models"
+
+
+def parse_models(body: bytes) -> tuple[str, ...] | None:
+    """The model ids of a ``GET /v1/models`` answer, or None when it is not one.
+
+    The answer is ``{"object": "list", "data": [{"id": "...", ...}, ...]}``
+    (OpenAI, vLLM, TGI, llama.cpp, the reference server).
+
+    >>> parse_models(b'{"object": "list", "data": [{"id": "a"}, {"id": "b"}]}')
+    ('a', 'b')
+    >>> parse_models(b'<html>not found</html>') is None
+    True
+    """
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, list):
+        return None
+    ids = [m.get("id") for m in data if isinstance(m, dict)]
+    return tuple(i for i in ids if isinstance(i, str) and i)
 
 
 @dataclass(frozen=True)

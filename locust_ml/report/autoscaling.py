@@ -37,6 +37,13 @@ plan.replicas`` when the report carries a capacity plan; without one
 ``--max-replicas`` is required. The target utilization defaults to the plan's,
 so that the plan's replica count and the autoscaler's target agree.
 
+Which reports: one whose verdict is INVALID (too few samples, a busy load
+generator, ...) measured nothing to scale on, and is refused with one line
+unless ``force``; a capacity that is only a lower bound (every step met the
+SLOs: a replica may sustain more) is used, and said so in the manifests'
+comments and on the console. Replica counts above what Kubernetes accepts
+(int32), e.g. from a hand-edited ``plan.replicas``, are refused.
+
 Everything here is pure (dicts in, YAML text out) except :func:`run_autoscale`,
 which writes the files atomically.
 """
@@ -60,13 +67,16 @@ __all__ = [
     "DEFAULT_PROMETHEUS_URL",
     "DEFAULT_REQUESTS_COUNTER",
     "DEFAULT_TARGET_UTILIZATION",
+    "MAX_REPLICAS",
     "METRICS",
     "ScalingTarget",
     "autoscaling_manifests",
     "hpa_manifest",
     "keda_manifest",
+    "refusal",
     "run_autoscale",
     "scaling_target",
+    "warnings_for",
 ]
 
 #: ``metric`` choices: what the autoscaler watches.
@@ -79,6 +89,9 @@ DEFAULT_PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
 DEFAULT_REQUESTS_COUNTER = "http_requests_total"
 #: Pods metric names the HPA reads, per ``metric`` (``cpu`` is a Resource metric).
 DEFAULT_POD_METRICS = {"requests": "inference_requests_per_second", "gpu": "DCGM_FI_DEV_GPU_UTIL"}
+
+#: The most replicas a HorizontalPodAutoscaler or ScaledObject accepts (an int32).
+MAX_REPLICAS = 2**31 - 1
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PROM_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -207,6 +220,11 @@ def _replica_bounds(
     """``1 + plan.redundancy`` .. ``plan.replicas``, unless given."""
     redundancy = _num(plan, "redundancy")
     replicas = _num(plan, "replicas")
+    if redundancy is not None and redundancy > MAX_REPLICAS:
+        raise ConfigError(
+            f"plan.redundancy in the report {redundancy:.3g}: more replicas than Kubernetes "
+            f"accepts (at most {MAX_REPLICAS}); give --min-replicas N"
+        )
     low = min_replicas if min_replicas is not None else 1 + int(redundancy or 0)
     if max_replicas is not None:
         high = max_replicas
@@ -219,7 +237,52 @@ def _replica_bounds(
         )
     if low < 1 or high < low:
         raise ConfigError(f"--min-replicas {low} / --max-replicas {high}: expected 1 <= min <= max")
+    if high > MAX_REPLICAS:
+        source = "--max-replicas" if max_replicas is not None else "plan.replicas in the report"
+        raise ConfigError(
+            f"{source} {high:.3g}: more replicas than Kubernetes accepts (at most {MAX_REPLICAS}); "
+            "give --max-replicas N"
+        )
     return low, high
+
+
+def _invalid_because(report: Mapping[str, Any]) -> str | None:
+    """The first reason of an INVALID verdict (and how many more), or None if not INVALID."""
+    verdict = report.get("verdict")
+    if not isinstance(verdict, Mapping) or verdict.get("valid") is not False:
+        return None
+    raw = verdict.get("reasons")
+    reasons = [str(r) for r in raw] if isinstance(raw, list) else []
+    first = " ".join(reasons[0].split()) if reasons else "no reason given"
+    more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return first + more
+
+
+def refusal(report: Mapping[str, Any]) -> str | None:
+    """Why the report's capacity must not be scaled on (INVALID verdict), or None."""
+    because = _invalid_because(report)
+    if because is None:
+        return None
+    return (
+        f"the report's verdict is INVALID ({because}): its capacity was not measured well "
+        "enough to scale on; rerun the test, or --force to use it anyway"
+    )
+
+
+def warnings_for(report: Mapping[str, Any], *, forced: bool = False) -> list[str]:
+    """What a reader of the manifests must know about the capacity they are built from."""
+    out = []
+    capacity = report.get("capacity")
+    if isinstance(capacity, Mapping) and capacity.get("bound") == "lower-bound":
+        out.append(
+            "the SLO capacity is a lower bound: every step of the run met the SLOs, so a "
+            "replica may sustain more and this target scales out earlier than needed; "
+            "rerun with a higher --ml-ramp-max to find the bound"
+        )
+    because = _invalid_because(report)
+    if forced and because is not None:
+        out.append(f"made with --force from a report whose verdict is INVALID ({because})")
+    return out
 
 
 def _pod_selector(namespace: str, deployment: str) -> str:
@@ -351,15 +414,21 @@ def autoscaling_manifests(
     query: str | None = None,
     min_replicas: int | None = None,
     max_replicas: int | None = None,
+    force: bool = False,
 ) -> dict[str, str]:
     """File name -> YAML text: ``<name>-hpa.yaml`` and ``<name>-keda-scaledobject.yaml``.
 
     ``target_utilization`` None means the plan's, else
     :data:`DEFAULT_TARGET_UTILIZATION`. ``query`` replaces the default PromQL;
     it must return the deployment's total in the metric's unit (req/s for
-    ``requests``). Raises :class:`ConfigError` for a report without an SLO
-    capacity, an unmeasured metric, or a bad name or value.
+    ``requests``). Raises :class:`ConfigError` for a report whose verdict is
+    INVALID (unless ``force``), without an SLO capacity, an unmeasured
+    metric, or a bad name or value. :func:`warnings_for` lines (a lower-bound
+    capacity) go into the files' header comments.
     """
+    problem = refusal(report)
+    if problem is not None and not force:
+        raise ConfigError(problem)
     deployment = _check_dns_subdomain("--deployment", deployment)
     namespace = _check_dns_label("--namespace", namespace)
     name = _check_dns_subdomain("--name", name if name is not None else deployment)
@@ -393,6 +462,8 @@ def autoscaling_manifests(
         "Apply this file or the other one (HPA / KEDA ScaledObject), not both: "
         "KEDA creates its own HPA."
     )
+    for warning in warnings_for(report, forced=force):
+        header += f"\nWARNING: {warning}"
     hpa = hpa_manifest(
         target, name=name, namespace=namespace, deployment=deployment, metric_name=metric_name
     )
@@ -433,6 +504,7 @@ def run_autoscale(args: argparse.Namespace) -> int:
             query=args.query,
             min_replicas=args.min_replicas,
             max_replicas=args.max_replicas,
+            force=bool(getattr(args, "force", False)),
         )
         out = Path(args.output_dir)
         if out.exists() and not out.is_dir():
@@ -448,6 +520,8 @@ def run_autoscale(args: argparse.Namespace) -> int:
         max_replicas=args.max_replicas,
     )
     print(target.describe())
+    for warning in warnings_for(report, forced=bool(getattr(args, "force", False))):
+        print(f"locust-ml autoscale: warning: {warning}", file=sys.stderr)
     for file_name, text in files.items():
         try:
             path = write_atomic(out / file_name, text)

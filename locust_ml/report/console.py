@@ -15,6 +15,7 @@ from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.steps import StepStats
 from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.report.model import RunReport
+from locust_ml.report.sections import knee_of, spike_summary
 
 __all__ = ["format_capacity_summary", "format_ms", "format_step_table"]
 
@@ -155,6 +156,40 @@ def _cold_start_lines(report: RunReport) -> list[str]:
     return [f"  cold start: ready in {cold.time_to_ready_s:.2f} s{first}"]
 
 
+def _spike_lines(report: RunReport) -> list[str]:
+    """A spike test's verdict, which leads its summary (what the test was run for)."""
+    if report.stress is None or report.stress.kind != "spike":
+        return []
+    from locust_ml.report.json import report_to_dict
+
+    spike = spike_summary(report_to_dict(report))
+    if spike is None:
+        return []
+    word = "" if spike.passed is None else f" ({'PASS' if spike.passed else 'FAIL'})"
+    lines = [f"locust-ml spike: {spike.headline}{word}"]
+    lines += [f"  {label}: {text}" for label, text in spike.rows]
+    lines += [f"  - {n}" for n in spike.notes]
+    return lines
+
+
+#: A console line quotes at most this much of an error message.
+_MAX_ERROR_TEXT = 200
+
+
+def _top_error_lines(report: RunReport) -> list[str]:
+    """Under the verdict, when requests failed: the most frequent error and its count."""
+    if not report.totals.failures or not report.errors:
+        return []
+    top = report.errors[0]  # most frequent first (model.top_errors)
+    text = " ".join(top.message.split())
+    if len(text) > _MAX_ERROR_TEXT:
+        text = text[: _MAX_ERROR_TEXT - 3] + "..."
+    return [
+        f"  top error ({top.count} of {report.totals.failures} failures): "
+        f"{top.method} {top.name}: {text}"
+    ]
+
+
 def _ci(c: CapacityAnalysis) -> str:
     if c.slo_rps_ci is None:
         return ""
@@ -178,13 +213,7 @@ def _capacity_lines(c: CapacityAnalysis) -> list[str]:
         lines = [f"  SLO capacity per replica: {c.slo_rps:.2f} req/s{_ci(c)}, {_bound(c)}"]
     else:
         lines = ["  SLO capacity per replica: none (no step passed)"]
-    if c.knee_rps is not None:
-        lines.append(
-            f"  knee: {c.knee_rps:.2f} req/s at {c.latency_key} "
-            f"{format_ms(c.knee_latency_ms)} ms (step {c.knee_step})"
-        )
-    else:
-        lines.append(f"  knee: none found ({c.knee_note or 'no data'})")
+    lines.append(f"  knee: {knee_of(c)}")
     if c.saturation_rps is not None:
         lines.append(f"  saturation: {c.saturation_rps:.2f} req/s (from step {c.saturation_step})")
     lines.extend(f"  note: {n}" for n in c.notes)
@@ -212,7 +241,10 @@ def _utilization_lines(report: RunReport) -> list[str]:
 def format_capacity_summary(report: RunReport) -> str:
     """Capacity, knee, saturation, plan, cost and the verdict, a few lines each."""
     c = report.capacity
-    lines = [f"locust-ml capacity (judged with: {report.rule.describe() or 'no SLO'})"]
+    lines = [
+        *_spike_lines(report),
+        f"locust-ml capacity (judged with: {report.rule.describe() or 'no SLO'})",
+    ]
     if c is not None:
         lines.extend(_capacity_lines(c))
     lines.extend(_utilization_lines(report))
@@ -234,6 +266,7 @@ def format_capacity_summary(report: RunReport) -> str:
     lines.extend(_cold_start_lines(report))
     v = report.verdict
     lines.append(f"verdict: {_verdict_word(report)} (exit code {v.exit_code})")
+    lines.extend(_top_error_lines(report))
     lines.extend(f"  - {r}" for r in v.reasons)
     lines.extend(f"  warning: {w}" for w in v.warnings)
     return "\n".join(lines)

@@ -30,7 +30,6 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,6 +38,7 @@ from markupsafe import Markup
 
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.status import STATUS_CLASSES
+from locust_ml.report import sections
 from locust_ml.report.console import format_ms
 from locust_ml.report.files import write_atomic
 from locust_ml.report.redact import redact
@@ -63,9 +63,6 @@ _TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
 DEFAULT_PERCENTILES: Final = (50.0, 90.0, 95.0, 99.0, 99.9)
 #: At most this many distinct error messages are listed.
 MAX_ERRORS: Final = 20
-#: Nested soak/stress data: list items and depth shown before "... more".
-_MAX_ITEMS: Final = 20
-_MAX_DEPTH: Final = 6
 
 
 def num(x: Any) -> float | None:
@@ -136,13 +133,6 @@ def _fmt_value(x: Any) -> str:
     return str(x)
 
 
-def _fmt_time(epoch: Any) -> str:
-    value = num(epoch)
-    if value is None:
-        return "-"
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def verdict_word(report: Mapping[str, Any]) -> str:
     """``PASS``, ``FAIL`` or ``INVALID`` from ``verdict``; ``NO VERDICT`` if it has none.
 
@@ -206,30 +196,37 @@ def step_table(report: Mapping[str, Any], percentiles: Sequence[str] | None = No
     steps = [_map(s) for s in _seq(report.get("steps"))]
     keys = list(percentiles) if percentiles is not None else _percentile_keys(report)
     labels = any(isinstance(s.get("label"), str) and s.get("label") for s in steps)
-    judged = any(isinstance(s.get("slo"), Mapping) for s in steps)
+    judged = any(isinstance(s.get("judgement"), Mapping) for s in steps)
     gpus = [_gpu(s) for s in steps]
     has_gpu = any(g is not None for g in gpus)
     header = ["step", *(["label"] if labels else []), "users", "offered/s", "achieved/s"]
     header += ["requests", "fail%", *keys]
-    header += ["good/s", "SLO"] if judged else []
+    header += ["ok/s", "judged"] if judged else []
     header += ["GPU%"] if has_gpu else []
     rows, passed = [], []
     for s, gpu in zip(steps, gpus, strict=True):
         lat = step_latency(s)
-        slo = s.get("slo")
-        ok = _map(slo).get("passed")
+        judgement = s.get("judgement")
+        outcome = _map(judgement).get("outcome")
+        ok = None if not isinstance(outcome, str) else outcome == "pass"
         row = [_fmt_value(s.get("id")), *([str(s.get("label") or "")] if labels else [])]
-        row += [_fmt_value(s.get("users")), fmt_rate(s.get("offered_rps"))]
+        users = None if s.get("mode") == "open" else s.get("users")  # open loop: a pool
+        row += [_fmt_value(users), fmt_rate(s.get("offered_rps"))]
         row += [fmt_rate(s.get("achieved_rps")), _fmt_value(s.get("requests"))]
         row += [fmt_pct(s.get("failure_ratio")), *(fmt_ms(lat.get(k)) for k in keys)]
         if judged:
-            word = "-" if not isinstance(slo, Mapping) else ("pass" if ok is True else "FAIL")
-            row += [fmt_rate(s.get("goodput_rps")), word]
+            if s.get("partial") is True:
+                word = "partial"
+            elif not isinstance(outcome, str):
+                word = str(s.get("label") or "-") if s.get("label") in ("probe", "cooldown") else "-"
+            else:
+                word = "pass" if ok else ("FAIL" if outcome == "slo" else outcome)
+            row += [fmt_rate(s.get("ok_rps")), word]
         if has_gpu:
             row += ["-" if gpu is None else f"{100 * gpu:.0f}"]
         rows.append(row)
         passed.append(ok if isinstance(ok, bool) else None)
-    numeric = [h not in {"label", "SLO"} for h in header]
+    numeric = [h not in {"label", "judged"} for h in header]
     return StepTable(header, rows, passed, numeric)
 
 
@@ -270,27 +267,6 @@ def error_rows(report: Mapping[str, Any], limit: int = MAX_ERRORS) -> list[tuple
     add("", report.get("errors"))
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return [(ep, msg, n) for (ep, msg), n in ranked[:limit]]
-
-
-def _flatten(value: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
-    """Nested soak/stress data as ``(dotted.key, text)`` rows, bounded in size."""
-    if isinstance(value, Mapping) and depth < _MAX_DEPTH:
-        rows: list[tuple[str, str]] = []
-        for k, v in value.items():
-            rows += _flatten(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
-        return rows or [(prefix, "{}")]
-    if isinstance(value, list | tuple):
-        if all(not isinstance(v, Mapping | list | tuple) for v in value):
-            shown = ", ".join(_fmt_value(v) for v in value[:_MAX_ITEMS])
-            more = f", ... {len(value) - _MAX_ITEMS} more" if len(value) > _MAX_ITEMS else ""
-            return [(prefix, f"[{shown}{more}]")]
-        rows = []
-        for i, v in enumerate(value[:_MAX_ITEMS]):
-            rows += _flatten(v, f"{prefix}[{i}]", depth + 1)
-        if len(value) > _MAX_ITEMS:
-            rows.append((f"{prefix}[...]", f"{len(value) - _MAX_ITEMS} more"))
-        return rows
-    return [(prefix, _fmt_value(value))]
 
 
 #: Utilization columns of the capacity box: (heading, key of :func:`_utilization`).
@@ -340,12 +316,23 @@ def _utilization_table(util: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _why(notes: Sequence[str], prefix: str) -> str | None:
+    """The analysis note that starts with ``prefix``, without it."""
+    return next((n.removeprefix(prefix).strip() for n in notes if n.startswith(prefix)), None)
+
+
+def _said_in_rows(c: Mapping[str, Any]) -> tuple[str, ...]:
+    found = num(c.get("slo_rps")) is not None
+    return ("knee:", "saturation:") if found else ("knee:", "saturation:", "SLO capacity:")
+
+
 def _capacity(report: Mapping[str, Any]) -> dict[str, Any] | None:
     c = report.get("capacity")
     if not isinstance(c, Mapping):
         return None
     ci = [num(v) for v in _seq(c.get("slo_rps_ci"))]
     util = _map(c.get("utilization"))
+    notes = _strs(c.get("notes"))
     return {
         "slo_rps": fmt_rate(c.get("slo_rps")),
         "slo_rps_ci": (
@@ -355,16 +342,14 @@ def _capacity(report: Mapping[str, Any]) -> dict[str, Any] | None:
         ),
         "limiting_slo": c.get("limiting_slo"),
         "lower_bound": c.get("bound") == "lower-bound",
-        "knee_rps": fmt_rate(c.get("knee_rps")),
-        "knee_latency": fmt_ms(c.get("knee_latency_ms")),
-        "latency_key": str(c.get("latency_key") or "p99"),
-        "knee_step": c.get("knee_step"),
-        "saturation_rps": fmt_rate(c.get("saturation_rps")),
-        "saturation_step": c.get("saturation_step"),
+        "knee": sections.knee_text(c),
+        "saturation": sections.saturation_text(c),
         "last_passing_step": c.get("last_passing_step"),
         "first_failing_step": c.get("first_failing_step"),
         "utilization": _utilization_table(util),
-        "notes": _strs(c.get("notes")),
+        "slo_missing": None if num(c.get("slo_rps")) is not None else _why(notes, "SLO capacity:"),
+        # Notes said in the rows above are not repeated.
+        "notes": [n for n in notes if not n.startswith(_said_in_rows(c))],
     }
 
 
@@ -448,27 +433,6 @@ def _endpoints(report: Mapping[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _run(report: Mapping[str, Any]) -> list[tuple[str, str]]:
-    run = _map(report.get("run"))
-    tool = _map(report.get("tool"))
-    rows = [
-        ("locustfile", _fmt_value(run.get("locustfile"))),
-        ("target", _fmt_value(run.get("target"))),
-        ("started", _fmt_time(run.get("started_at"))),
-        ("ended", _fmt_time(run.get("ended_at"))),
-        ("duration", f"{fmt_rate(run.get('duration_s'), 1)} s"),
-        ("mode", _fmt_value(run.get("mode"))),
-        ("workers", _fmt_value(run.get("workers"))),
-        ("measurement window", f"{_fmt_value(report.get('window_s'))} s"),
-        ("percentiles", ", ".join(_fmt_value(p) for p in _seq(report.get("percentiles")))),
-        ("tool", f"{_fmt_value(tool.get('name'))} {_fmt_value(tool.get('version'))}"),
-        ("report schema", _fmt_value(report.get("schema_version"))),
-    ]
-    known = {"locustfile", "target", "started_at", "ended_at", "duration_s", "mode", "workers"}
-    rows += _flatten({k: v for k, v in run.items() if k not in known})
-    return rows
-
-
 def _context(report: Mapping[str, Any]) -> dict[str, Any]:
     from locust_ml.report import plots
 
@@ -496,18 +460,13 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
         "endpoints": _endpoints(report),
         "slos": _strs(report.get("slos")),
         "slo_results": _slo_results(report),
-        "run": _run(report),
+        "run": sections.run_rows(report),
         "notes": _strs(report.get("notes")),
-        "extras": [
-            (title, _flatten(report[key]))
-            for key, title in (
-                ("soak", "Soak"),
-                ("stress", "Stress"),
-                ("search", "Capacity search"),
-                ("settings", "Settings"),
-            )
-            if isinstance(report.get(key), Mapping | list)
-        ],
+        "spike": sections.spike_summary(report),
+        "soak": sections.soak_trends(report),
+        "breaking_point": sections.breaking_point_rows(report),
+        "search": sections.search_rows(report),
+        "settings": sections.settings_rows(report),
     }
 
 

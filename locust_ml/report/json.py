@@ -29,7 +29,7 @@ from locust_ml.analysis.verdict import RunVerdict
 from locust_ml.report.files import write_atomic
 from locust_ml.report.model import SCHEMA_VERSION, ReportSettings, RunReport
 
-__all__ = ["report_to_dict", "write_json"]
+__all__ = ["curve_dict", "report_to_dict", "write_json"]
 
 _EXTRA = HISTOGRAM_FIELDS[1:]  # corrected, lateness, ttft, itl
 
@@ -241,6 +241,7 @@ def _capacity(c: CapacityAnalysis | None, util: Mapping[str, UtilizationAt]) -> 
                     "knee_rps",
                     "knee_latency_ms",
                     "knee_step",
+                    "knee_note",
                     "saturation_rps",
                     "saturation_step",
                     "limiting_slo",
@@ -261,6 +262,7 @@ def _capacity(c: CapacityAnalysis | None, util: Mapping[str, UtilizationAt]) -> 
         "knee_rps": _num(c.knee_rps),
         "knee_latency_ms": _num(c.knee_latency_ms),
         "knee_step": c.knee_step,
+        "knee_note": c.knee_note,
         "saturation_rps": _num(c.saturation_rps),
         "saturation_step": c.saturation_step,
         "limiting_slo": c.limiting_slo,
@@ -389,6 +391,23 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
         "stress": None if report.stress is None else report.stress.to_dict(),
         "settings": _settings(report.settings),
         "notes": list(report.notes),
+    }
+
+
+def curve_dict(
+    steps: Sequence[StepStats],
+    verdicts: Mapping[int, StepJudgement],
+    capacity: CapacityAnalysis | None,
+    slos: Sequence[object],
+) -> dict[str, Any]:
+    """The parts of ``report.json`` the latency-throughput plot reads, for steps so far.
+
+    The web UI draws the report's plot live, before there is a report.
+    """
+    return {
+        "slos": [str(slo) for slo in slos],
+        "steps": [_step(s, (), verdicts.get(s.id)) for s in steps],
+        "capacity": _capacity(capacity, {}),
     }
 
 

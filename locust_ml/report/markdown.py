@@ -25,7 +25,6 @@ from typing import Any, Final
 from locust_ml.report.files import write_atomic
 from locust_ml.report.html import (
     fmt_money,
-    fmt_ms,
     fmt_pct,
     fmt_rate,
     num,
@@ -33,6 +32,7 @@ from locust_ml.report.html import (
     verdict_word,
 )
 from locust_ml.report.redact import redact
+from locust_ml.report.sections import knee_text, spike_summary
 
 __all__ = ["escape_md", "render_markdown", "write_markdown"]
 
@@ -93,7 +93,7 @@ def _capacity_lines(report: Mapping[str, Any]) -> list[str]:
     if slo_rps is not None:
         ci = [num(v) for v in c.get("slo_rps_ci") or ()]
         interval = (
-            f" (95% CI {ci[0]:.2f} - {ci[1]:.2f})"
+            f" (95% interval {ci[0]:.2f} - {'open' if ci[1] is None else f'{ci[1]:.2f}'})"
             if len(ci) == 2 and ci[0] is not None and ci[1] is not None
             else ""
         )
@@ -104,13 +104,8 @@ def _capacity_lines(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"- **SLO capacity: {slo_rps:.2f} req/s per replica**{interval}{by}")
     elif c:
         lines.append("- **SLO capacity: not found** (no step met the SLOs, or none were set)")
-    if num(c.get("knee_rps")) is not None:
-        key = escape_md(c.get("latency_key") or "p99")
-        step = f" (step {escape_md(c['knee_step'])})" if c.get("knee_step") is not None else ""
-        lines.append(
-            f"- knee: {fmt_rate(c.get('knee_rps'))} req/s at {key} "
-            f"{fmt_ms(c.get('knee_latency_ms'))} ms{step}"
-        )
+    if c:
+        lines.append(f"- knee: {escape_md(knee_text(c))}")
     if num(c.get("saturation_rps")) is not None:
         step = (
             f" (step {escape_md(c['saturation_step'])})"
@@ -166,6 +161,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if verdict.get("partial") is True:
         status += " - **partial run**: the test ended before its plan finished"
     out += [status, ""]
+    spike = spike_summary(data)
+    if spike is not None:
+        out += [f"**Spike: {escape_md(spike.headline)}**", ""]
+        out += [f"- {label}: {escape_md(text)}" for label, text in spike.rows]
+        out.append("")
     capacity = _capacity_lines(data)
     if capacity:
         out += [*capacity, ""]

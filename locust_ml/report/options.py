@@ -20,7 +20,11 @@ __all__ = ["add_report_options", "read_report_settings"]
 
 
 def add_report_options(group: Any, arg: Callable[..., None]) -> None:
-    """Add the options to ``group`` with ``arg`` (the parser helper of the caller)."""
+    """Add the options to ``group`` with ``arg`` (the parser helper of the caller).
+
+    ``form=`` is the label in Locust's web form for the few options shown there
+    (see :func:`locust_ml.plugin.options._arg`); other callers drop it.
+    """
     arg(
         group,
         "--ml-min-capacity",
@@ -36,6 +40,7 @@ def add_report_options(group: Any, arg: Callable[..., None]) -> None:
         default=None,
         help="Hourly price of one replica's instance; the report then gives the cost per "
         "1M inferences (and per 1M output tokens) at SLO capacity.",
+        form="Price of one replica per hour, USD (for the cost)",
     )
     arg(
         group,
@@ -51,6 +56,7 @@ def add_report_options(group: Any, arg: Callable[..., None]) -> None:
         metavar="RPS",
         default=None,
         help="Peak requests/s to plan for; the report then gives the replicas needed.",
+        form="Peak req/s to plan replicas for",
     )
     arg(
         group,

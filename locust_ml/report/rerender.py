@@ -7,6 +7,11 @@ settings (those not given keep their saved values), writes every form of the rep
 summary, and exits with the verdict's code (0 pass, 1 an SLO failed, 2
 invalid run or bad input) - so CI can gate on a stricter SLO than the run
 used.
+
+The run's own report is the record of what was measured and decided then:
+by default the new files go to a new folder inside the run's report
+directory (``redecided-<YYYYmmdd-HHMMSS>/``), and the command says where;
+``--in-place`` overwrites the run's files, ``-o DIR`` picks the folder.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +30,10 @@ from locust_ml.report.options import add_report_options, read_report_settings
 if TYPE_CHECKING:  # the parser is built without numpy; run() imports the rest
     from locust_ml.report.model import ReportSettings, RunReport
 
-__all__ = ["add_parser", "rerender", "run"]
+__all__ = ["add_parser", "new_folder", "rerender", "run"]
+
+#: The clock that names new folders (a test replaces it).
+now = time.time
 
 _SETTINGS = (
     "min_capacity",
@@ -37,7 +46,7 @@ _SETTINGS = (
 
 
 def _arg(group: Any, flag: str, **kwargs: Any) -> None:
-    kwargs.pop("web_ui", None)
+    kwargs.pop("form", None)
     kwargs["default"] = None  # unset options keep the saved report's values
     kwargs["help"] = kwargs.get("help", "").split(" Default:")[0]
     group.add_argument(flag, **kwargs)
@@ -51,12 +60,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[1].replace("\n", " "),
     )
     p.add_argument("report", metavar="REPORT", help="report.json, or the directory holding it")
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "-o",
         "--output",
         metavar="DIR",
         default=None,
-        help="directory for the re-rendered files (default: the report's own directory)",
+        help="directory for the re-rendered files (default: a new folder "
+        "redecided-<YYYYmmdd-HHMMSS>/ in the report's directory)",
+    )
+    where.add_argument(
+        "--in-place",
+        action="store_true",
+        help="overwrite the report's own files instead of writing a new folder",
     )
     p.add_argument(
         "--ml-slo",
@@ -105,7 +121,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"locust-ml report: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     source = Path(args.report)
-    directory = Path(args.output) if args.output else (source if source.is_dir() else source.parent)
+    own = source if source.is_dir() else source.parent
+    if args.output:
+        directory = Path(args.output)
+    elif getattr(args, "in_place", False):
+        directory = own
+    else:
+        directory = new_folder(own, time.strftime("%Y%m%d-%H%M%S", time.localtime(now())))
     try:
         write_report_files(report, directory)
     except OSError as exc:
@@ -113,5 +135,19 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     print(format_step_table(report))
     print(format_capacity_summary(report))
-    print(f"locust-ml report: {directory}{os.sep}{FILES['html']}")
+    if directory.resolve() == own.resolve():
+        note = " (the run's own files were overwritten)"
+    else:
+        note = f" (the run's own files in {own} are unchanged; --in-place overwrites them)"
+    print(f"locust-ml report: {directory}{os.sep}{FILES['html']}{note}")
     return report.verdict.exit_code
+
+
+def new_folder(parent: Path, stamp: str) -> Path:
+    """``parent/redecided-<stamp>``, or with ``-2``, ``-3``... when that exists already."""
+    path = parent / f"redecided-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = parent / f"redecided-{stamp}-{n}"
+    return path

@@ -5,8 +5,9 @@ so files from different runs line up: the scalar step fields in a set order,
 then one column per status class (``status_ok``, ``status_shed``...), then
 one per latency-like field and percentile (``latency_p50_ms``,
 ``corrected_p99_ms``, ``ttft_p95_ms``...), for every percentile the report
-lists. A value a step does not have (an empty step's latency, TTFT of a
-non-streaming run) is an empty cell. Scalar fields or latency fields that a
+lists. ``judged`` is the step's judgement (``pass``, ``slo``, ``unstable``,
+...; empty for a step not judged). A value a step does not have (an empty
+step's latency, TTFT of a non-streaming run) is an empty cell. Scalar fields or latency fields that a
 newer report adds and this module does not know yet are appended after the
 known ones, sorted by name, so nothing is silently dropped.
 
@@ -48,12 +49,20 @@ SCALAR_FIELDS: Final = (
     "start",
     "end",
     "duration_s",
+    "warmup_s",
+    "measured_s",
+    "partial",
     "users",
     "offered_rps",
     "achieved_rps",
+    "ok_rps",
     "requests",
     "failures",
     "failure_ratio",
+    "all_requests",
+    "all_failures",
+    "sent",
+    "in_flight",
     "goodput_rps",
     "tokens_out_per_s",
     "late",
@@ -87,7 +96,7 @@ def steps_columns(report: Mapping[str, Any]) -> list[str]:
             percentiles.append(percentile_key(float(q)))
     # A field that is a mapping in some step (a latency field, null in others) is not scalar.
     structured = {k for s in steps for k, v in s.items() if not _is_scalar(v)}
-    structured |= {*LATENCY_FIELDS, "status", "slo"}
+    structured |= {*LATENCY_FIELDS, "status", "slo", "judgement"}
     extra_scalars = sorted(
         {k for s in steps for k, v in s.items() if _is_scalar(v)} - set(SCALAR_FIELDS) - structured
     )
@@ -101,7 +110,7 @@ def steps_columns(report: Mapping[str, Any]) -> list[str]:
             if k.endswith("_ms") and isinstance(v, Mapping) and k not in LATENCY_FIELDS
         }
     )
-    columns = [*SCALAR_FIELDS, "slo_passed", *extra_scalars]
+    columns = [*SCALAR_FIELDS, "judged", *extra_scalars]
     columns += [f"status_{c}" for c in [*STATUS_CLASSES, *sorted(statuses - set(STATUS_CLASSES))]]
     for name in latency_fields:
         keys = list(percentiles)
@@ -128,8 +137,8 @@ def _row(step: Mapping[str, Any], columns: Sequence[str]) -> list[str]:
     values: dict[str, Any] = {
         k: v for k, v in step.items() if _is_scalar(v) and k not in LATENCY_FIELDS
     }
-    slo = step.get("slo")
-    values["slo_passed"] = slo.get("passed") if isinstance(slo, Mapping) else None
+    judgement = step.get("judgement")
+    values["judged"] = judgement.get("outcome") if isinstance(judgement, Mapping) else None
     for cls, count in (step.get("status") or {}).items():
         values[f"status_{cls}"] = count
     for name, lat in step.items():

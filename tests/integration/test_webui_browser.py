@@ -1,19 +1,26 @@
-"""Locust's web UI in headless Chromium during a real run: the ML tabs fill in.
+"""Locust's web UI in headless Chromium, driven through the real start form.
 
-A real ``locust -f locustfiles/summarizer.py`` (web UI on a free loopback
-port, ``--autostart`` with a three-step ramp, the embedded reference server
-as target) is watched the way a person would watch it: the "ML steps" table
-gains a row as each step starts, the "ML capacity" tab shows its verdict
-rows, and once the test has ended ``/locust-ml/report`` serves the HTML
-report and the capacity tab links it. Screenshots go to
-``reports/test-artifacts/webui-*.png``.
+One ``locust -f locustfiles/summarizer.py`` with its web UI on a free
+loopback port (the embedded reference server's simulated backend as the
+target, 2 s ramp steps) is used the way a person would:
 
-Every wait is bounded; the locust process (and, through its own shutdown,
-the reference server it started) is stopped by PID in ``finally``.
+1. the start form, left at its defaults, starts a test (START used to fail
+   with HTTP 500 on ``--ml-slo``'s list default);
+2. the "ML steps" tab fills in step by step and shows the live
+   latency-vs-throughput plot, redrawn as steps end;
+3. STOP in the middle of a step: the tab says "stopping", then "stopped",
+   never that a step is still running; the report is written and linked;
+4. NEW, a bad SLO: the form says why and starts nothing; an SLO filled in:
+   the test starts and the SLO is judged.
+
+Screenshots go to ``reports/test-artifacts/webui-*.png``. Every wait is
+bounded; the locust process (and, through its own shutdown, the reference
+server it started) is stopped by PID in ``finally``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -32,34 +39,27 @@ from tests.integration.browser import ARTIFACTS, launch_browser, require_chromiu
 from tests.integration.helpers import BIN, ROOT
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 pytestmark = pytest.mark.slow
 
 T = TypeVar("T")
 
-STEP_S = 4
-#: Steps of 1, 2 and 4 users, 4 s each; small requests so each step completes many.
+STEP_S = 2
+#: Steps of 1, 2, 4, ... 64 users, 2 s each, against the simulated backend: STOP comes
+#: long before the last.
 ARGS = [
-    "--ml-shape",
-    "ramp",
+    "--ml-server-backend",
+    "simulated",
     "--ml-ramp-start",
     "1",
     "--ml-ramp-factor",
     "2",
     "--ml-ramp-max",
-    "4",
+    "64",
     "--ml-step-time",
     f"{STEP_S}s",
-    "--ml-slo",
-    "p99<2s",
-    "--ml-prompt-tokens",
-    "uniform:50,150",
-    "--ml-output-tokens",
-    "uniform:4,12",
 ]
-#: Seconds Locust stays up after the ramp ends: room to check the report and the page.
-AUTOQUIT_S = 30
 STEPS_TAB = "locust-ml-steps"
 CAPACITY_TAB = "locust-ml-capacity"
 
@@ -70,7 +70,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _poll(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
+def _poll(fn: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
     """Call ``fn`` until it returns something truthy, at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -101,13 +101,14 @@ def _table_rows(page: Page) -> list[list[str]]:
     return rows
 
 
-def _open_tab(page: Page, base: str, tab: str) -> None:
-    page.goto(f"{base}/?tab={tab}", wait_until="domcontentloaded")
+def _live(base: str) -> dict[str, object]:
+    status, _, body = _get(base + "/locust-ml/live.json")
+    return json.loads(body) if status == 200 else {}
 
 
 @contextmanager
 def _locust_web(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
-    """A ``locust`` web UI run on a free loopback port: (UI URL, report dir, process)."""
+    """A ``locust`` web UI (no autostart) on a free loopback port: (URL, report dir, process)."""
     port = _free_port()
     report_dir = tmp_path / "report"
     with (tmp_path / "locust.log").open("w") as log:
@@ -120,9 +121,6 @@ def _locust_web(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[st
                 "127.0.0.1",
                 "--web-port",
                 str(port),
-                "--autostart",
-                "--autoquit",
-                str(AUTOQUIT_S),
                 "--ml-report-dir",
                 str(report_dir),
                 *ARGS,
@@ -146,84 +144,131 @@ def _locust_web(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[st
                     proc.wait(timeout=10)
 
 
-def test_web_ui_tabs_fill_in_during_a_ramp_and_link_the_report(tmp_path: Path) -> None:
+def _open_custom_parameters(page: Page) -> None:
+    # The page camel-cases option names (ml_slo -> mlSlo) and snake-cases them back on START.
+    page.get_by_role("button", name="Custom parameters").click()
+    page.locator("input[name=mlSlo]").wait_for()
+    page.wait_for_timeout(600)  # the accordion's opening animation, for the screenshot
+
+
+def _loaded(img: Locator) -> bool:
+    return bool(img.evaluate("img => img.complete && img.naturalWidth > 0"))
+
+
+def _capacity_items(page: Page) -> dict[str, str]:
+    return {r[0]: r[1] for r in _table_rows(page) if len(r) >= 2}
+
+
+def test_start_form_live_plot_stop_and_an_slo_through_the_web_ui(tmp_path: Path) -> None:
     require_chromium()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "locust.log"
-    # The browser first: the ramp starts as soon as Locust is up.
-    with launch_browser() as page, _locust_web(tmp_path) as (base, report_dir, proc):
+    with launch_browser(height=1000) as page, _locust_web(tmp_path) as (base, report_dir, proc):
 
         def ui_up() -> bool:
             if proc.poll() is not None:
                 pytest.fail(f"locust exited early ({proc.returncode}):\n{log.read_text()[-3000:]}")
             return _get(base + "/")[0] == 200
 
-        # The embedded reference server starts (and loads its model) before the UI.
-        _poll(ui_up, 90, "the web UI to answer", interval=0.1)
-        _open_tab(page, base, STEPS_TAB)
-        status, ctype, body = _get(base + "/locust-ml/report")
-        assert (status, ctype) == (404, "text/plain"), body
-        assert b"written when the test ends" in body
+        _poll(ui_up, 60, "the web UI to answer", interval=0.1)
 
-        page.get_by_role("tab", name="ML steps").wait_for()
-        page.get_by_role("columnheader", name="SLO").wait_for()
-        # Rows appear as the ramp advances: record every distinct count seen.
+        # 1. The form at its defaults: readable labels, START works.
+        page.goto(base + "/", wait_until="networkidle")
+        _open_custom_parameters(page)
+        labels = page.locator("label").all_inner_texts()
+        assert not [t for t in labels if "%(" in t or "%%" in t], labels
+        assert any("SLOs, comma-separated" in t for t in labels), labels
+        assert page.locator("select[name=mlShape]").input_value() == "ramp"
+        page.screenshot(path=str(ARTIFACTS / "webui-form-defaults.png"), full_page=True)
+        page.get_by_role("button", name="START").click()
+
+        # 2. The ML steps tab fills in; the plot is redrawn as steps end.
+        page.get_by_role("tab", name="ML steps").click()
         seen: list[int] = []
 
-        def three_rows() -> bool:
+        def three_ended() -> bool:
             n = len(_table_rows(page))
             if n and (not seen or seen[-1] != n):
                 seen.append(n)
-            return n >= 3
+            return n >= 4
 
-        _poll(three_rows, 3 * STEP_S + 60, "three step rows")
+        _poll(three_ended, 4 * STEP_S + 30, "three ended steps")
         assert seen == sorted(seen), seen
-        assert seen[0] < 3, f"the table did not fill in step by step: {seen}"
-        rows = _table_rows(page)
-        assert [r[0] for r in rows] == ["1", "2", "3"]
-        assert [r[1] for r in rows] == ["1", "2", "4"]
-        assert all(r[-1] in ("pass", "FAIL") for r in rows[:2]), rows
-        assert rows[2][-1] in ("pass (so far)", "FAIL (so far)"), rows
-        page.screenshot(path=str(ARTIFACTS / "webui-steps.png"), full_page=True)
+        assert seen[0] < 4, f"the table did not fill in step by step: {seen}"
+        plot = page.locator("#locust-ml-live-plot img")
 
+        def plot_of_three_steps() -> bool:
+            state = str(_live(base).get("state", ""))
+            step = int(state.rsplit(maxsplit=1)[-1]) if state.startswith("running: step") else 0
+            return step >= 4 and _loaded(plot)
+
+        _poll(plot_of_three_steps, 15, "the live plot of steps 1-3")
+        svg = _get(base + "/locust-ml/live.svg")
+        assert svg[:2] == (200, "image/svg+xml")
+        assert b"Latency vs throughput" in svg[2]
+        page.screenshot(path=str(ARTIFACTS / "webui-live-plot.png"), full_page=True)
+
+        # 3. STOP mid-step: stopping, then stopped; never "step N is running".
+        page.get_by_role("button", name="STOP").click()
+
+        def stopped() -> str | None:
+            state = str(_live(base).get("state", ""))
+            assert "running" not in state or state.startswith("running: step"), state
+            return state if state.startswith("stopped") else None
+
+        state = _poll(stopped, 20, "the stopped state")
+        assert state.startswith("stopped after ")
         page.get_by_role("tab", name="ML capacity").click()
 
-        def capacity_items() -> dict[str, str] | None:
-            items = {r[0]: r[1] for r in _table_rows(page) if len(r) >= 2}
-            return items if "SLO capacity (req/s)" in items else None
-
-        items = _poll(capacity_items, 20, "the capacity rows")
-        assert items["SLOs"] in ("p99<2s", "p99<2000ms")
-        assert items["figures"].startswith("live, from step")
-        assert {"knee", "saturation", "verdict", "report"} <= set(items)
-        assert items["verdict"].endswith("so far")
-        page.screenshot(path=str(ARTIFACTS / "webui-capacity-live.png"), full_page=True)
-
-        # The ramp ends; the report is written a moment later and served.
-        def report_served() -> bytes | None:
-            status, ctype, body = _get(base + "/locust-ml/report")
-            return body if status == 200 and ctype == "text/html" else None
-
-        html = _poll(report_served, 3 * STEP_S + 60, "/locust-ml/report")
-        assert html == (report_dir / "report.html").read_bytes()
-        assert b"<html" in html.lower()
-        status, ctype, data = _get(base + "/locust-ml/report.json")
-        assert (status, ctype) == (200, "application/json")
-        assert data == (report_dir / "report.json").read_bytes()
-
-        # The UI stops polling when the test stops: a reload shows the final rows.
-        _open_tab(page, base, CAPACITY_TAB)
-
         def final_items() -> dict[str, str] | None:
-            items = capacity_items()
-            return items if items and items.get("report") == "/locust-ml/report" else None
+            page.goto(f"{base}/?tab={CAPACITY_TAB}", wait_until="domcontentloaded")
+            page.locator("table tbody tr").first.wait_for()
+            items = _capacity_items(page)
+            return items if items.get("report") == "/locust-ml/report" else None
 
-        items = _poll(final_items, 20, "the report row in the capacity tab")
-        assert items["figures"] == "final report (the test has ended)"
-        assert items["report (JSON)"] == "/locust-ml/report.json"
-        assert items["verdict"].split()[0] in ("PASS", "FAIL", "INVALID")
-        page.screenshot(path=str(ARTIFACTS / "webui-capacity-final.png"), full_page=True)
+        items = _poll(final_items, 30, "the report row in the capacity tab", interval=1.0)
+        assert items["state"].startswith("stopped after ")
+        assert "is running" not in items["figures"]
+        page.screenshot(path=str(ARTIFACTS / "webui-stopped-capacity.png"), full_page=True)
 
-        page.goto(base + "/locust-ml/report", wait_until="load")
-        assert page.locator("h1").first.inner_text().startswith("locust-ml report")
-        page.screenshot(path=str(ARTIFACTS / "webui-report.png"))
+        def stopped_page() -> bool:
+            # Locust caches its stats answer for 2 s: its header can say RUNNING that long
+            # after STOP (and keeps it until reloaded once it no longer polls).
+            page.goto(f"{base}/?tab={STEPS_TAB}", wait_until="domcontentloaded")
+            page.locator("#locust-ml-live-plot").get_by_text("stopped after").wait_for()
+            _poll(lambda: _loaded(plot), 10, "the final plot")
+            time.sleep(0.5)
+            header = page.locator("header").inner_text().upper()
+            return "STOPPED" in header and "RUNNING" not in header
+
+        _poll(stopped_page, 20, "Locust's header to say STOPPED", interval=1.0)
+        page.screenshot(path=str(ARTIFACTS / "webui-stopped.png"), full_page=True)
+        status, ctype, html = _get(base + "/locust-ml/report")
+        assert (status, ctype) == (200, "text/html")
+        assert html == (report_dir / "report.html").read_bytes()
+
+        # 4. NEW: a bad SLO is refused with a message; a good one starts the test.
+        page.goto(base + "/", wait_until="domcontentloaded")
+        page.get_by_role("button", name="NEW").click()
+        _open_custom_parameters(page)
+        page.locator("input[name=mlSlo]").fill("p99 fast")
+        page.get_by_role("button", name="START").click()
+        page.get_by_text("locust-ml: --ml-slo").wait_for()
+        assert _live(base).get("state", "").startswith("stopped")  # type: ignore[union-attr]
+        page.locator("input[name=mlSlo]").fill("p99<500ms, errors<1%")
+        page.get_by_role("button", name="START").click()
+
+        def judged() -> dict[str, str] | None:
+            page.goto(f"{base}/?tab={CAPACITY_TAB}", wait_until="domcontentloaded")
+            page.locator("table tbody tr").first.wait_for()
+            items = _capacity_items(page)
+            return items if items.get("state", "").startswith("running: step") else None
+
+        items = _poll(judged, 2 * STEP_S + 30, "the SLO run", interval=0.5)
+        assert items["SLOs"] == "p99<500ms, errors<1%"
+        page.goto(f"{base}/?tab={STEPS_TAB}", wait_until="domcontentloaded")
+        page.get_by_role("columnheader", name="SLO").wait_for()
+        first = _poll(lambda: _table_rows(page), 10, "the step rows")[0]
+        assert first[-1] in ("pass", "FAIL", "pass (so far)", "FAIL (so far)"), first
+        page.get_by_role("button", name="STOP").click()
+        _poll(lambda: str(_live(base).get("state", "")).startswith("stopped"), 20, "stop")

@@ -409,3 +409,40 @@ def test_yaml_without_pyyaml_is_a_dependency_error(monkeypatch: pytest.MonkeyPat
     with pytest.raises(DependencyError, match="pyyaml"):
         parse_stages("- {duration: 1, users: 1}\n")
     assert parse_stages('[{"duration": 1, "users": 1}]', fmt="json").duration == 1.0
+
+
+# ------------------------------------------------------------- the plan in words
+
+
+def test_every_fixed_plan_says_its_total_length() -> None:
+    from locust_ml.schedules import describe_plan
+
+    assert describe_plan(
+        SoakPlan(load=4, ramp_up_s=10, ramp_up_steps=5, hold_s=30, ramp_down_s=0, ramp_down_steps=0)
+    ) == ("soak plan: 4 users; 3 ramp-up steps over 10 s, hold 30 s; total 40 s")
+    assert describe_plan(SoakPlan(load=40, hold_s=4 * 3600, ramp_up_s=300)) == (
+        "soak plan: 40 users; 5 ramp-up steps over 5 min, hold 4 h, ramp-down 1 min; "
+        "total 4 h 6 min"
+    )
+    assert describe_plan(
+        SpikePlan(mode="open", baseline=20, factor=5, baseline_s=60, spike_s=30, recovery_s=120)
+    ) == (
+        "spike plan: baseline 20 req/s for 1 min, spike to 100 req/s for 30 s, "
+        "recovery 2 min; total 3 min 30 s"
+    )
+    assert describe_plan(RampPlan(mode="open", start_rps=10, max_rps=50, factor=2.0)) == (
+        "ramp plan: 4 steps of 30 s, 10 req/s to 50 req/s; total 2 min"
+    )
+    stages = StagesPlan((Stage(60, users=5), Stage(120, users=20)))
+    assert describe_plan(stages) == "stages plan: 2 stages; total 3 min"
+    assert describe_plan(object()) is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.25, "0.25 s"), (45, "45 s"), (60, "1 min"), (114, "1 min 54 s"), (3600, "1 h")],
+)
+def test_format_seconds(seconds: float, text: str) -> None:
+    from locust_ml.schedules import format_seconds
+
+    assert format_seconds(seconds) == text

@@ -168,3 +168,68 @@ def test_effective_arrival_prefers_the_option_then_the_shape_class() -> None:
     assert (
         effective_arrival(SimpleNamespace(parsed_options=None, shape_class=None)).kind == "closed"
     )
+
+
+def test_every_soak_and_spike_phase_length_is_an_option() -> None:
+    t = [0.0]
+    soak = _ml_shape(
+        AnyShape,
+        t,
+        ml_shape="soak",
+        ml_soak_load="10",
+        ml_soak_ramp="10s",
+        ml_soak_time="30s",
+        ml_soak_ramp_down="5s",
+    )
+    plan = soak.plan()  # type: ignore[attr-defined]
+    assert plan.duration == 45.0
+    assert [s.tick.label for s in plan.steps()][-1] == "ramp-down"
+    no_down = _ml_shape(AnyShape, t, ml_shape="soak", ml_soak_time="30s", ml_soak_ramp_down="0")
+    assert [s.tick.label for s in no_down.plan().steps()][-1] == "hold"  # type: ignore[attr-defined]
+    spike = _ml_shape(
+        AnyShape,
+        t,
+        ml_shape="spike",
+        ml_spike_baseline="2",
+        ml_spike_factor="4",
+        ml_spike_baseline_time="15s",
+        ml_spike_time="15s",
+        ml_spike_recovery="15s",
+    )
+    assert [(s.start, s.end) for s in spike.plan().steps()] == [  # type: ignore[attr-defined]
+        (0.0, 15.0),
+        (15.0, 30.0),
+        (30.0, 45.0),
+    ]
+
+
+def test_the_plan_is_described_with_its_total_length() -> None:
+    t = [0.0]
+    shape = _ml_shape(
+        AnyShape,
+        t,
+        ml_shape="spike",
+        ml_spike_baseline="2",
+        ml_spike_factor="4",
+        ml_spike_baseline_time="15s",
+        ml_spike_time="15s",
+        ml_spike_recovery="15s",
+    )
+    opts = shape.options()  # type: ignore[attr-defined]
+    assert shape.describe(opts) == (  # type: ignore[attr-defined]
+        "spike plan: baseline 2 users for 15 s, spike to 8 users for 15 s, recovery 15 s; "
+        "total 45 s; closed loop"
+    )
+    assert shape.describe(opts, run_time=20.0).endswith(  # type: ignore[attr-defined]
+        "(--run-time ends it at 20 s); closed loop"
+    )
+    ramp = _shape(t)
+    assert (
+        ramp.describe(ramp.options())
+        == "ramp plan: 3 steps of 10 s, 2 users to 6 users; total 30 s; closed loop"
+    )
+    search = _ml_shape(CapacitySearchShape, t, ml_slo=["p99<100ms"], ml_search_max_time="10m")
+    assert search.describe(search.options()) == (  # type: ignore[attr-defined]
+        "capacity search: a saturation probe, then steps judged as soon as the statistics "
+        "allow (at most 10 min in all); open loop, poisson"
+    )

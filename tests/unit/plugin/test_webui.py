@@ -100,9 +100,9 @@ def _items(rows: list[dict[str, str]]) -> dict[str, str]:
 # ----------------------------------------------------------------- step table
 
 
-def test_the_slo_column_is_declared_only_with_slos() -> None:
-    assert "slo" not in [c["key"] for c in step_columns(())]
-    assert step_columns(SLOS)[-1] == {"key": "slo", "title": "SLO"}
+def test_the_judged_column_is_last_with_or_without_slos() -> None:
+    # Without SLOs the error ceiling still judges every step.
+    assert step_columns(())[-1] == step_columns(SLOS)[-1] == {"key": "slo", "title": "Judged"}
     # Keys reach the UI through a camelCase conversion: no dots in them.
     assert all("." not in c["key"] for c in step_columns(SLOS))
 
@@ -114,17 +114,18 @@ def test_step_rows_judge_each_step_the_running_one_provisionally(tmp_path: Path)
     assert [(r["step"], r["users"], r["requests"], r["slo"]) for r in rows] == [
         (1, 1, 400, "pass"),
         (2, 2, 800, "pass"),
-        (3, 4, 900, "FAIL (so far)"),
+        (3, 4, 900, "running"),  # judged when it has ended, as in the report
     ]
     assert rows[0]["achieved_rps"] == "40.00"
     assert float(rows[2]["p99"]) == pytest.approx(209.0, rel=0.01)
 
 
-def test_step_rows_have_no_slo_cell_without_slos(tmp_path: Path) -> None:
+def test_step_rows_are_judged_on_the_error_ceiling_without_slos(tmp_path: Path) -> None:
     rec, clock = _recorder(tmp_path, slos=())
     _step(rec, clock, 1, 100, 10.0)
+    rec.close_steps()
     (row,) = step_rows(rec)
-    assert "slo" not in row
+    assert row["slo"] == "pass"
     assert row["requests"] == 100
 
 
@@ -140,15 +141,16 @@ def test_live_capacity_judges_only_the_steps_that_ended(tmp_path: Path) -> None:
     assert live.analysis is not None
     assert live.analysis.bound == "lower-bound"
     assert live.analysis.slo_rps == pytest.approx(80.0, rel=1e-4)
-    assert live.analysis.slo_rps_ci is None  # no bootstrap live
+    assert live.analysis.slo_rps_ci is not None
+    assert live.analysis.slo_rps_ci[1] is None  # no failing step yet: the top is open
     items = _items(capacity_rows(live))
-    assert items["figures"] == "live, from steps 1-2; step 3 is running; no confidence interval"
-    assert items["SLO capacity (req/s)"].startswith("80.00 or more (a lower bound")
+    assert items["figures"] == "live, from steps 1-2; step 3 is running"
+    assert items["SLO capacity (req/s)"].startswith("80.00 (95% interval 74.46-open) or more")
     assert items["verdict"] == "PASS so far"
     assert items["report"] == "written when the test ends"
 
 
-def test_live_verdict_matches_the_final_report_without_the_interval(tmp_path: Path) -> None:
+def test_live_verdict_matches_the_final_report(tmp_path: Path) -> None:
     rec, clock = _recorder(tmp_path)
     _ramp(rec, clock)
     rec.close_steps()
@@ -160,12 +162,20 @@ def test_live_verdict_matches_the_final_report_without_the_interval(tmp_path: Pa
     assert report.capacity is not None
     assert live.analysis is not None
     assert live.judged == (1, 2, 3)
-    for name in ("slo_rps", "knee_rps", "saturation_rps", "limiting_slo", "first_failing_step"):
+    for name in (
+        "slo_rps",
+        "slo_rps_ci",
+        "knee_rps",
+        "saturation_rps",
+        "limiting_slo",
+        "first_failing_step",
+    ):
         assert getattr(live.analysis, name) == getattr(report.capacity, name), name
-    assert report.capacity.slo_rps_ci is not None
     assert live.verdict == report.verdict
     items = _items(capacity_rows(live))
-    assert "limited by p99<50ms between steps 2 and 3" in items["SLO capacity (req/s)"]
+    assert items["SLO capacity (req/s)"] == (
+        "80.00 (95% interval 74.46-95.88), step 2; step 3 failed: p99<50ms: measured 209ms (fail)"
+    )
     assert items["verdict"].endswith("so far")
 
 
@@ -184,8 +194,9 @@ def test_capacity_rows_without_slos_say_so(tmp_path: Path) -> None:
     rec.close_steps()
     items = _items(capacity_rows(live_capacity(webui._summaries(rec), ())))
     assert items["SLOs"] == "none given (--ml-slo)"
-    assert items["SLO capacity (req/s)"] == "- (no SLO given: --ml-slo)"
-    assert items["knee"].startswith("- (1 steps with latency data")
+    # The error ceiling judged the step: what it sustained is the capacity so far.
+    assert items["SLO capacity (req/s)"].startswith("10.00 (95% interval")
+    assert items["knee"].startswith("no knee found (1 steps with latency data")
 
 
 def test_final_rows_carry_the_interval_exit_code_and_report_link(tmp_path: Path) -> None:
@@ -197,7 +208,7 @@ def test_final_rows_carry_the_interval_exit_code_and_report_link(tmp_path: Path)
     rows = capacity_rows(live, "/locust-ml/report")
     items = _items(rows)
     assert items["figures"] == "final report (the test has ended)"
-    assert "95% CI" in items["SLO capacity (req/s)"]
+    assert "95% interval" in items["SLO capacity (req/s)"]
     assert items["verdict"] == f"PASS (exit code {report.verdict.exit_code})"
     assert items["report"] == "/locust-ml/report"
     assert items["report (JSON)"] == "/locust-ml/report.json"
@@ -346,7 +357,7 @@ def test_stats_poll_carries_both_tables_and_tabs_are_declared(tmp_path: Path) ->
     keys = [t["key"] for t in web_ui.template_args["extended_tabs"]]
     assert keys == [TAB_KEY, CAPACITY_KEY]
     hrefs = [f["href"] for f in web_ui.template_args["extended_csv_files"]]
-    assert hrefs == ["/locust-ml/report", "/locust-ml/report.json"]
+    assert hrefs == ["/locust-ml/live", "/locust-ml/report", "/locust-ml/report.json"]
     _step(rec, clock, 1, 100, 10.0)
     client = web_ui.app.test_client()
     body = client.get("/stats/requests").get_json()
@@ -403,3 +414,144 @@ def test_locusts_web_ui_renders_both_tabs(tmp_path: Path, monkeypatch: pytest.Mo
     assert '"title": "ML capacity"' in page or '"title":"ML capacity"' in page
     assert {e["key"] for e in stats["extended_stats"]} == {TAB_KEY, CAPACITY_KEY}
     assert missing.status_code == 404
+
+
+# ------------------------------------------------------ state and the live plot
+
+
+def test_the_state_row_follows_locusts_runner_not_the_open_step(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    _ramp(rec, clock)  # step 3 is still open in the recorder
+    state = ["running"]
+    live = LiveTables(rec, state=lambda: state[0], monotonic=Ticker())
+    items = _items(live.tables()[CAPACITY_KEY])
+    assert items["state"] == "running: step 3"
+    assert "step 3 is running" in items["figures"]
+    for locust_state in ("stopping", "cleanup"):
+        state[0] = locust_state
+        items = _items(live.tables()[CAPACITY_KEY])
+        assert items["state"] == "stopping: the users finish the requests in flight"
+        assert "is running" not in items["figures"]
+    rec.close_steps()
+    state[0] = "stopped"
+    assert _items(live.tables()[CAPACITY_KEY])["state"] == (
+        "stopped after 3 steps; writing the report"
+    )
+    rec.finish(shape="ramp")
+    live.tables()
+    assert live.state_text() == "stopped after 3 steps; the report is written"
+
+
+def test_the_curve_changes_version_only_when_a_step_ends(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    ticker = Ticker()
+    live = LiveTables(rec, monotonic=ticker)
+    live.tables()
+    assert live.curve() == (1, None)
+    _step(rec, clock, 1, 400, 10.0)
+    _step(rec, clock, 2, 800, 30.0)  # step 1 ended; step 2 open
+    live.tables()
+    version, data = live.curve()
+    assert data is not None
+    assert [s["id"] for s in data["steps"]] == [1]
+    assert data["slos"] == ["p99<50ms"]
+    rec.record(RequestSample(("POST", "/x"), 10.0))
+    ticker.t += 5.0
+    live.tables()
+    assert live.curve()[0] == version  # more requests in the open step: same picture
+    _step(rec, clock, 4, 900, 200.0)
+    live.tables()
+    version2, data = live.curve()
+    assert version2 == version + 1
+    assert data is not None
+    assert [s["id"] for s in data["steps"]] == [1, 2]
+    assert data["steps"][1]["slo"]["passed"] is True
+    rec.finish(shape="ramp")
+    live.tables()
+    version3, data = live.curve()
+    assert version3 == version2 + 1
+    assert data is not None
+    assert data["schema_version"]
+
+
+def test_the_plot_is_drawn_once_per_version(tmp_path: Path) -> None:
+    from locust_ml.plugin.liveplot import LivePlot
+
+    rec, clock = _recorder(tmp_path)
+    live = LiveTables(rec, monotonic=Ticker())
+    plot = LivePlot(live)
+    assert plot.svg() is None
+    assert "first step ends" in plot.document()
+    _step(rec, clock, 1, 400, 10.0)
+    _step(rec, clock, 2, 100, 10.0)
+    svg = plot.svg()
+    assert svg is not None
+    assert svg.startswith("<svg")
+    assert "Latency vs throughput" in svg
+    assert plot.document().startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    plot.svg()
+    plot.info()
+    assert plot.drawn == 2  # None once, then steps 1's plot once
+    assert plot.info() == {"version": live.curve()[0], "state": "running: step 2"}
+
+
+def test_live_routes_and_the_script_on_locusts_page(tmp_path: Path) -> None:
+    rec, clock = _recorder(tmp_path)
+    env, web_ui = _fake_web_ui()
+    install(env, rec)  # type: ignore[arg-type]
+    client = web_ui.app.test_client()
+    page = client.get("/")
+    assert b'<script defer src="/locust-ml/tab.js"></script>' not in page.data  # not HTML
+    js = client.get("/locust-ml/tab.js")
+    assert js.mimetype == "text/javascript"
+    assert b"locust-ml-live-plot" in js.data
+    svg = client.get("/locust-ml/live.svg")
+    assert svg.mimetype == "image/svg+xml"
+    assert b"first step ends" in svg.data
+    _step(rec, clock, 1, 400, 10.0)
+    _step(rec, clock, 2, 100, 10.0)
+    info = client.get("/locust-ml/live.json").get_json()
+    assert info["state"] == "running: step 2"
+    svg = client.get("/locust-ml/live.svg")
+    assert b"Latency vs throughput" in svg.data
+    assert svg.headers["Cache-Control"] == "no-store"
+    live_page = client.get("/locust-ml/live").data.decode()
+    assert '<meta http-equiv="refresh"' in live_page
+    assert "running: step 2" in live_page
+    assert "<svg" in live_page
+    assert "<td>400</td>" in live_page
+
+
+def test_the_script_is_added_to_locusts_html_page() -> None:
+    from locust_ml.plugin.liveplot import inject_script
+
+    page = "<html><body><div id=root></div></body></html>"
+    once = inject_script(page, "/base/locust-ml/tab.js")
+    assert once.count("<script") == 1
+    assert once.endswith("</body></html>")
+    assert inject_script(once, "/base/locust-ml/tab.js") == once
+    assert inject_script("not html", "/x.js") == "not html"
+
+
+def test_start_with_a_bad_value_is_answered_in_the_form(tmp_path: Path) -> None:
+    rec, _ = _recorder(tmp_path)
+    env, web_ui = _fake_web_ui()
+    started: list[str] = []
+
+    @web_ui.app.route("/swarm", methods=["POST"], endpoint="locust.swarm")
+    def swarm() -> Any:
+        started.append("yes")
+        return jsonify({"success": True})
+
+    env.parsed_options = SimpleNamespace(ml_slo=None)
+    env.user_classes = []
+    env.host = None
+    install(env, rec)  # type: ignore[arg-type]
+    client = web_ui.app.test_client()
+    bad = client.post("/swarm", data={"ml_slo": "p99 fast"}).get_json()
+    assert bad["success"] is False
+    assert bad["message"].startswith("locust-ml: --ml-slo: 'p99 fast' is not an SLO")
+    assert started == []
+    good = client.post("/swarm", data={"ml_slo": "p99<1s, errors<1%"}).get_json()
+    assert good == {"success": True}
+    assert started == ["yes"]

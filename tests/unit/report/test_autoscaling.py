@@ -493,3 +493,72 @@ def test_run_autoscale_without_capacity_is_one_line_exit_2(
     assert err.count("\n") == 1
     assert "no SLO capacity" in err
     assert not out.exists()
+
+
+# ------------------------------------------------ which reports, and what they say
+
+
+def invalid(rep: dict[str, Any]) -> dict[str, Any]:
+    rep["verdict"] = {
+        "valid": False,
+        "passed": False,
+        "reasons": ["step 2: 115 requests; p99<100ms needs at least 299", "generator busy"],
+    }
+    return rep
+
+
+def test_an_invalid_report_is_refused_unless_forced() -> None:
+    with pytest.raises(ConfigError) as info:
+        manifests(invalid(report()))
+    message = str(info.value)
+    assert message.startswith(
+        "the report's verdict is INVALID (step 2: 115 requests; p99<100ms needs at least 299 "
+        "(and 1 more)): "
+    )
+    assert "--force" in message
+    assert "\n" not in message
+    files = autoscaling_manifests(invalid(report()), deployment="summarizer", force=True)
+    for text in files.values():
+        assert "# WARNING: made with --force from a report whose verdict is INVALID" in text
+    # A valid report, passed or not, is used as it is.
+    rep = report()
+    rep["verdict"] = {"valid": True, "passed": False, "reasons": ["p99 failed at step 5"]}
+    assert "WARNING" not in "".join(autoscaling_manifests(rep, deployment="summarizer").values())
+
+
+def test_a_lower_bound_capacity_is_flagged_in_the_comments() -> None:
+    rep = report()
+    rep["capacity"]["bound"] = "lower-bound"
+    files = autoscaling_manifests(rep, deployment="summarizer")
+    for text in files.values():
+        assert "# WARNING: the SLO capacity is a lower bound: every step of the run met" in text
+    assert validate(yaml.safe_load(files["summarizer-hpa.yaml"]), HPA_SCHEMA) == []
+
+
+@pytest.mark.parametrize("replicas", [1e30, 2**31])
+def test_an_absurd_plan_is_refused_with_one_line(replicas: float) -> None:
+    plan = {"target_utilization": 0.7, "redundancy": 1, "replicas": replicas}
+    with pytest.raises(ConfigError) as info:
+        manifests(report(plan=plan))
+    assert str(info.value).startswith("plan.replicas in the report ")
+    assert "more replicas than Kubernetes accepts (at most 2147483647)" in str(info.value)
+    assert manifests(report(plan={**plan, "replicas": 2**31 - 1}))
+
+
+def test_run_autoscale_refuses_an_invalid_report_then_writes_it_with_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rep = invalid(report())
+    rep["capacity"]["bound"] = "lower-bound"
+    path = _write(tmp_path / "report.json", rep)
+    out = tmp_path / "k8s"
+    assert autoscale(path, "--deployment", "summarizer", "-o", out) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("locust-ml autoscale: error: the report's verdict is INVALID (")
+    assert not out.exists()
+    assert autoscale(path, "--deployment", "summarizer", "-o", out, "--force") == 0
+    err = capsys.readouterr().err
+    assert "locust-ml autoscale: warning: the SLO capacity is a lower bound" in err
+    assert "locust-ml autoscale: warning: made with --force" in err
+    assert len(list(out.iterdir())) == 2

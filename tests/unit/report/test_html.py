@@ -100,32 +100,32 @@ def test_full_report_sections(pages: dict[str, str]) -> None:
     assert '<span class="badge PASS" id="verdict-word">PASS</span>' in page
     assert "partial-banner" not in page
     capacity = section(page, "capacity")
-    assert "56.87 req/s per replica" in capacity
-    assert "95% interval 54.03 - 58.58" in capacity
-    assert "p99&lt;250ms" in capacity
-    assert "54.76 req/s at p99 179.8 ms (step 4)" in capacity
-    assert "62.36 req/s (step 5)" in capacity
-    assert "GPU utilization 83% at capacity: headroom is small" in capacity
-    assert "<strong>14 replicas</strong>" in capacity
-    assert "$12.21 per million requests" in capacity
+    assert "50.00 req/s per replica" in capacity
+    assert "95% interval 45.41 - 65.05" in capacity
+    assert "p99&lt;250ms: measured 387.6ms (fail)" in capacity
+    assert "66.42 req/s at p99 454.9 ms (step 4)" in capacity
+    assert "66.43 req/s (step 5)" in capacity
+    assert "<strong>16 replicas</strong>" in capacity
+    assert "$13.89 per million requests" in capacity
     assert "g5.xlarge" in capacity
     plots = section(page, "plots")
     assert plots.count("<svg ") == 2
     assert "no data" not in plots
     steps = section(page, "steps")
-    assert steps.count('<tr class="fail">') == 2  # steps 5 and 6 failed their SLOs
+    assert steps.count('<tr class="fail">') == 4  # steps 3-6 failed their SLOs
     assert "<th>GPU%</th>" in steps
     assert "intended" in steps  # open-loop note
     status = section(page, "status")
     assert "<th>shed</th>" in status
-    assert '<th class="num">62</th>' in status
+    assert '<td class="num">234</td>' in status
     assert section(page, "slos").count("<tr") == 1 + 12
     assert "1.0%" in section(page, "slos")
     run = section(page, "run")
-    assert "http://127.0.0.1:45519" in run
-    assert "2026-11-29 01:24:15 UTC" in run
+    assert "http://127.0.0.1:32979" in run
+    assert "2026-12-07 15:10:02 UTC" in run
     assert 'id="soak"' not in page
-    assert 'id="stress"' not in page
+    assert 'id="spike"' not in page
+    assert 'id="breaking-point"' in page  # a ramp driven past its capacity
     assert 'id="settings"' in page
 
 
@@ -147,18 +147,110 @@ def test_full_utilization_row(pages: dict[str, str]) -> None:
     capacity = section(pages["ramp_open_loop"], "capacity")
     assert "16.8 GiB (75%)" in capacity
     assert "<th>load generator CPU</th>" in capacity
-    assert "38%" in capacity
+    assert "10%" in capacity
 
 
-def test_soak_and_stress_render_generically_when_present(pages: dict[str, str]) -> None:
+def test_soak_and_breaking_point_render_readably_when_present(pages: dict[str, str]) -> None:
     page = pages["hostile"]
     soak = section(page, "soak")
-    assert "drift.p99_slope_ms_per_h" in soak
-    assert "12.5" in soak
-    assert "[1, 2, 3]" in soak
+    assert "1 trend(s) flagged over 30 min of hold" in soak
+    assert "<th>series</th>" in soak
+    assert "latency_p99 &lt;b&gt;bold&lt;/b&gt;" in soak
+    assert "100.0 ms" in soak
+    assert "+12.5%" in soak
     assert "drifting &lt;script&gt;" in soak
-    stress = section(page, "stress")
-    assert "breaking_point_rps" in stress
+    assert "drift &lt;img src=x onerror=alert(2)&gt;" in soak
+    point = section(page, "breaking-point")
+    assert "step 2 (4 users): p99&lt;250ms: measured 300 ms &lt;script&gt;" in point
+    assert "not graceful: errors, timeouts or dropped connections" in point
+    assert "7 of 20 failed (35.0%)" in point
+    # No field names, and no recovery for a ramp.
+    for page_text in (soak, point):
+        assert "by_class" not in page_text
+        assert "recovered" not in page_text
+    assert 'id="spike"' not in page
+    assert 'id="stress"' not in page
+
+
+def test_a_ramp_without_a_breaking_point_has_no_stress_section() -> None:
+    report = load("ramp_open_loop")
+    report["stress"] = {
+        "kind": "ramp",
+        "breaking_point": None,
+        "failures": {"by_class": {"ok": 707}},
+        "recovered": False,
+    }
+    page = render_html(report)
+    assert "breaking-point" not in page
+    assert "by_class" not in page
+    assert "recovered" not in page
+
+
+def test_the_spike_verdict_leads_a_spike_report() -> None:
+    report = load("ramp_open_loop")
+    for step, label in zip(report["steps"][:3], ("baseline", "spike", "recovery"), strict=True):
+        step["label"] = label
+    report["steps"] = report["steps"][:3]
+    report["stress"] = {
+        "kind": "spike",
+        "passed": False,
+        "reasons": ["did not recover within 15 s"],
+        "notes": [],
+        "breaking_point": None,
+        "load_unit": "requests/s",
+        "failure_mode": "graceful",
+        "failures": {"requests": 100, "failures": 40, "by_class": {"ok": 60, "shed": 40}},
+        "recovered": False,
+        "recovery_s": None,
+        "watched_s": 15.0,
+        "recovery_windows": 3,
+        "recovery_criteria": ["p99<250ms", "errors<1%"],
+        "baseline_p99_ms": 40.7,
+        "after_p99_ms": None,
+    }
+    page = render_html(report)
+    assert page.index('id="spike"') < page.index('id="capacity"')
+    spike = section(page, "spike")
+    assert "Did not recover within the 15 s watched after the spike" in spike
+    assert "baseline 40 req/s (step 1), spike 50 req/s (step 2), recovery 60 req/s (step 3)" in (
+        spike
+    )
+    assert "graceful: the server refused work it could not do in time (429/503)" in spike
+    assert "40 of 100: shed 40" in spike
+    assert "3 windows in a row meeting p99&lt;250ms, errors&lt;1%" in spike
+    assert "did not recover within 15 s" in spike
+
+
+def test_no_knee_or_saturation_says_so_and_why() -> None:
+    report = load("ramp_open_loop")
+    report["capacity"]["knee_rps"] = None
+    report["capacity"]["saturation_rps"] = None
+    report["capacity"]["knee_note"] = "2 steps with latency data; a knee needs at least 4"
+    report["capacity"]["notes"] = [
+        "saturation: achieved throughput kept up with the load at every step",
+    ]
+    capacity = section(render_html(report), "capacity")
+    assert "no knee found (2 steps with latency data; a knee needs at least 4)" in capacity
+    assert "not reached (achieved throughput kept up with the load at every step)" in capacity
+    assert "- req/s" not in capacity
+    assert capacity.count("a knee needs at least 4") == 1  # not repeated in the notes
+    report["capacity"]["slo_rps"] = None
+    report["capacity"]["notes"].append("SLO capacity: no step met every SLO")
+    capacity = section(render_html(report), "capacity")
+    assert "<dd>not found (no step met every SLO)</dd>" in capacity
+    assert capacity.count("no step met every SLO") == 1
+
+
+def test_settings_and_run_have_labels_not_field_names(pages: dict[str, str]) -> None:
+    page = pages["ramp_open_loop"]
+    settings = section(page, "settings")
+    assert "Decided with" in settings
+    assert "planned utilization (--ml-target-utilization)" in settings
+    assert "target_utilization" not in settings
+    run = section(page, "run")
+    assert "load generation" in run
+    assert "telemetry_cpu_s" not in run
+    assert "api_key" not in section(pages["hostile"], "run")
 
 
 def test_errors_are_listed_most_frequent_first(pages: dict[str, str]) -> None:
@@ -167,7 +259,11 @@ def test_errors_are_listed_most_frequent_first(pages: dict[str, str]) -> None:
     assert rows[0][1] == "500 Internal Server Error: <script>alert(1)</script>"
     errors = section(pages["hostile"], "errors")
     assert "500 Internal Server Error: &lt;script&gt;" in errors
-    assert "No error messages recorded" in section(pages["ramp_open_loop"], "errors")
+    quiet = load("ramp_open_loop")
+    del quiet["errors"]
+    for endpoint in quiet["totals"]["endpoints"]:
+        endpoint.pop("errors", None)
+    assert "No error messages recorded" in section(render_html(quiet), "errors")
 
 
 def test_error_rows_accept_mappings_strings_and_a_top_level_list() -> None:
@@ -232,12 +328,13 @@ def test_step_table_cells() -> None:
     report = load("ramp_open_loop")
     table = step_table(report)
     assert table.header[:6] == ["step", "users", "offered/s", "achieved/s", "requests", "fail%"]
-    assert table.header[-3:] == ["good/s", "SLO", "GPU%"]
+    assert table.header[-3:] == ["ok/s", "judged", "GPU%"]
     assert "label" not in table.header
-    assert table.rows[5][:6] == ["6", "8", "85.00", "78.28", "386", "16.1%"]
-    assert table.rows[5][table.header.index("p99")] == "1040"  # corrected, open loop
+    assert table.rows[5][:6] == ["6", "-", "90.00", "92.51", "830", "28.2%"]
+    assert table.rows[5][table.header.index("p99")] == "1034"  # corrected, open loop
+    assert table.rows[5][-3:] == ["66.43", "FAIL", "98"]
     assert table.rows[0][-1] == "18"
-    assert table.passed == [True, True, True, True, False, False]
+    assert table.passed == [True, True, False, False, False, False]
     hostile = step_table(load("hostile"), ["p50", "p99"])
     assert hostile.header == [
         "step",
@@ -249,8 +346,8 @@ def test_step_table_cells() -> None:
         "fail%",
         "p50",
         "p99",
-        "good/s",
-        "SLO",
+        "ok/s",
+        "judged",
     ]
     assert hostile.numeric[1] is False
 

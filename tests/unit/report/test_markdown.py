@@ -54,14 +54,14 @@ def test_full_summary() -> None:
     assert lines[0] == "### locust-ml: PASS - locustfiles/summarizer.py"
     assert "**Verdict: PASS** (exit code 0)" in md
     assert (
-        "- **SLO capacity: 56.87 req/s per replica** (95% CI 54.03 - 58.58), "
-        "limited by p99&lt;250ms"
+        "- **SLO capacity: 50.00 req/s per replica** (95% interval 45.41 - 65.05), "
+        "limited by p99&lt;250ms: measured 387.6ms (fail)"
     ) in md
-    assert "- knee: 54.76 req/s at p99 179.8 ms (step 4)" in md
-    assert "- saturation: 62.36 req/s (step 5)" in md
-    assert "- plan: **14 replicas** for 500.00 req/s at 70% target utilization" in md
-    assert "- cost: **$12.21 per 1M requests**, $0.0627 per 1M output tokens at $2.50/h" in md
-    assert "**Reasons**" in md
+    assert "- knee: 66.42 req/s at p99 454.9 ms (step 4)" in md
+    assert "- saturation: 66.43 req/s (step 5)" in md
+    assert "- plan: **16 replicas** for 500.00 req/s at 70% target utilization" in md
+    assert "- cost: **$13.89 per 1M requests**, $0.0663 per 1M output tokens at $2.50/h" in md
+    assert "**Reasons**" not in md  # a passing run
     assert "partial run" not in md
     rows = table_rows(md)
     assert len(rows) == 2 + 6
@@ -77,11 +77,11 @@ def test_full_summary() -> None:
         "p95",
         "p99",
         "p99.9",
-        "good/s",
-        "SLO",
+        "ok/s",
+        "judged",
         "GPU%",
     ]
-    assert cells(rows[7])[:6] == ["6", "8", "85.00", "78.28", "386", "16.1%"]
+    assert cells(rows[7])[:6] == ["6", "-", "90.00", "92.51", "830", "28.2%"]
     assert cells(rows[7])[-2:] == ["FAIL", "98"]
 
 
@@ -135,3 +135,30 @@ def test_write_markdown(tmp_path: Path) -> None:
     report = load("empty")
     path = write_markdown(report, tmp_path / "report.md")
     assert path.read_text() == render_markdown(report)
+
+
+def test_no_knee_says_so_and_why() -> None:
+    report = load("ramp_open_loop")
+    report["capacity"]["knee_rps"] = None
+    report["capacity"]["knee_note"] = "3 steps with latency data; a knee needs at least 4"
+    md = render_markdown(report)
+    assert "- knee: no knee found (3 steps with latency data; a knee needs at least 4)" in md
+    assert "- req/s" not in md
+
+
+def test_a_spike_reports_its_verdict_before_the_capacity() -> None:
+    report = load("ramp_open_loop")
+    for step, label in zip(report["steps"][:3], ("baseline", "spike", "recovery"), strict=True):
+        step["label"] = label
+    report["stress"] = {
+        "kind": "spike",
+        "recovered": True,
+        "recovery_s": 5.0,
+        "watched_s": 15.0,
+        "failure_mode": "none",
+        "load_unit": "requests/s",
+    }
+    md = render_markdown(report)
+    assert "**Spike: recovered 5 s after the spike ended (watched 15 s)**" in md
+    assert md.index("**Spike:") < md.index("SLO capacity")
+    assert "- errors during the spike: " in md

@@ -87,12 +87,20 @@ def test_latency_throughput_marks_knee_capacity_saturation_and_slos() -> None:
     assert fig is not None
     texts = legend_texts(fig)
     assert {"p50", "p95", "p99", "SLO p99<250ms", "capacity 95% interval"} <= set(texts)
-    assert any(t.startswith("knee 54.8/s") for t in texts)
-    assert any(t.startswith("SLO capacity 56.9/s") for t in texts)
-    assert any(t.startswith("saturation 62.4/s") for t in texts)
+    assert any(t.startswith("knee 66.4/s") for t in texts)
+    assert "SLO capacity 50/s" in texts
+    assert any(t.startswith("saturation 66.4/s") for t in texts)
     assert "step failed its SLOs" in texts
-    # p50 45 ms .. p99 1040 ms: more than 20x, so the latency axis is logarithmic.
-    assert fig.axes[0].get_yscale() == "log"
+    # p50 64 ms .. p99 1034 ms: 16x, under 20x: a linear latency axis...
+    assert fig.axes[0].get_yscale() == "linear"
+    # ...and with a faster first step, more than 20x: logarithmic.
+    report = load("ramp_open_loop")
+    for key in ("latency_ms", "corrected_ms"):
+        report["steps"][0][key]["p50"] = 30.0
+    report["capacity"]["curve"][0]["latency_ms"]["p50"] = 30.0
+    wide = latency_throughput_figure(report)
+    assert wide is not None
+    assert wide.axes[0].get_yscale() == "log"
 
 
 def test_latency_axis_is_linear_when_the_range_is_small() -> None:
@@ -141,8 +149,9 @@ def test_timeseries_has_a_gpu_panel_only_with_gpu_telemetry() -> None:
     ]
     # Mean of the two GPUs in window 0 of step 1, as a percentage.
     gpu_line = line(fig.axes[3], "mean over GPUs")
-    means = report["steps"][0]["telemetry"]
-    expected = sum(s["window_means"]["0"] for s in means[:4:2]) / 2 * 100
+    gpus = [t for t in report["steps"][0]["telemetry"] if t["metric"] == "gpu_utilization_ratio"]
+    assert len(gpus) == 2
+    expected = sum(s["window_means"]["0"] for s in gpus) / 2 * 100
     assert gpu_line.get_ydata()[0] == pytest.approx(expected)
 
     for step in report["steps"]:

@@ -30,7 +30,7 @@ def test_columns_are_stable_across_runs() -> None:
     assert columns == steps_columns(load("hostile"))
     assert columns == steps_columns(load("empty"))
     assert columns[: len(SCALAR_FIELDS)] == list(SCALAR_FIELDS)
-    assert columns[len(SCALAR_FIELDS)] == "slo_passed"
+    assert columns[len(SCALAR_FIELDS)] == "judged"
     assert "status_ok" in columns
     assert "status_other" in columns
     latency = [c for c in columns if c.startswith("latency_")]
@@ -56,11 +56,12 @@ def test_one_row_per_step_with_the_json_values() -> None:
         assert float(row["latency_p99.9_ms"]) == step["latency_ms"]["p99.9"]
         assert float(row["corrected_p99_ms"]) == step["corrected_ms"]["p99"]
         assert float(row["gpu_utilization"]) == step["gpu_utilization"]
-        assert row["slo_passed"] == ("true" if step["slo"]["passed"] else "false")
+        assert row["judged"] == step["judgement"]["outcome"]
         assert int(row["status_ok"]) == step["status"]["ok"]
         assert row["ttft_p50_ms"] == ""  # not streaming: empty, not "None"
         assert row["label"] == ""
-    assert out[5]["status_shed"] == "62"
+    assert out[4]["status_shed"] == "62"
+    assert [r["judged"] for r in out] == ["pass", "pass", "slo", "slo", "slo", "slo"]
     assert out[0]["status_shed"] == "0"
 
 
@@ -101,7 +102,7 @@ def test_unknown_fields_are_appended_not_dropped() -> None:
     report["steps"][0]["queue_ms"] = {"p50": 3.0}
     report["steps"][0]["status"]["teapot"] = 1
     columns = steps_columns(report)
-    assert columns.index("slo_passed") + 1 == columns.index("alpha")
+    assert columns.index("judged") + 1 == columns.index("alpha")
     assert columns.index("alpha") + 1 == columns.index("zeta")
     lat = [c for c in columns if c.startswith("latency_")]
     assert lat == ["latency_p50_ms", "latency_p99_ms", "latency_p90_ms", "latency_p95_ms",
