@@ -218,7 +218,8 @@ def step_table(report: Mapping[str, Any], percentiles: Sequence[str] | None = No
             if s.get("partial") is True:
                 word = "partial"
             elif not isinstance(outcome, str):
-                word = str(s.get("label") or "-") if s.get("label") in ("probe", "cooldown") else "-"
+                label = s.get("label")
+                word = str(label) if label in ("probe", "cooldown") else "-"
             else:
                 word = "pass" if ok else ("FAIL" if outcome == "slo" else outcome)
             row += [fmt_rate(s.get("ok_rps")), word]

@@ -7,9 +7,10 @@ one per latency-like field and percentile (``latency_p50_ms``,
 ``corrected_p99_ms``, ``ttft_p95_ms``...), for every percentile the report
 lists. ``judged`` is the step's judgement (``pass``, ``slo``, ``unstable``,
 ...; empty for a step not judged). A value a step does not have (an empty
-step's latency, TTFT of a non-streaming run) is an empty cell. Scalar fields or latency fields that a
-newer report adds and this module does not know yet are appended after the
-known ones, sorted by name, so nothing is silently dropped.
+step's latency, TTFT of a non-streaming run) is an empty cell. Scalar
+fields or latency fields that a newer report adds and this module does not
+know yet are appended after the known ones, sorted by name, so nothing is
+silently dropped.
 
 Numbers are written as JSON has them (full precision), booleans as
 ``true``/``false``. A text cell that a spreadsheet would run as a formula
