@@ -22,9 +22,11 @@ A step **passes** when, over its measured part (after its warm-up):
    (default 1 %) when the user gave no ``errors`` SLO of their own: a step
    that fails one request in fifty does not sustain its load, whatever its
    latency says;
-4. open loop: completions kept up with the offered rate, within
-   ``throughput_tolerance`` plus three standard deviations of a Poisson
-   count (a queue that grows shows first as a shortfall);
+4. open loop: the load generator sent what was offered, and completions
+   kept up with what was sent, each within ``throughput_tolerance`` plus
+   three standard deviations of a Poisson count (a queue that grows shows
+   first as a shortfall; a generator that could not send is the
+   generator's failure, not the target's);
 5. there are enough requests for the SLO percentiles at the stated
    confidence and the step was stable
    (:class:`~locust_ml.analysis.stability.StabilityRule`: enough windows,
@@ -112,6 +114,8 @@ class StepMeasurement:
     lateness_p99_ms: float | None = None
     dropped: int = 0
     generator_cpu: float | None = None
+    #: Requests sent in the measured part (None: not counted).
+    sent: int | None = None
 
     @property
     def requests(self) -> int:
@@ -220,19 +224,37 @@ def _ceiling(m: StepMeasurement, rule: JudgeRule) -> list[str]:
     ]
 
 
-def _shortfall(m: StepMeasurement, rule: JudgeRule) -> list[str]:
-    """Open loop: completions below the offered rate by more than tolerance and noise."""
+def _short(count: float, expected: float, tolerance: float) -> bool:
+    """``count`` below ``expected`` by more than ``tolerance`` and 3 sigma of a Poisson count."""
+    if expected <= 0:
+        return False
+    return count < expected * (1.0 - tolerance) - 3.0 * math.sqrt(expected)
+
+
+def _shortfall(m: StepMeasurement, rule: JudgeRule) -> tuple[Outcome, list[str]] | None:
+    """Open loop: fewer sent than offered (the generator), or fewer answered than sent.
+
+    With the sends counted, the two are told apart: a load generator that
+    could not send what was offered (a worker gone, its CPU spent) is not a
+    target that could not keep up. Without them, completions are compared
+    with the offered rate.
+    """
     achieved = m.achieved_rps
-    if m.mode != "open" or achieved is None or m.load <= 0:
-        return []
-    expected = m.load * m.seconds
-    noise = 3.0 / math.sqrt(expected) if expected > 0 else 0.0
-    floor = m.load * (1.0 - rule.throughput_tolerance - noise)
-    if achieved >= floor:
-        return []
-    return [
+    if m.mode != "open" or achieved is None or m.load <= 0 or m.seconds <= 0:
+        return None
+    offered = m.load * m.seconds
+    tol = rule.throughput_tolerance
+    if m.sent is not None and _short(m.sent, offered, tol):
+        return Outcome.GENERATOR, [
+            f"the load generator sent {m.sent / m.seconds:.4g} requests/s of the "
+            f"{m.load:.4g} offered; the step did not get its load"
+        ]
+    reference = m.sent if m.sent is not None else offered
+    if not _short(m.requests, reference, tol):
+        return None
+    return Outcome.OVERLOAD, [
         f"completions fell behind the arrivals: {achieved:.4g} requests/s answered of "
-        f"{m.load:.4g} offered (needed >= {floor:.4g}); a queue is building"
+        f"{reference / m.seconds:.4g} sent; a queue is building"
     ]
 
 
@@ -258,8 +280,8 @@ def _decided_failure(  # noqa: PLR0911 - one return per rule of the module docst
     if failed:
         return Outcome.SLO, failed, slo
     shortfall = _shortfall(m, rule)
-    if shortfall:
-        return Outcome.OVERLOAD, shortfall, slo
+    if shortfall is not None:
+        return shortfall[0], shortfall[1], slo
     return Outcome.PASS, [], slo
 
 
@@ -334,6 +356,7 @@ def measure_step(
         lateness_p99_ms=lateness.get(percentile_key(99.0)),
         dropped=step.events.get("dropped", 0),
         generator_cpu=generator_cpu,
+        sent=step.events.get("sent_measured" if step.warmup_s > 0 else "sent"),
     )
 
 

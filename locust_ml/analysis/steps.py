@@ -399,7 +399,13 @@ def _windows(
     if not window_s:
         return ()
     out = []
-    for index, acc in samples.windows_of(span.id).items():
+    recorded = samples.windows_of(span.id)
+    # Every window of the step, those without a completion included (a stalled
+    # or starting step has them; the stability rule must see them as the
+    # capacity search does while the step runs).
+    last = max([*recorded, math.ceil((end - span.start) / window_s - 1e-9) - 1, -1])
+    for index in range(last + 1):
+        acc = recorded.get(index) or Accumulator(digits=2)
         w_start = span.start + index * window_s
         w_end = min(w_start + window_s, end)
         if w_end <= w_start:

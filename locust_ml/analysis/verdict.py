@@ -195,9 +195,10 @@ def judge_run(
             failed.extend([f"{name}: {r}" for r in reasons] or [f"{name} verdict failed"])
     notes = list(warnings)
     if partial and not interrupted:
+        several = len(partial) > 1
         notes.append(
-            f"step{'s' if len(partial) > 1 else ''} {', '.join(map(str, partial))} ended "
-            "before their planned end (partial: shown, not judged)"
+            f"step{'s' if several else ''} {', '.join(map(str, partial))} ended before "
+            f"{'their' if several else 'its'} planned end (partial: shown, not judged)"
         )
     return RunVerdict(
         passed=not failed,

@@ -124,7 +124,7 @@ def add_options(parser: Any) -> None:
         default=None,
         help="Length of the measurement windows within each step (stability checks, "
         "time series in the report). Default: 1s in a capacity search, a tenth of the "
-        "shortest step (1-5 s) in the other shapes, 5s without a locust-ml shape.",
+        "shortest step (0.5-5 s) in the other shapes, 5s without a locust-ml shape.",
     )
     _arg(
         group,

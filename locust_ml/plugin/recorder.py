@@ -295,8 +295,16 @@ class RunRecorder:
         self.record(sample, end)
 
     def count_sent(self) -> None:
-        """A request is about to be sent (the users call this): requests in flight are counted."""
+        """A request is about to be sent (the users call this).
+
+        Sends are counted per step, and apart in the step's measured part:
+        requests still in flight at a step's end are known, and completions
+        can be compared with what was sent (a target falling behind) apart
+        from what was offered (a load generator falling behind).
+        """
         self.samples.count_event(self.current_step, "sent")
+        if self.measure_from is not None and self.clock() >= self.measure_from:
+            self.samples.count_event(self.current_step, "sent_measured")
 
     def add_telemetry(self, samples: Sequence[TelemetrySample]) -> None:
         """Tag telemetry readings with the current step and window (master/local)."""
@@ -534,6 +542,7 @@ class RunRecorder:
         )
         late = measured.hist("lateness")
         events = self.samples.events_of(span.id, 1)
+        sent_key = "sent_measured" if tick.warmup_s > 0 else "sent"
         return StepMeasurement(
             step=tick.step,
             mode=span.mode,
@@ -544,6 +553,8 @@ class RunRecorder:
             windows=tuple(windows),
             lateness_p99_ms=None if late is None else late.percentile_ms(99.0),
             dropped=events.get("dropped", 0),
+            # On a master, sends arrive with the same lag as completions: both so far.
+            sent=events.get(sent_key) if lag_s == 0 else None,
         )
 
     def progress_line(self, span: StepSpan, previous: StepSpan | None, now: float) -> str:

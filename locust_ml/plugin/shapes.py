@@ -64,7 +64,7 @@ SEARCH_ARRIVAL = "poisson"
 #: Measurement windows: a capacity search's (it judges steps as soon as it can).
 SEARCH_WINDOW_S = 1.0
 #: Other shapes' windows: a tenth of the shortest step, within these bounds.
-WINDOW_BOUNDS_S = (1.0, 5.0)
+WINDOW_BOUNDS_S = (0.5, 5.0)
 
 
 class MLShape(LoadTestShape):

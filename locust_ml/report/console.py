@@ -247,6 +247,8 @@ def format_capacity_summary(report: RunReport) -> str:
     ]
     if c is not None:
         lines.extend(_capacity_lines(c))
+    else:
+        lines.append("  SLO capacity per replica: - (no step was judged)")
     lines.extend(_utilization_lines(report))
     if report.plan is not None:
         p = report.plan

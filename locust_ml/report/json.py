@@ -176,6 +176,7 @@ def _step(
         "all_failures": s.all_failures,
         "in_flight": s.in_flight,
         "sent": s.events.get("sent"),
+        "sent_measured": s.events.get("sent_measured"),
         "ok_rps": _num(s.ok_rps),
         "users": s.users,
         "offered_rps": _num(s.offered_rps),

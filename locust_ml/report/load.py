@@ -120,7 +120,9 @@ def _step(raw: Mapping[str, Any]) -> StepStats:
         windows=tuple(_window(w) for w in raw.get("windows") or ()),
         goodput_rps=_f(raw.get("goodput_rps")),
         events={
-            k: int(raw.get(k) or 0) for k in ("late", "dropped", "sent") if raw.get(k) is not None
+            k: int(raw.get(k) or 0)
+            for k in ("late", "dropped", "sent", "sent_measured")
+            if raw.get(k) is not None
         },
         warmup_s=float(raw.get("warmup_s") or 0.0),
         partial=bool(raw.get("partial", False)),

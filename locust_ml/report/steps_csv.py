@@ -63,6 +63,7 @@ SCALAR_FIELDS: Final = (
     "all_requests",
     "all_failures",
     "sent",
+    "sent_measured",
     "in_flight",
     "goodput_rps",
     "tokens_out_per_s",

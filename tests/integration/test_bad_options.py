@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
         (["--ml-arrival", "gamma:cv=-1"], "cv"),
         (["--ml-ramp-start", "-5"], "--ml-ramp-start"),
         (["--ml-ramp-start", "5", "--ml-ramp-max", "2"], "ramp max (2) must be >= ramp start (5)"),
-        (["--ml-shape", "capacity-search", "--ml-search-factor", "1"], "factor must be > 1"),
+        (["--ml-shape", "capacity-search", "--ml-search-start", "-3"], "--ml-search-start"),
         (["--ml-shape", "capacity-search", "--ml-search-precision", "0"], "--ml-search-precision"),
         (["--ml-shape", "stages"], "--ml-stages"),
         (["--ml-slo", "p99<<3"], "--ml-slo: 'p99<<3' is not an SLO"),

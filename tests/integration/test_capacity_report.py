@@ -10,7 +10,7 @@ throughput stays at X_sat and latency grows as users / X_sat. With the SLO
 p99 < 3 batch times the last passing step is saturated (latency about 2.5
 batch times) and the next (about 3.75) fails - so SLO capacity and the knee
 must both sit at X_sat: the issue asks for +-5% and +-10%. Short steps keep this under a
-minute per configuration; benchmarks/capacity_report.py runs longer ones.
+minute; benchmarks/capacity_report.py runs more configurations, with longer steps.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from tests.integration.helpers import run_locust
 
 pytestmark = pytest.mark.slow
 
-# (base_ms, per_item_ms, batch, instances)
-CONFIGS = [(20.0, 5.0, 8, 1), (40.0, 10.0, 16, 1), (50.0, 5.0, 4, 2)]
+# (base_ms, per_item_ms, batch, instances): one configuration here; the benchmark
+# (benchmarks/capacity_report.py) covers more, with longer steps.
+CONFIGS = [(20.0, 5.0, 8, 1)]
 
 
 def x_sat(base: float, per_item: float, batch: int, instances: int) -> float:

@@ -185,3 +185,35 @@ def test_embedded_server_not_ready_in_time_is_exit_3(tmp_path: Path) -> None:
     assert run.returncode == 3
     assert "Traceback" not in run.output
     assert "not ready after 1 s" in run.stderr
+
+
+def test_run_time_ends_a_shape_run_with_a_complete_report(tmp_path: Path) -> None:
+    """``-t 15s`` caps the locustfile's ramp (20 s steps): the step then running is partial."""
+    import time
+
+    out = tmp_path / "report"
+    began = time.monotonic()
+    run = run_locust(
+        [
+            "-f",
+            "locustfiles/summarizer.py",
+            "--headless",
+            "-t",
+            "15s",
+            "-u",
+            "3",
+            "--ml-report-dir",
+            str(out),
+        ],
+        timeout=60,
+    )
+    wall = time.monotonic() - began
+    assert wall < 25.0, run.output[-3000:]
+    report = _report(out)
+    assert {p.name for p in out.iterdir()} >= {"report.json", "report.html", "report.md"}
+    assert report["steps"][-1]["partial"] is True
+    assert report["verdict"]["partial"] is True
+    assert run.returncode == report["verdict"]["exit_code"], run.output[-3000:]
+    assert "(--run-time ends it at 15 s)" in run.stderr
+    assert "-u/--users ignored: the ramp shape sets the load itself" in run.stderr
+    assert "partial" in run.stdout

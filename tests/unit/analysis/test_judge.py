@@ -110,6 +110,19 @@ def test_open_loop_completions_falling_behind_is_an_overload() -> None:
     assert kept_up.passed
 
 
+def test_sends_counted_tell_a_generator_behind_from_a_target_behind() -> None:
+    # 1200 answered of 1200 sent, but 1600 offered: the generator did not send its load.
+    gen = judge_step(measure(requests=1200, mode="open", load=200.0, sent=1200), RULE, final=False)
+    assert gen is not None
+    assert (gen.outcome, gen.valid) == (Outcome.GENERATOR, False)
+    assert gen.reasons[0].startswith("the load generator sent 150 requests/s of the 200 offered")
+    # 1200 answered of 1590 sent: the target fell behind.
+    tgt = judge_step(measure(requests=1200, mode="open", load=200.0, sent=1590), RULE, final=False)
+    assert tgt is not None
+    assert tgt.outcome is Outcome.OVERLOAD
+    assert "answered of 198.8 sent" in tgt.reasons[0]
+
+
 def test_nothing_completed_is_no_answers_at_the_end() -> None:
     m = measure(requests=0, win=windows(8, rate=0.0), in_flight=42)
     assert judge_step(m, RULE, final=False) is None

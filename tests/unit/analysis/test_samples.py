@@ -86,8 +86,11 @@ def test_last_window_is_cut_at_the_step_end() -> None:
     s = StepSamples()
     s.add(1, RequestSample(CHAT, 1.0), window=2)
     (step,) = summarize_steps([StepSpan(1, 0.0, 12.0, 1)], s, window_s=5.0)
-    (w,) = step.windows
+    # Windows without a completion are windows too (empty), up to the step's end.
+    assert [(w.index, w.requests) for w in step.windows] == [(0, 0), (1, 0), (2, 1)]
+    w = step.windows[-1]
     assert (w.start, w.end, w.achieved_rps) == (10.0, 12.0, 0.5)
+    assert step.windows[0].latency_ms["p50"] is None
 
 
 def test_wire_roundtrip_keeps_every_field_exactly() -> None:

@@ -174,7 +174,7 @@ def test_a_step_cut_short_makes_the_run_partial_but_not_invalid() -> None:
     steps = [step(1), step(2), step(3, partial=True)]
     v = judge([P, P, None], steps=steps)
     assert (v.partial, v.valid, v.passed) == (True, True, True)
-    assert v.warnings == ("step 3 ended before their planned end (partial: shown, not judged)",)
+    assert v.warnings == ("step 3 ended before its planned end (partial: shown, not judged)",)
 
 
 def test_nothing_judged_or_nothing_at_all_is_invalid() -> None:
