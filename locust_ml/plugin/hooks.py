@@ -45,6 +45,7 @@ from locust.runners import (
 )
 
 from locust_ml.analysis.steps import StepSpan
+from locust_ml.arrivals import parse_arrival
 from locust_ml.errors import EXIT_CONFIG, EXIT_TARGET, ConfigError, DependencyError, TargetError
 from locust_ml.plugin import preflight, signals, webui
 from locust_ml.plugin.openloop import RATE_MESSAGE, ArrivalDriver, RatePlan
@@ -53,7 +54,9 @@ from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
 from locust_ml.plugin.shapes import MLShape
 from locust_ml.plugin.step_hook import StepHook
 from locust_ml.plugin.telemetry import Exporter, TelemetryLoop, build_sources
+from locust_ml.preflight import preflight as check_inputs
 from locust_ml.report.model import ErrorCount
+from locust_ml.schedules import StagesPlan
 from locust_ml.server.embedded import EmbeddedServer
 from locust_ml.telemetry.prometheus_scrape import parse_scrape_spec
 from locust_ml.telemetry.sampler import TelemetrySampler
@@ -523,9 +526,33 @@ def _preload_analysis() -> None:
     import scipy.stats  # noqa: F401
 
 
+def _check_before_load(environment: Environment) -> None:
+    """What the run needs later, checked now (:mod:`locust_ml.preflight`): exit 2, nothing sent.
+
+    A stages file that fixes the loop mode by itself sets ``--ml-arrival`` for
+    the run, which workers receive with the spawn message.
+    """
+    options = read_options(environment.parsed_options)
+    shape = environment.shape_class if isinstance(environment.shape_class, MLShape) else None
+    worker = isinstance(environment.runner, WorkerRunner)
+    plan = shape.build_plan(options) if shape is not None and not worker else None
+    checked = check_inputs(
+        arrival=options.shape.arrival,
+        default_arrival=parse_arrival(shape.arrival if shape else "closed", option="arrival"),
+        plan_mode=plan.mode if isinstance(plan, StagesPlan) else None,
+        stages_source=str(options.shape.stages or (shape.stages_file if shape else "") or ""),
+        report_dir=None if worker else (options.report_dir or "reports"),
+    )
+    if checked.arrival is not None and environment.parsed_options is not None:
+        environment.parsed_options.ml_arrival = str(checked.arrival)
+    for note in checked.notes:
+        logger.info("locust-ml: %s", note)
+
+
 @locust.events.init.add_listener
 def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
     try:
+        _check_before_load(environment)
         rec = bind(environment)
         if rec.role != "worker":
             _step_hook(rec)  # validate the command now: a bad one is exit 2, not a warning

@@ -12,6 +12,7 @@ sockets cooperate) and without it (tests, scripts).
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import contextlib
 import shlex
@@ -24,10 +25,54 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from locust_ml.errors import ConfigError, TargetError, require_extra
 
-__all__ = ["EmbeddedServer"]
+__all__ = ["EmbeddedServer", "check_server_args"]
+
+
+#: Options of ``locust-ml serve`` that locust-ml sets itself for the embedded server.
+_CHOSEN = {"host": "--host", "port": "--port", "port_file": "--port-file", "backend": "--backend"}
+
+
+class _ArgsError(argparse.ArgumentParser):
+    """An argument parser whose errors are exceptions, not ``exit(2)`` with usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def check_server_args(backend: str, args: Sequence[str]) -> None:
+    """Parse ``args`` as ``locust-ml serve`` will, before the server is started.
+
+    So ``--ml-server-args "--max-batch-size abc"`` is one line and exit 2 at
+    start-up rather than a child that exits during the wait for it. The
+    options locust-ml chooses itself (host, port, port file, backend) are
+    refused in any spelling (``--port=1``, an abbreviation).
+    """
+    from locust_ml.server.config import add_server_arguments, config_from_args
+
+    parser = _ArgsError(prog="locust-ml serve", add_help=False)
+    add_server_arguments(parser)
+    unset = object()
+    parser.set_defaults(**dict.fromkeys(_CHOSEN, unset))
+    shown = shlex.join(args)
+    try:
+        ns = parser.parse_args(list(args))
+    except ConfigError as exc:
+        raise ConfigError(f"--ml-server-args {shown!r}: {exc}") from None
+    for field, flag in _CHOSEN.items():
+        if getattr(ns, field) is not unset:
+            raise ConfigError(
+                f"--ml-server-args {shown!r}: {flag} is chosen by locust-ml for the embedded "
+                "server; to use your own server, start it and pass --host"
+            )
+    ns.host, ns.port, ns.port_file, ns.backend = "127.0.0.1", 0, None, backend
+    try:
+        config_from_args(ns)
+    except ConfigError as exc:
+        raise ConfigError(f"--ml-server-args {shown!r}: {exc}") from None
 
 
 class EmbeddedServer:
@@ -46,12 +91,7 @@ class EmbeddedServer:
             )
         except ValueError as exc:
             raise ConfigError(f"--ml-server-args: cannot split {extra_args!r}: {exc}") from None
-        for forbidden in ("--host", "--port", "--port-file", "--backend"):
-            if forbidden in self.extra_args:
-                raise ConfigError(
-                    f"--ml-server-args: {forbidden} is chosen by locust-ml for the embedded "
-                    "server; to use your own server, start it and pass --host"
-                )
+        check_server_args(backend, self.extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url: str | None = None
         self.ready_seconds: float | None = None
