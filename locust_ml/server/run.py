@@ -28,10 +28,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from locust_ml.errors import TargetError, require_extra
+from locust_ml.errors import ConfigError, TargetError, require_extra
 from locust_ml.server.config import ServerConfig
 
-__all__ = ["GRACEFUL_SHUTDOWN_S", "bind_socket", "serve", "write_port_file"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "bind_socket", "check_port_file", "serve", "write_port_file"]
 
 #: Seconds in-flight requests get to finish after SIGTERM before they are cancelled.
 GRACEFUL_SHUTDOWN_S = 5
@@ -68,6 +68,14 @@ def write_port_file(path: str | os.PathLike[str], port: int) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def check_port_file(path: str | os.PathLike[str]) -> None:
+    """Raise a :class:`ConfigError` unless ``path``'s folder exists (the port is written there)."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(f"--port-file {path}: its folder {folder} {what}; create it first")
 
 
 def _url_host(host: str) -> str:
@@ -121,6 +129,8 @@ def serve(config: ServerConfig) -> int:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
+    if config.port_file:
+        check_port_file(config.port_file)  # before binding: a bad path is exit 2, not a traceback
     sock = bind_socket(config.host, config.port)
     try:
         port = int(sock.getsockname()[1])
@@ -140,7 +150,12 @@ def serve(config: ServerConfig) -> int:
             flush=True,
         )
         if config.port_file:
-            write_port_file(config.port_file, port)
+            try:
+                write_port_file(config.port_file, port)
+            except OSError as exc:
+                raise ConfigError(
+                    f"--port-file {config.port_file}: cannot write it ({exc.strerror or exc})"
+                ) from None
         if config.exit_with_parent:
             _exit_with_parent(server)
         server.run(sockets=[sock])

@@ -207,3 +207,23 @@ def test_building_the_parser_imports_neither_numpy_nor_scipy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_fit_trace_on_evenly_spaced_timestamps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 13: scipy's gamma fit raised ValueError on gaps that never vary.
+    trace = tmp_path / "even.csv"
+    trace.write_text(
+        "TIMESTAMP,ContextTokens\n"
+        + "".join(f"{1700000000 + i},{100 + i % 7}\n" for i in range(100))
+    )
+    out = tmp_path / "even.json"
+    assert fit(trace, "--columns", "ContextTokens", "--timestamp", "TIMESTAMP", "-o", out) == 0
+    arrivals = Profile.load(out).arrivals
+    assert arrivals is not None
+    assert arrivals.gap_cv == 0.0
+    assert arrivals.mean_rate == pytest.approx(1.0)
+    assert arrivals.gamma_shape == pytest.approx(1e6)
+    assert arrivals.gamma_shape * arrivals.gamma_scale == pytest.approx(1.0)
+    assert "gamma shape 1000000" in capsys.readouterr().out
