@@ -123,14 +123,24 @@ def _section(report: Mapping[str, Any], key: str, source: str) -> Mapping[str, A
 
 
 def _number(section: Mapping[str, Any] | None, key: str, where: str) -> float | None:
-    """A finite number or None; ReportError for any other type."""
+    """A finite number >= 0 or None; ReportError for anything else.
+
+    Every number a comparison reads (capacities, utilizations, prices, costs)
+    is a rate or an amount: a negative one is a hand edit, and would rank a
+    run first (a negative cost) or last for no reason.
+    """
     if section is None:
         return None
     value = section.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ReportError(f"{where}.{key} must be a finite number or null, got {value!r}")
+        raise ReportError(
+            f"{where}.{key} must be a finite number >= 0 or null, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    if value < 0:
+        raise ReportError(f"{where}.{key} must be >= 0 or null, got {value!r}")
     return float(value)
 
 
@@ -213,7 +223,10 @@ def _ci(capacity: Mapping[str, Any] | None, source: str) -> tuple[float, float] 
         isinstance(value, Sequence)
         and not isinstance(value, str)
         and len(value) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            for v in value
+        )
     )
     if not ok:
         raise ReportError(

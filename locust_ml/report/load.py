@@ -16,6 +16,7 @@ with one line (:class:`~locust_ml.errors.ReportError`), never a traceback.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from locust_ml.analysis.search import SEARCH_STABILITY, JudgedStep, SearchResult
 from locust_ml.analysis.slo import SLO, SLOResult, SLOStatus, SLOVerdict, parse_slo, parse_slos
 from locust_ml.analysis.steps import EndpointStats, StepStats, Totals, WindowStats
 from locust_ml.analysis.utilization import SeriesStats
+from locust_ml.config import parse_percentiles
 from locust_ml.errors import ConfigError, ReportError
 from locust_ml.report.model import ErrorCount, ReportSettings, RunInfo, RunReport
 
@@ -271,9 +273,13 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
             if (j := _judgement(int(s["id"]), s.get("judgement"))) is not None
         }
         search = _search(raw.get("search"))
-        percentiles = tuple(float(q) for q in raw.get("percentiles") or ())
+        percentiles = (
+            parse_percentiles([float(q) for q in raw["percentiles"]], option="percentiles")
+            if raw.get("percentiles")
+            else ()
+        )
         window = raw.get("window_s")
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+    except (KeyError, TypeError, ValueError, ArithmeticError, ConfigError) as exc:
         raise ReportError(
             f"{source}: not a locust-ml report ({type(exc).__name__}: {exc})"
         ) from None
@@ -302,19 +308,42 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
     )
 
 
+class _NotFinite(ValueError):
+    """A number in report.json that no report holds (``1e999``, ``NaN``)."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(f"the number {text} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise _NotFinite(f"{name} is not a number")
+
+
 def load_report(path: str | os.PathLike[str]) -> RunReport:
     """Read ``path`` (a ``report.json`` or the directory holding one)."""
     p = Path(path)
     if p.is_dir():
         p = p / "report.json"
     try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
+        raw = json.loads(
+            p.read_text(encoding="utf-8"),
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+        )
     except FileNotFoundError:
         raise ReportError(f"{p}: no such report file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"{p}: cannot read it: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ReportError(f"{p}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    except _NotFinite as exc:
+        raise ReportError(f"{p}: {exc}; a report holds finite numbers only") from None
+    except RecursionError:
+        raise ReportError(f"{p}: nested too deeply to be a locust-ml report") from None
     if not isinstance(raw, Mapping):
         raise ReportError(f"{p}: not a locust-ml report (a JSON {type(raw).__name__})")
     return report_from_dict(raw, source=str(p))
