@@ -94,6 +94,8 @@ def load_report(path: str | Path) -> dict[str, Any]:
         data = json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
         raise ReportError(f"{p}: not a JSON report ({exc})") from None
+    except RecursionError:
+        raise ReportError(f"{p}: not a JSON report (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ReportError(
             f"{p}: expected a locust-ml report (a JSON object), got {type(data).__name__}"
