@@ -33,6 +33,7 @@ import weakref
 from typing import Any
 
 import gevent
+import gevent.lock
 import locust
 from locust.env import Environment
 from locust.runners import (
@@ -81,6 +82,7 @@ _trackers: weakref.WeakKeyDictionary[Environment, gevent.Greenlet] = weakref.Wea
 _drivers: weakref.WeakKeyDictionary[Environment, ArrivalDriver] = weakref.WeakKeyDictionary()
 _telemetry: weakref.WeakKeyDictionary[Environment, TelemetryLoop] = weakref.WeakKeyDictionary()
 _exporters: weakref.WeakKeyDictionary[Environment, Exporter] = weakref.WeakKeyDictionary()
+_printed: weakref.WeakSet[Environment] = weakref.WeakSet()
 
 
 def recorder_for(environment: Environment) -> RunRecorder | None:
@@ -740,8 +742,18 @@ def _errors(environment: Environment) -> list[ErrorCount]:
     ]
 
 
+#: One ``quitting`` at a time: Locust's SIGTERM handler can run its shutdown while the
+#: main greenlet runs its own; the second waits for the first's report.
+_quitting_lock = gevent.lock.Semaphore()
+
+
 @locust.events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
+    with _quitting_lock:
+        _quit_and_report(environment)
+
+
+def _quit_and_report(environment: Environment) -> None:
     rec = _recorders.get(environment)
     if rec is not None and rec.role != "worker":
         runner = environment.runner
@@ -761,12 +773,15 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
             # process's, Locust's --exit-code-on-error being the code of a
             # failed run, so the code printed is the code CI sees.
             environment.process_exit_code = report.verdict.exit_code
+            if rec.report_path is not None:
+                signals.report_written(environment, report.verdict.exit_code)
 
 
 @locust.events.quit.add_listener
 def _on_quit(**_: Any) -> None:
     for environment, rec in list(_recorders.items()):
-        if rec.role != "worker" and rec.finished:
+        if rec.role != "worker" and rec.finished and environment not in _printed:
+            _printed.add(environment)  # quit fires again if two shutdowns overlap
             print(rec.summary_text(), flush=True)
         loop = _telemetry.pop(environment, None)
         if loop is not None:

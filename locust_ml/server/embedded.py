@@ -138,11 +138,15 @@ class EmbeddedServer:
         log = (self._dir / "server.log").open("wb")
         started = time.monotonic()
         try:
+            # A session of its own: Ctrl-C in a terminal, and timeout(1), signal
+            # the whole process group, and the server must outlive the users
+            # (stopped by stop(), after the report). It exits with its parent.
             self.proc = subprocess.Popen(
                 self.command(port_file),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         finally:
             log.close()
