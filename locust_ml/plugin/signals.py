@@ -29,7 +29,9 @@ own once the running code yields, never in the middle of it, and no
   listener stops the users if they still run, then writes the report
   (marked interrupted: :func:`interruption`); ``quit`` stops the embedded
   server last;
-* **while Locust stops by itself**: nothing to do, the shutdown goes on.
+* **while Locust stops by itself** (the schedule ended, the runner is
+  cleaning up): nothing to do, the shutdown goes on, and the report is not
+  marked interrupted.
 
 A second signal is ignored (one line says so) until the report is on disk
 (:func:`report_written`); after that it ends the process at once with the
@@ -100,22 +102,21 @@ def _on_signal(environment: Environment, sig: signal.Signals) -> None:
         return
     state.signal = name
     runner = environment.runner
-    shape = getattr(runner, "shape_greenlet", None)
-    running = runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING)
-    if runner is None or (runner.state == STATE_INIT and shape is None):
+    if runner is None or runner.state == STATE_INIT:
         logger.error("locust-ml: %s before the load started: nothing was sent; no report", name)
         raise SystemExit(EXIT_BEFORE_LOAD)
-    if shape is not None and not shape.dead:
-        state.during_load = True
-        logger.warning("locust-ml: %s: stopping the users, then writing the report", name)
-        shape.kill(block=False)  # Locust's "shape test completed" path quits the runner
-    elif running:
-        state.during_load = True
-        logger.warning("locust-ml: %s: stopping the users, then writing the report", name)
-        if not (sig == signal.SIGTERM and environment.shape_class is None):
-            gevent.spawn(runner.quit)  # else Locust's own SIGTERM handler shuts down
-    else:
+    if runner.state not in (STATE_SPAWNING, STATE_RUNNING):
+        # Locust is stopping by itself (the schedule ended): ending its shape
+        # greenlet now would cut its own runner.quit() short.
         logger.info("locust-ml: %s while the test is stopping; the shutdown goes on", name)
+        return
+    state.during_load = True
+    logger.warning("locust-ml: %s: stopping the users, then writing the report", name)
+    shape = getattr(runner, "shape_greenlet", None)
+    if shape is not None and not shape.dead:
+        shape.kill(block=False)  # Locust's "shape test completed" path quits the runner
+    elif not (sig == signal.SIGTERM and environment.shape_class is None):
+        gevent.spawn(runner.quit)  # else Locust's own SIGTERM handler shuts down
 
 
 def interruption(environment: Environment) -> str | None:

@@ -194,7 +194,7 @@ def test_signals_at_any_point_of_the_load_end_in_one_orderly_shutdown(
 ) -> None:
     """Issue 13: users stopped, then the report, then the server; once; exit 2."""
     out = tmp_path / "r"
-    output = _interrupt(out, "reference server ready", delay, signals)
+    output = _interrupt(out, "step 1 started", delay, signals)
     name = signals[0].name
     assert output.count(f"locust-ml: {name}: stopping the users, then writing the report") == 1
     if len(signals) > 1:
@@ -230,3 +230,38 @@ def test_a_signal_before_the_load_is_one_line_and_exit_2(tmp_path: Path) -> None
     assert errors == [errors[0]]
     assert "SIGTERM before the load started: nothing was sent; no report" in errors[0]
     assert not out.exists()
+
+
+def test_a_signal_during_locusts_own_stop_changes_nothing(tmp_path: Path) -> None:
+    """The schedule ended and Locust is stopping: the report is whole and not 'interrupted'."""
+    out = tmp_path / "r"
+    cmd = _ramp(out)
+    cmd[cmd.index("32")] = "2"  # two 2 s steps, then Locust stops by itself
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "Shape test stopping" in line:
+                proc.send_signal(SIGINT)
+                break
+        rest, _ = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    output = "".join(seen) + rest
+    assert "Traceback" not in output
+    assert "stopping the users" not in output
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"]["partial"] is False
+    assert proc.returncode == report["verdict"]["exit_code"], output[-2000:]
+    assert report["totals"]["failures"] == 0

@@ -86,8 +86,13 @@ def test_without_a_shape_sigint_quits_the_runner_and_sigterm_is_left_to_locust(
 
 @pytest.mark.parametrize("state", [STATE_CLEANUP, STATE_STOPPED])
 def test_while_locust_stops_by_itself_nothing_is_done(state: str) -> None:
-    runner = FakeRunner(state)
+    # The shape greenlet may still be inside its own runner.quit(): it must not be ended.
+    shape = gevent.spawn(gevent.sleep, 30)
+    runner = FakeRunner(state, shape_greenlet=shape)
     env = _watched(runner, shape_class=object())
     signals._on_signal(env, signal.SIGTERM)
+    gevent.sleep(0)
+    assert not shape.dead
     assert runner.quits == 0
     assert signals.interruption(env) is None  # the run was not cut short
+    shape.kill()
