@@ -279,10 +279,25 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
             else ()
         )
         window = raw.get("window_s")
-    except (KeyError, TypeError, ValueError, ArithmeticError, ConfigError) as exc:
+        return _report(raw, info, percentiles, window, steps, totals, telemetry, slos, verdicts)
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, ConfigError) as exc:
+        # A hand-edited file: a list where an object was, a null, a string for a number.
         raise ReportError(
             f"{source}: not a locust-ml report ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def _report(
+    raw: Mapping[str, Any],
+    info: RunInfo,
+    percentiles: tuple[float, ...],
+    window: Any,
+    steps: tuple[StepStats, ...],
+    totals: Totals,
+    telemetry: dict[int, tuple[SeriesStats, ...]],
+    slos: tuple[SLO, ...],
+    verdicts: dict[int, SLOVerdict],
+) -> RunReport:
     return RunReport(
         run=info,
         percentiles=percentiles,

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     except (ReportError, ConfigError) as exc:
         print(f"locust-ml report: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+    except (ValueError, TypeError, KeyError, ArithmeticError, AttributeError) as exc:
         print(
             f"locust-ml report: {args.report}: not a usable report "
             f"({type(exc).__name__}: {exc}); nothing was written",

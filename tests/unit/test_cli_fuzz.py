@@ -97,8 +97,10 @@ def _assert_one_line(code: int, err: str, command: str, codes: tuple[int, ...]) 
         return
     lines = err.strip("\n").split("\n")
     if lines[0].startswith("usage:"):  # argparse: usage (maybe wrapped) + one error line
-        # (unknown options are reported by the top-level parser: "locust-ml: error: ...")
-        assert lines[-1].startswith((f"locust-ml {command}: error: ", "locust-ml: error: ")), err
+        # (unknown options are reported by the top-level parser: "locust-ml: error: ...";
+        # argparse quotes the bad argument as given, line breaks included)
+        starts = (f"locust-ml {command}: error: ", "locust-ml: error: ")
+        assert any(line.startswith(starts) for line in lines), err
         return
     assert len(lines) == 1, err
     assert lines[0].startswith(f"locust-ml {command}"), err

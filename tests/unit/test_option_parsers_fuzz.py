@@ -173,3 +173,10 @@ def test_stages_files_parse_or_raise_one_config_error_line(fmt: str) -> None:
             assert "\n" not in str(error), (text, str(error))
 
     check()
+
+
+@pytest.mark.parametrize("spec", ["ftp://[", "http://[", "http://h:99999/metrics", "http://h:x/m"])
+def test_scrape_specs_found_by_fuzzing_are_config_errors(spec: str) -> None:
+    # urlsplit raised ValueError ("Invalid IPv6 URL", a port out of range) past the check.
+    with pytest.raises(ConfigError, match="scrape target"):
+        parse_scrape_spec(spec)

@@ -424,8 +424,13 @@ def test_get_endpoints_answer_documented_statuses(serve: Any, config: ServerConf
             query=st.dictionaries(st.text(max_size=8), st.text(max_size=20), max_size=3),
         )
         def check(template: str, segment: str, query: dict[str, str]) -> None:
-            r = request("GET", template.replace("{s}", segment), params=query)
-            assert r.status_code in (200, 404), (template, segment, r.status_code, r.text[:200])
+            path = template.replace("{s}", segment)
+            r = request("GET", path, params=query)
+            # A path that ends in "/" once decoded (a segment of "%2F") is redirected
+            # to the same path without it (Starlette's redirect_slashes).
+            slash = urllib.parse.unquote(path).endswith("/")
+            allowed = (200, 404, 307) if slash else (200, 404)
+            assert r.status_code in allowed, (template, segment, r.status_code, r.text[:200])
             if r.status_code == 404 and r.content:
                 assert "error" in r.json()
             _still_answers(request)
