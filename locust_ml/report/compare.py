@@ -580,8 +580,16 @@ def run_compare(args: argparse.Namespace) -> int:
         summaries = []
         for path, label, price in zip(paths, labels, prices, strict=True):
             report = load_report(path)
-            name = label or default_label(report, path)
-            summaries.append(summarize_run(report, name, path, price_per_hour=price))
+            try:
+                name = label or default_label(report, path)
+                summaries.append(summarize_run(report, name, path, price_per_hour=price))
+            except LocustMLError:
+                raise
+            except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
+                # A hand-edited report: a list where a step id was, an object for a number...
+                raise ReportError(
+                    f"{path}: not a usable report ({type(exc).__name__}: {exc})"
+                ) from None
         _dedupe(summaries)
         comparison = compare_runs(summaries, args.sort)
     except LocustMLError as exc:

@@ -279,48 +279,34 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
             else ()
         )
         window = raw.get("window_s")
-        return _report(raw, info, percentiles, window, steps, totals, telemetry, slos, verdicts)
+        return RunReport(
+            run=info,
+            percentiles=percentiles,
+            window_s=None if window is None else float(window),
+            steps=steps,
+            totals=totals,
+            notes=tuple(str(n) for n in raw.get("notes") or ()),
+            telemetry=telemetry,
+            slos=slos,
+            judgements=judgements,
+            search=search,
+            settings=settings_from_dict(raw.get("settings")),
+            errors=tuple(
+                ErrorCount(
+                    str(e.get("type", "")),
+                    str(e.get("name", "")),
+                    str(e.get("message", "")),
+                    int(e.get("count", 0)),
+                )
+                for e in raw.get("errors") or ()
+                if isinstance(e, Mapping)
+            ),
+        )
     except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, ConfigError) as exc:
         # A hand-edited file: a list where an object was, a null, a string for a number.
         raise ReportError(
             f"{source}: not a locust-ml report ({type(exc).__name__}: {exc})"
         ) from None
-
-
-def _report(
-    raw: Mapping[str, Any],
-    info: RunInfo,
-    percentiles: tuple[float, ...],
-    window: Any,
-    steps: tuple[StepStats, ...],
-    totals: Totals,
-    telemetry: dict[int, tuple[SeriesStats, ...]],
-    slos: tuple[SLO, ...],
-    verdicts: dict[int, SLOVerdict],
-) -> RunReport:
-    return RunReport(
-        run=info,
-        percentiles=percentiles,
-        window_s=None if window is None else float(window),
-        steps=steps,
-        totals=totals,
-        notes=tuple(str(n) for n in raw.get("notes") or ()),
-        telemetry=telemetry,
-        slos=slos,
-        judgements=judgements,
-        search=search,
-        settings=settings_from_dict(raw.get("settings")),
-        errors=tuple(
-            ErrorCount(
-                str(e.get("type", "")),
-                str(e.get("name", "")),
-                str(e.get("message", "")),
-                int(e.get("count", 0)),
-            )
-            for e in raw.get("errors") or ()
-            if isinstance(e, Mapping)
-        ),
-    )
 
 
 class _NotFinite(ValueError):

@@ -17,15 +17,19 @@ from tests.integration.helpers import BIN, ROOT
 
 pytestmark = pytest.mark.slow
 
-FIXTURE = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop.json"
+FIXTURE = ROOT / "tests" / "fixtures" / "report_json" / "ramp_closed_v2.json"
+#: compare reads schema 1.x reports.
+FIXTURE_V1 = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop.json"
 
 
 def _cases(tmp: Path) -> list[tuple[list[str], str]]:
     edited = tmp / "edited" / "report.json"
     edited.parent.mkdir()
-    edited.write_text(FIXTURE.read_text().replace('"p99": 79.615', '"p99": 1e999', 1))
-    negative = tmp / "negative.json"
     data = json.loads(FIXTURE.read_text())
+    data["steps"][0]["latency_ms"]["p99"] = 123456.789
+    edited.write_text(json.dumps(data).replace("123456.789", "1e999", 1))
+    negative = tmp / "negative.json"
+    data = json.loads(FIXTURE_V1.read_text())
     data["capacity"]["slo_rps"] = -5
     negative.write_text(json.dumps(data))
     return [

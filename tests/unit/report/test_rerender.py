@@ -18,7 +18,15 @@ import pytest
 from locust_ml.cli import main
 from locust_ml.report import rerender
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "report_json" / "ramp_open_loop.json"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "report_json" / "ramp_closed_v2.json"
+#: Put in place of step 1's p99, then replaced as text by what JSON cannot say.
+MARK = 123456.789
+
+
+def _with_p99(text: str) -> str:
+    data = json.loads(text)
+    data["steps"][0]["latency_ms"]["p99"] = MARK
+    return json.dumps(data)
 
 
 @pytest.fixture
