@@ -17,9 +17,9 @@ from tests.integration.helpers import BIN, ROOT
 
 pytestmark = pytest.mark.slow
 
-FIXTURE = ROOT / "tests" / "fixtures" / "report_json" / "ramp_closed_v2.json"
+FIXTURE = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop.json"
 #: compare reads schema 1.x reports.
-FIXTURE_V1 = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop.json"
+FIXTURE_V1 = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop_v1.json"
 
 
 def _cases(tmp: Path) -> list[tuple[list[str], str]]:

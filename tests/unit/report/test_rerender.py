@@ -18,7 +18,7 @@ import pytest
 from locust_ml.cli import main
 from locust_ml.report import rerender
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "report_json" / "ramp_closed_v2.json"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "report_json" / "ramp_open_loop.json"
 #: Put in place of step 1's p99, then replaced as text by what JSON cannot say.
 MARK = 123456.789
 
