@@ -887,7 +887,7 @@ def _shape_options(get: Callable[..., Any]) -> ShapeOptions:
         soak_ramp_s=secs("soak-ramp"),
         soak_ramp_down_s=secs("soak-ramp-down"),
         spike_baseline=num("spike-baseline"),
-        spike_baseline_s=secs("spike-baseline-time"),
+        spike_baseline_s=span("spike-baseline-time"),
         spike_factor=num("spike-factor"),
         spike_s=span("spike-time"),
         spike_recovery_s=span("spike-recovery"),

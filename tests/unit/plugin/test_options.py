@@ -193,6 +193,7 @@ def test_soak_ramp_down_and_spike_baseline_time_are_read() -> None:
         "ml_soak_time",
         "ml_spike_time",
         "ml_spike_recovery",
+        "ml_spike_baseline_time",
         "ml_search_max_time",
         "ml_search_step_time",
         "ml_max_lateness",
