@@ -50,7 +50,7 @@ from locust_ml.arrivals import parse_arrival
 from locust_ml.errors import EXIT_CONFIG, EXIT_TARGET, ConfigError, DependencyError, TargetError
 from locust_ml.plugin import preflight, signals, webui
 from locust_ml.plugin.openloop import RATE_MESSAGE, ArrivalDriver, RatePlan
-from locust_ml.plugin.options import add_options, read_options
+from locust_ml.plugin.options import MLOptions, add_options, read_options
 from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
 from locust_ml.plugin.shapes import MLShape
 from locust_ml.plugin.step_hook import StepHook
@@ -58,7 +58,7 @@ from locust_ml.plugin.telemetry import Exporter, TelemetryLoop, build_sources
 from locust_ml.preflight import preflight as check_inputs
 from locust_ml.report.model import ErrorCount
 from locust_ml.schedules import StagesPlan
-from locust_ml.server.embedded import EmbeddedServer
+from locust_ml.server.embedded import EmbeddedServer, check_server_args, split_server_args
 from locust_ml.telemetry.prometheus_scrape import parse_scrape_spec
 from locust_ml.telemetry.sampler import TelemetrySampler
 
@@ -545,6 +545,11 @@ def _check_before_load(environment: Environment) -> None:
         stages_source=str(options.shape.stages or (shape.stages_file if shape else "") or ""),
         report_dir=None if worker else (options.report_dir or "reports"),
     )
+    if not worker and _needs_embedded_server(environment):
+        # As the user typed them (the model name is added later), before anything starts.
+        check_server_args(
+            _embedded_backend(environment, options), split_server_args(options.server_args)
+        )
     if checked.arrival is not None and environment.parsed_options is not None:
         environment.parsed_options.ml_arrival = str(checked.arrival)
     for note in checked.notes:
@@ -595,7 +600,7 @@ def _starts_at_once(environment: Environment) -> bool:
     return bool(getattr(opts, "headless", False) or getattr(opts, "autostart", False))
 
 
-def _embedded_backend(environment: Environment, rec: RunRecorder) -> str:
+def _embedded_backend(environment: Environment, options: MLOptions) -> str:
     """``--ml-server-backend`` if given, else the first ML user class's ``server_backend``.
 
     So ``image_classifier.py`` starts the image backend without an option,
@@ -604,12 +609,12 @@ def _embedded_backend(environment: Environment, rec: RunRecorder) -> str:
     from locust_ml.plugin.users import MLUser
 
     if getattr(environment.parsed_options, "ml_server_backend", None):
-        return rec.options.server_backend
+        return options.server_backend
     for cls in environment.user_classes:
         backend = getattr(cls, "server_backend", None) if issubclass(cls, MLUser) else None
         if backend:
             return str(backend)
-    return rec.options.server_backend
+    return options.server_backend
 
 
 def _embedded_models(environment: Environment, rec: RunRecorder) -> list[str]:
@@ -658,7 +663,7 @@ def _embedded_server_args(environment: Environment, rec: RunRecorder) -> str:
 def _start_embedded_server(environment: Environment, rec: RunRecorder) -> EmbeddedServer | None:
     try:
         server = EmbeddedServer(
-            _embedded_backend(environment, rec), _embedded_server_args(environment, rec)
+            _embedded_backend(environment, rec.options), _embedded_server_args(environment, rec)
         )
     except ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)

@@ -29,7 +29,7 @@ from typing import NoReturn
 
 from locust_ml.errors import ConfigError, TargetError, require_extra
 
-__all__ = ["EmbeddedServer", "check_server_args"]
+__all__ = ["EmbeddedServer", "check_server_args", "split_server_args"]
 
 
 #: Options of ``locust-ml serve`` that locust-ml sets itself for the embedded server.
@@ -41,6 +41,14 @@ class _ArgsError(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise ConfigError(message)
+
+
+def split_server_args(text: str) -> list[str]:
+    """``--ml-server-args`` as a list, as the shell would split it; ConfigError if it can't."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise ConfigError(f"--ml-server-args: cannot split {text!r}: {exc}") from None
 
 
 def check_server_args(backend: str, args: Sequence[str]) -> None:
@@ -85,12 +93,9 @@ class EmbeddedServer:
 
     def __init__(self, backend: str = "summarizer", extra_args: str | Sequence[str] = "") -> None:
         self.backend = backend
-        try:
-            self.extra_args = (
-                shlex.split(extra_args) if isinstance(extra_args, str) else list(extra_args)
-            )
-        except ValueError as exc:
-            raise ConfigError(f"--ml-server-args: cannot split {extra_args!r}: {exc}") from None
+        self.extra_args = (
+            split_server_args(extra_args) if isinstance(extra_args, str) else list(extra_args)
+        )
         check_server_args(backend, self.extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url: str | None = None
