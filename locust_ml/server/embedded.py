@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import os
 import shlex
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from locust_ml.errors import ConfigError, TargetError, require_extra
+from locust_ml.server.run import PARENT_PID_ENV
 
 __all__ = ["EmbeddedServer", "check_server_args", "split_server_args"]
 
@@ -152,10 +154,23 @@ class EmbeddedServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                # The server watches this PID, not its parent at the time it
+                # looks: this process may be gone before the server has started.
+                env={**os.environ, PARENT_PID_ENV: str(os.getpid())},
             )
         finally:
             log.close()
         atexit.register(self.stop)
+        try:
+            return self._wait_ready(port_file, started, timeout, poll)
+        except BaseException:
+            # A failure, or the wait cut short (SIGINT/SIGTERM before the load
+            # ends the process from here): never leave the child behind.
+            self.stop()
+            raise
+
+    def _wait_ready(self, port_file: Path, started: float, timeout: float, poll: float) -> str:
+        assert self.proc is not None  # noqa: S101 - start() sets it
         deadline = started + timeout
         while True:
             code = self.proc.poll()

@@ -86,14 +86,22 @@ def _url_host(host: str) -> str:
 PARENT_POLL_S = 0.5
 
 
+#: Set by the process that starts an embedded server: its own PID, the one to exit with.
+PARENT_PID_ENV = "LOCUST_ML_PARENT_PID"
+
+
 def _exit_with_parent(server: Any) -> None:
     """Stop ``server`` gracefully once this process's parent has exited.
 
     A parent that dies (even by SIGKILL, which no handler sees) leaves its
     children to be adopted, so the parent PID changes: a daemon thread polls
-    it and asks uvicorn to exit, as SIGTERM would.
+    it and asks uvicorn to exit, as SIGTERM would. The PID to compare with
+    comes from :data:`PARENT_PID_ENV` when the parent set it: a parent that
+    died while this server was still starting (a signal before the load)
+    would otherwise be missed, the server adopted before it first looked.
     """
-    parent = os.getppid()
+    given = os.environ.get(PARENT_PID_ENV, "")
+    parent = int(given) if given.isdigit() else os.getppid()
 
     def watch() -> None:
         while not server.should_exit:

@@ -127,6 +127,31 @@ def _ramp(out: Path) -> list[str]:
     ]
 
 
+def _servers_of(pid: int) -> list[int]:
+    """Live processes started as the embedded server of locust process ``pid``.
+
+    The plugin gives its server ``LOCUST_ML_PARENT_PID``; this finds them
+    even after they were adopted by init (Linux ``/proc``).
+    """
+    marker = f"LOCUST_ML_PARENT_PID={pid}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _no_server_left(pid: int) -> bool:
+    """Wait (bounded) for the embedded server of ``pid`` to be gone."""
+    deadline = time.monotonic() + 15
+    while _servers_of(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not _servers_of(pid)
+
+
 def _interrupt(out: Path, wait_for: str, delay: float, signals: list[signal.Signals]) -> str:
     """Start the ramp, signal it ``delay`` s after the line ``wait_for``; its whole output."""
     proc = subprocess.Popen(
@@ -158,6 +183,7 @@ def _interrupt(out: Path, wait_for: str, delay: float, signals: list[signal.Sign
     assert proc.returncode == 2, output[-3000:]
     assert "Traceback" not in output
     assert "KeyboardInterrupt" not in output
+    assert _no_server_left(proc.pid), "the embedded server outlived the run"
     return output
 
 
