@@ -49,6 +49,7 @@ from locust_ml.errors import ConfigError, TraceError
 
 __all__ = [
     "ARRIVAL_KINDS",
+    "DEFAULT_OPEN_ARRIVAL",
     "ArrivalProcess",
     "ArrivalSchedule",
     "ArrivalSpec",
@@ -62,6 +63,9 @@ __all__ = [
 
 #: Values of ``--ml-arrival``; ``closed`` means no arrival process (closed-loop users).
 ARRIVAL_KINDS: Final = ("closed", "constant", "poisson", "gamma", "trace")
+#: The open-loop process of a plan that is open loop by itself (a stages file of
+#: rates) when neither ``--ml-arrival`` nor the shape class names one.
+DEFAULT_OPEN_ARRIVAL: Final = "poisson"
 #: Global arrivals drawn per chunk. Fixed, so the global sequence never depends on batch sizes.
 CHUNK: Final = 4096
 MAX_CV: Final = 10.0

@@ -9,6 +9,7 @@ share these.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -45,6 +46,8 @@ def parse_duration(text: str | float | int, *, option: str = "duration") -> floa
                 raise ConfigError(
                     f"{option}: {text!r} is not a duration; expected e.g. 30, 30s, 1m30s, 250ms"
                 ) from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{option}: {text!r} is not a finite duration; expected e.g. 30s")
     if value < 0:
         raise ConfigError(f"{option}: duration must not be negative, got {text!r}")
     return value

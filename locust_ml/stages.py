@@ -36,6 +36,11 @@ def load_stages_file(
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read the stages file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not a text file (byte {exc.object[exc.start]:#04x} at offset {exc.start} "
+            "is not UTF-8); expected YAML or JSON stages"
+        ) from None
     fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}.get(p.suffix.lower())
     if fmt is None:
         raise ConfigError(f"{p}: unknown stages file type; expected .yaml, .yml or .json")

@@ -33,6 +33,7 @@ import weakref
 from typing import Any
 
 import gevent
+import gevent.lock
 import locust
 from locust.env import Environment
 from locust.runners import (
@@ -45,16 +46,19 @@ from locust.runners import (
 )
 
 from locust_ml.analysis.steps import StepSpan
+from locust_ml.arrivals import parse_arrival
 from locust_ml.errors import EXIT_CONFIG, EXIT_TARGET, ConfigError, DependencyError, TargetError
 from locust_ml.plugin import preflight, signals, webui
 from locust_ml.plugin.openloop import RATE_MESSAGE, ArrivalDriver, RatePlan
-from locust_ml.plugin.options import add_options, read_options
+from locust_ml.plugin.options import MLOptions, add_options, read_options
 from locust_ml.plugin.recorder import STEP_MESSAGE, WIRE_KEY, RunRecorder
 from locust_ml.plugin.shapes import MLShape
 from locust_ml.plugin.step_hook import StepHook
 from locust_ml.plugin.telemetry import Exporter, TelemetryLoop, build_sources
+from locust_ml.preflight import preflight as check_inputs
 from locust_ml.report.model import ErrorCount
-from locust_ml.server.embedded import EmbeddedServer
+from locust_ml.schedules import StagesPlan
+from locust_ml.server.embedded import EmbeddedServer, check_server_args, split_server_args
 from locust_ml.telemetry.prometheus_scrape import parse_scrape_spec
 from locust_ml.telemetry.sampler import TelemetrySampler
 
@@ -78,6 +82,7 @@ _trackers: weakref.WeakKeyDictionary[Environment, gevent.Greenlet] = weakref.Wea
 _drivers: weakref.WeakKeyDictionary[Environment, ArrivalDriver] = weakref.WeakKeyDictionary()
 _telemetry: weakref.WeakKeyDictionary[Environment, TelemetryLoop] = weakref.WeakKeyDictionary()
 _exporters: weakref.WeakKeyDictionary[Environment, Exporter] = weakref.WeakKeyDictionary()
+_printed: weakref.WeakSet[Environment] = weakref.WeakSet()
 
 
 def recorder_for(environment: Environment) -> RunRecorder | None:
@@ -523,9 +528,38 @@ def _preload_analysis() -> None:
     import scipy.stats  # noqa: F401
 
 
+def _check_before_load(environment: Environment) -> None:
+    """What the run needs later, checked now (:mod:`locust_ml.preflight`): exit 2, nothing sent.
+
+    A stages file that fixes the loop mode by itself sets ``--ml-arrival`` for
+    the run, which workers receive with the spawn message.
+    """
+    options = read_options(environment.parsed_options)
+    shape = environment.shape_class if isinstance(environment.shape_class, MLShape) else None
+    worker = isinstance(environment.runner, WorkerRunner)
+    plan = shape.build_plan(options) if shape is not None and not worker else None
+    checked = check_inputs(
+        arrival=options.shape.arrival,
+        default_arrival=parse_arrival(shape.arrival if shape else "closed", option="arrival"),
+        plan_mode=plan.mode if isinstance(plan, StagesPlan) else None,
+        stages_source=str(options.shape.stages or (shape.stages_file if shape else "") or ""),
+        report_dir=None if worker else (options.report_dir or "reports"),
+    )
+    if not worker and _needs_embedded_server(environment):
+        # As the user typed them (the model name is added later), before anything starts.
+        check_server_args(
+            _embedded_backend(environment, options), split_server_args(options.server_args)
+        )
+    if checked.arrival is not None and environment.parsed_options is not None:
+        environment.parsed_options.ml_arrival = str(checked.arrival)
+    for note in checked.notes:
+        logger.info("locust-ml: %s", note)
+
+
 @locust.events.init.add_listener
 def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
     try:
+        _check_before_load(environment)
         rec = bind(environment)
         if rec.role != "worker":
             _step_hook(rec)  # validate the command now: a bad one is exit 2, not a warning
@@ -566,7 +600,7 @@ def _starts_at_once(environment: Environment) -> bool:
     return bool(getattr(opts, "headless", False) or getattr(opts, "autostart", False))
 
 
-def _embedded_backend(environment: Environment, rec: RunRecorder) -> str:
+def _embedded_backend(environment: Environment, options: MLOptions) -> str:
     """``--ml-server-backend`` if given, else the first ML user class's ``server_backend``.
 
     So ``image_classifier.py`` starts the image backend without an option,
@@ -575,12 +609,12 @@ def _embedded_backend(environment: Environment, rec: RunRecorder) -> str:
     from locust_ml.plugin.users import MLUser
 
     if getattr(environment.parsed_options, "ml_server_backend", None):
-        return rec.options.server_backend
+        return options.server_backend
     for cls in environment.user_classes:
         backend = getattr(cls, "server_backend", None) if issubclass(cls, MLUser) else None
         if backend:
             return str(backend)
-    return rec.options.server_backend
+    return options.server_backend
 
 
 def _embedded_models(environment: Environment, rec: RunRecorder) -> list[str]:
@@ -629,7 +663,7 @@ def _embedded_server_args(environment: Environment, rec: RunRecorder) -> str:
 def _start_embedded_server(environment: Environment, rec: RunRecorder) -> EmbeddedServer | None:
     try:
         server = EmbeddedServer(
-            _embedded_backend(environment, rec), _embedded_server_args(environment, rec)
+            _embedded_backend(environment, rec.options), _embedded_server_args(environment, rec)
         )
     except ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
@@ -713,8 +747,18 @@ def _errors(environment: Environment) -> list[ErrorCount]:
     ]
 
 
+#: One ``quitting`` at a time: Locust's SIGTERM handler can run its shutdown while the
+#: main greenlet runs its own; the second waits for the first's report.
+_quitting_lock = gevent.lock.Semaphore()
+
+
 @locust.events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
+    with _quitting_lock:
+        _quit_and_report(environment)
+
+
+def _quit_and_report(environment: Environment) -> None:
     rec = _recorders.get(environment)
     if rec is not None and rec.role != "worker":
         runner = environment.runner
@@ -734,12 +778,15 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
             # process's, Locust's --exit-code-on-error being the code of a
             # failed run, so the code printed is the code CI sees.
             environment.process_exit_code = report.verdict.exit_code
+            if rec.report_path is not None:
+                signals.report_written(environment, report.verdict.exit_code)
 
 
 @locust.events.quit.add_listener
 def _on_quit(**_: Any) -> None:
     for environment, rec in list(_recorders.items()):
-        if rec.role != "worker" and rec.finished:
+        if rec.role != "worker" and rec.finished and environment not in _printed:
+            _printed.add(environment)  # quit fires again if two shutdowns overlap
             print(rec.summary_text(), flush=True)
         loop = _telemetry.pop(environment, None)
         if loop is not None:

@@ -71,6 +71,7 @@ from locust_ml.plugin.recorder import CONTEXT_KEY
 from locust_ml.plugin.vectored import PartsUserAgent
 from locust_ml.protocols.base import BodyParts, HttpRequest, InferenceResult, ResponseParser
 from locust_ml.protocols.openai import SseStream
+from locust_ml.report.redact import header_secrets, redact_text
 from locust_ml.traces.profile import Profile
 
 __all__ = [
@@ -343,11 +344,30 @@ class MLUser(FastHttpUser):
             raise
         except Exception as exc:  # an adapter's bug must not drop the request
             _warn_once(exc)
-            resp.failure(InferenceFailure(f"cannot judge the answer: {exc!r}"))
+            resp.failure(
+                self._failure(request, InferenceFailure, f"cannot judge the answer: {exc!r}")
+            )
             result = None
         if result is not None and result.ok:
             _record(context[CONTEXT_KEY], result)
         return result
+
+    def _failure(self, request: HttpRequest, kind: type[InferenceFailure], message: str) -> Any:
+        """A failure for Locust whose message holds none of the credentials sent.
+
+        A target that echoes the request's key in an error body (a 401 that
+        quotes it) would otherwise put it in Locust's error table, its
+        ``--html`` and ``--csv`` files, and our report: the request event
+        carries this message. The key is known here (the request's
+        ``Authorization`` or other secret-looking headers, Locust's basic
+        auth), so it is replaced literally, whatever its length; key-shaped
+        text goes too (:func:`~locust_ml.report.redact.redact_text`).
+        """
+        secrets = header_secrets(request.headers)
+        auth = getattr(self.client, "auth_header", None)
+        if isinstance(auth, str) and auth:
+            secrets = (*secrets, *header_secrets({"Authorization": auth}))
+        return kind(redact_text(message, secrets))
 
     def _conclude(
         self, resp: Any, request: HttpRequest, adapter: Adapter, started: float
@@ -358,7 +378,7 @@ class MLUser(FastHttpUser):
             resp.failure(_cause(error) if error is not None else InferenceFailure("no answer"))
             return None
         if request.stream and 200 <= status < 300:
-            return self._conclude_stream(resp, adapter, started, status)
+            return self._conclude_stream(resp, request, adapter, started, status)
         # A failure status's body was already read (geventhttpclient logs it), streamed or not.
         if error is not None and 200 <= status < 300:  # the body could not be read
             resp.failure(_cause(error))
@@ -369,10 +389,18 @@ class MLUser(FastHttpUser):
             body = b""
         latency = resp.request_meta.get("response_time")
         headers = _ResponseHeaders(resp.headers) if resp.headers is not None else {}
-        return _judge(resp, adapter.parse(status, headers, body, latency_ms=latency))
+        return self._judge(resp, request, adapter.parse(status, headers, body, latency_ms=latency))
+
+    def _judge(self, resp: Any, request: HttpRequest, result: InferenceResult) -> InferenceResult:
+        if result.ok:
+            resp.success()
+        else:
+            kind = InferenceTimeout if result.error_class == "timeout" else InferenceFailure
+            resp.failure(self._failure(request, kind, result.error or str(result.error_class)))
+        return result
 
     def _conclude_stream(
-        self, resp: Any, adapter: Adapter, started: float, status: int
+        self, resp: Any, request: HttpRequest, adapter: Adapter, started: float, status: int
     ) -> InferenceResult:
         stream_parser: Callable[..., SseStream] | None = getattr(adapter, "stream_parser", None)
         if stream_parser is None:
@@ -402,7 +430,7 @@ class MLUser(FastHttpUser):
         if failure is not None and classify(None, failure) == "timeout":
             resp.failure(failure)
             return result
-        return _judge(resp, result)
+        return self._judge(resp, request, result)
 
 
 class _DirectAnswer:
@@ -482,15 +510,6 @@ def _warn_once(exc: Exception) -> None:
             exc,
             exc_info=exc,
         )
-
-
-def _judge(resp: Any, result: InferenceResult) -> InferenceResult:
-    if result.ok:
-        resp.success()
-    else:
-        kind = InferenceTimeout if result.error_class == "timeout" else InferenceFailure
-        resp.failure(kind(result.error or str(result.error_class)))
-    return result
 
 
 def _record(ml: dict[str, Any], result: InferenceResult) -> None:

@@ -845,12 +845,23 @@ def _slo_texts(value: Any) -> list[str]:
     ]
 
 
+def _opt_span(value: Any, option: str) -> float | None:
+    seconds = _opt_time(value, option)
+    if seconds is not None and not 0 < seconds < float("inf"):
+        raise ConfigError(f"{option}: expected a duration > 0 s (e.g. 30s), got {value!r}")
+    return seconds
+
+
 def _shape_options(get: Callable[..., Any]) -> ShapeOptions:
     def num(name: str, kind: type[int] | type[float] = float) -> Any:
         return _opt_num(get("ml_" + name.replace("-", "_")), "--ml-" + name, kind)
 
     def secs(name: str) -> float | None:
         return _opt_time(get("ml_" + name.replace("-", "_")), "--ml-" + name)
+
+    def span(name: str) -> float | None:
+        """A duration that must be > 0: the shape would read 0 as "not given"."""
+        return _opt_span(get("ml_" + name.replace("-", "_")), "--ml-" + name)
 
     kind = get("ml_shape") or None
     if kind is not None:
@@ -869,26 +880,26 @@ def _shape_options(get: Callable[..., Any]) -> ShapeOptions:
         step=num("ramp-step"),
         factor=num("ramp-factor"),
         max=num("ramp-max"),
-        step_seconds=secs("step-time"),
+        step_seconds=span("step-time"),
         spawn_rate=num("spawn-rate"),
         soak_load=num("soak-load"),
-        soak_s=secs("soak-time"),
+        soak_s=span("soak-time"),
         soak_ramp_s=secs("soak-ramp"),
         soak_ramp_down_s=secs("soak-ramp-down"),
         spike_baseline=num("spike-baseline"),
-        spike_baseline_s=secs("spike-baseline-time"),
+        spike_baseline_s=span("spike-baseline-time"),
         spike_factor=num("spike-factor"),
-        spike_s=secs("spike-time"),
-        spike_recovery_s=secs("spike-recovery"),
+        spike_s=span("spike-time"),
+        spike_recovery_s=span("spike-recovery"),
         stages=None if stages is None else str(stages),
         search_start=num("search-start"),
         search_precision=num("search-precision"),
-        search_max_s=secs("search-max-time"),
-        search_step_s=secs("search-step-time"),
+        search_max_s=span("search-max-time"),
+        search_step_s=span("search-step-time"),
         stability_tolerance=num("stability-tolerance") or 0.25,
         pool_users=num("pool-users", int),
         max_inflight=num("max-inflight", int) or 1000,
-        max_lateness_s=_opt_time(get("ml_max_lateness"), "--ml-max-lateness") or 10.0,
+        max_lateness_s=_opt_span(get("ml_max_lateness"), "--ml-max-lateness") or 10.0,
     )
 
 

@@ -94,6 +94,8 @@ def load_report(path: str | Path) -> dict[str, Any]:
         data = json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
         raise ReportError(f"{p}: not a JSON report ({exc})") from None
+    except RecursionError:
+        raise ReportError(f"{p}: not a JSON report (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ReportError(
             f"{p}: expected a locust-ml report (a JSON object), got {type(data).__name__}"
@@ -123,14 +125,24 @@ def _section(report: Mapping[str, Any], key: str, source: str) -> Mapping[str, A
 
 
 def _number(section: Mapping[str, Any] | None, key: str, where: str) -> float | None:
-    """A finite number or None; ReportError for any other type."""
+    """A finite number >= 0 or None; ReportError for anything else.
+
+    Every number a comparison reads (capacities, utilizations, prices, costs)
+    is a rate or an amount: a negative one is a hand edit, and would rank a
+    run first (a negative cost) or last for no reason.
+    """
     if section is None:
         return None
     value = section.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ReportError(f"{where}.{key} must be a finite number or null, got {value!r}")
+        raise ReportError(
+            f"{where}.{key} must be a finite number >= 0 or null, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    if value < 0:
+        raise ReportError(f"{where}.{key} must be >= 0 or null, got {value!r}")
     return float(value)
 
 
@@ -213,7 +225,10 @@ def _ci(capacity: Mapping[str, Any] | None, source: str) -> tuple[float, float] 
         isinstance(value, Sequence)
         and not isinstance(value, str)
         and len(value) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            for v in value
+        )
     )
     if not ok:
         raise ReportError(
@@ -565,8 +580,16 @@ def run_compare(args: argparse.Namespace) -> int:
         summaries = []
         for path, label, price in zip(paths, labels, prices, strict=True):
             report = load_report(path)
-            name = label or default_label(report, path)
-            summaries.append(summarize_run(report, name, path, price_per_hour=price))
+            try:
+                name = label or default_label(report, path)
+                summaries.append(summarize_run(report, name, path, price_per_hour=price))
+            except LocustMLError:
+                raise
+            except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
+                # A hand-edited report: a list where a step id was, an object for a number...
+                raise ReportError(
+                    f"{path}: not a usable report ({type(exc).__name__}: {exc})"
+                ) from None
         _dedupe(summaries)
         comparison = compare_runs(summaries, args.sort)
     except LocustMLError as exc:

@@ -16,6 +16,7 @@ with one line (:class:`~locust_ml.errors.ReportError`), never a traceback.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from locust_ml.analysis.search import SEARCH_STABILITY, JudgedStep, SearchResult
 from locust_ml.analysis.slo import SLO, SLOResult, SLOStatus, SLOVerdict, parse_slo, parse_slos
 from locust_ml.analysis.steps import EndpointStats, StepStats, Totals, WindowStats
 from locust_ml.analysis.utilization import SeriesStats
+from locust_ml.config import parse_percentiles
 from locust_ml.errors import ConfigError, ReportError
 from locust_ml.report.model import ErrorCount, ReportSettings, RunInfo, RunReport
 
@@ -273,35 +275,55 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
             if (j := _judgement(int(s["id"]), s.get("judgement"))) is not None
         }
         search = _search(raw.get("search"))
-        percentiles = tuple(float(q) for q in raw.get("percentiles") or ())
+        percentiles = (
+            parse_percentiles([float(q) for q in raw["percentiles"]], option="percentiles")
+            if raw.get("percentiles")
+            else ()
+        )
         window = raw.get("window_s")
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        return RunReport(
+            run=info,
+            percentiles=percentiles,
+            window_s=None if window is None else float(window),
+            steps=steps,
+            totals=totals,
+            notes=tuple(str(n) for n in raw.get("notes") or ()),
+            telemetry=telemetry,
+            slos=slos,
+            judgements=judgements,
+            search=search,
+            settings=settings_from_dict(raw.get("settings")),
+            errors=tuple(
+                ErrorCount(
+                    str(e.get("type", "")),
+                    str(e.get("name", "")),
+                    str(e.get("message", "")),
+                    int(e.get("count", 0)),
+                )
+                for e in raw.get("errors") or ()
+                if isinstance(e, Mapping)
+            ),
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, ConfigError) as exc:
+        # A hand-edited file: a list where an object was, a null, a string for a number.
         raise ReportError(
             f"{source}: not a locust-ml report ({type(exc).__name__}: {exc})"
         ) from None
-    return RunReport(
-        run=info,
-        percentiles=percentiles,
-        window_s=None if window is None else float(window),
-        steps=steps,
-        totals=totals,
-        notes=tuple(str(n) for n in raw.get("notes") or ()),
-        telemetry=telemetry,
-        slos=slos,
-        judgements=judgements,
-        search=search,
-        settings=settings_from_dict(raw.get("settings")),
-        errors=tuple(
-            ErrorCount(
-                str(e.get("type", "")),
-                str(e.get("name", "")),
-                str(e.get("message", "")),
-                int(e.get("count", 0)),
-            )
-            for e in raw.get("errors") or ()
-            if isinstance(e, Mapping)
-        ),
-    )
+
+
+class _NotFinite(ValueError):
+    """A number in report.json that no report holds (``1e999``, ``NaN``)."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(f"the number {text} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise _NotFinite(f"{name} is not a number")
 
 
 def load_report(path: str | os.PathLike[str]) -> RunReport:
@@ -310,13 +332,21 @@ def load_report(path: str | os.PathLike[str]) -> RunReport:
     if p.is_dir():
         p = p / "report.json"
     try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
+        raw = json.loads(
+            p.read_text(encoding="utf-8"),
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+        )
     except FileNotFoundError:
         raise ReportError(f"{p}: no such report file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"{p}: cannot read it: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ReportError(f"{p}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    except _NotFinite as exc:
+        raise ReportError(f"{p}: {exc}; a report holds finite numbers only") from None
+    except RecursionError:
+        raise ReportError(f"{p}: nested too deeply to be a locust-ml report") from None
     if not isinstance(raw, Mapping):
         raise ReportError(f"{p}: not a locust-ml report (a JSON {type(raw).__name__})")
     return report_from_dict(raw, source=str(p))

@@ -23,7 +23,7 @@ from locust_ml.report.json import report_to_dict
 from locust_ml.report.model import RunReport
 from locust_ml.report.redact import redact
 
-__all__ = ["FILES", "write_report_files"]
+__all__ = ["FILES", "render_report_files", "write_rendered", "write_report_files"]
 
 logger = logging.getLogger("locust_ml")
 
@@ -38,6 +38,32 @@ FILES = {
 
 def _json_text(data: Mapping[str, Any]) -> str:
     return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
+def render_report_files(report: RunReport | Mapping[str, Any]) -> dict[str, str]:
+    """Every file's text, by kind, rendered in memory; the first writer that fails raises.
+
+    For ``locust-ml report``, which must not replace a single file of a saved
+    run when a hand-edited report cannot be rendered: render all, then
+    :func:`write_rendered`.
+    """
+    from locust_ml.report.html import render_html
+    from locust_ml.report.markdown import render_markdown
+    from locust_ml.report.steps_csv import render_steps_csv
+
+    data = redact(report_to_dict(report) if isinstance(report, RunReport) else dict(report))
+    return {
+        "json": _json_text(data),
+        "html": render_html(data),
+        "markdown": render_markdown(data),
+        "csv": render_steps_csv(data),
+    }
+
+
+def write_rendered(texts: Mapping[str, str], directory: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write rendered files (:func:`render_report_files`) atomically, JSON first."""
+    out = Path(directory)
+    return {kind: write_atomic(out / FILES[kind], text) for kind, text in texts.items()}
 
 
 def write_report_files(

@@ -26,8 +26,8 @@ What is replaced by ``"[redacted]"``:
     (``Bearer token``, ``Bearer realm=...`` in a challenge stay readable);
   - ``Basic <base64>``: the credentials, when they decode to ``user:password``
     as RFC 7617 defines them (so ``Basic training`` stays);
-  - OpenAI-style keys: ``sk-`` followed by at least 16 key characters
-    (``sk-proj-...``, ``sk-ant-...``);
+  - OpenAI-style keys: ``sk-`` followed by at least 8 key characters
+    (``sk-proj-...``, ``sk-ant-...``, a short test key like ``sk-test-SECRET123``);
   - URL user info with a password: ``https://user:pw@host`` becomes
     ``https://[redacted]@host``;
   - URL query parameters with a secret-looking name: ``?api_key=...``,
@@ -36,6 +36,12 @@ What is replaced by ``"[redacted]"``:
     error body that echoes headers or JSON (``"api_key": "abc"``,
     ``Authorization: Token abc``); for ``authorization`` and ``cookie``
     headers the rest of the line is the value.
+
+* **the secrets the caller knows**, literally, whatever their length or
+  shape (``redact_text(text, secrets=...)``): the load generator knows the
+  key it sends (:func:`header_secrets` reads it from a request's headers),
+  so an error body that echoes it loses it even when it looks like nothing
+  above; a key cut short at the end of an excerpt (``sk-te...``) goes too.
 
 Nothing else changes: keys are never renamed or dropped, numbers are never
 touched, and the result is a deep copy (the input is left as it was). The
@@ -49,10 +55,10 @@ import base64
 import binascii
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-__all__ = ["REDACTED", "is_secret_key", "redact", "redact_text"]
+__all__ = ["REDACTED", "header_secrets", "is_secret_key", "redact", "redact_text"]
 
 #: What a secret is replaced with.
 REDACTED: Final = "[redacted]"
@@ -118,7 +124,7 @@ _BEARER: Final = re.compile(rf"(?P<scheme>\bBearer\s+)(?P<cred>{_TOKEN68})", re.
 _BASIC: Final = re.compile(rf"(?P<scheme>\bBasic\s+)(?P<cred>{_TOKEN68})", re.IGNORECASE)
 # A plain word after "Bearer" is prose or a challenge parameter, not a token.
 _PLAIN_WORD: Final = re.compile(r"[A-Za-z][a-z]*=*")
-_OPENAI_KEY: Final = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{16,}")
+_OPENAI_KEY: Final = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{8,}")
 _URL_USERINFO: Final = re.compile(
     r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s@:?#]*):(?P<pw>[^/\s@?#]*)@"
 )
@@ -182,18 +188,62 @@ def _key_values(text: str) -> str:
     return "".join(out)
 
 
-def redact_text(text: str) -> str:
-    """``text`` with every secret-shaped part replaced (see the module docs).
+#: A known secret cut short at the end of an excerpt still goes when this much of it shows.
+_MIN_CUT = 4
+_ELLIPSES: Final = ("...", "\u2026")
+
+
+def _literal(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+        for cut in range(len(secret) - 1, _MIN_CUT - 1, -1):
+            for ellipsis in _ELLIPSES:
+                text = text.replace(secret[:cut] + ellipsis, REDACTED + ellipsis)
+    return text
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every secret-shaped part, and each of ``secrets``, replaced.
+
+    ``secrets`` are replaced literally first, whatever they look like (see
+    the module docs).
 
     >>> redact_text("GET https://bob:hunter2@h/x?api_key=abc failed: Bearer eyJ0.e30.sig")
     'GET https://[redacted]@h/x?api_key=[redacted] failed: Bearer [redacted]'
+    >>> redact_text("HTTP 401: bad key 'k3y-42'", secrets=["k3y-42"])
+    "HTTP 401: bad key '[redacted]'"
     """
+    if secrets:
+        text = _literal(text, secrets)
     text = _URL_USERINFO.sub(lambda m: m["scheme"] + REDACTED + "@", text)
     text = _QUERY_PARAM.sub(_query, text)
     text = _BEARER.sub(_bearer, text)
     text = _BASIC.sub(_basic, text)
     text = _OPENAI_KEY.sub(REDACTED, text)
     return _key_values(text)
+
+
+def header_secrets(headers: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The credentials in request headers: each secret-looking header's value.
+
+    For ``Authorization: Bearer KEY`` both the value and ``KEY`` itself, so
+    a body that echoes the key alone is caught too.
+
+    >>> header_secrets({"Authorization": "Bearer sk-1", "Accept": "*/*", "X-Api-Key": "k"})
+    ('Bearer sk-1', 'sk-1', 'k')
+    """
+    out: list[str] = []
+    for name, raw in (headers or {}).items():
+        if not isinstance(name, str) or not is_secret_key(name) or not isinstance(raw, str):
+            continue
+        value = raw.strip()
+        if value:
+            out.append(value)
+        scheme, _, credential = value.partition(" ")
+        credential = credential.strip()
+        if scheme and credential:
+            out.append(credential)
+    return tuple(out)
 
 
 def _value(value: Any, secret: bool) -> Any:

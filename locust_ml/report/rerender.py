@@ -112,13 +112,24 @@ def rerender(report: RunReport, args: argparse.Namespace) -> RunReport:
 def run(args: argparse.Namespace) -> int:
     from locust_ml.report.console import format_capacity_summary, format_step_table
     from locust_ml.report.load import load_report
-    from locust_ml.report.outputs import FILES, write_report_files
+    from locust_ml.report.outputs import FILES, render_report_files, write_rendered
 
     try:
         saved = load_report(args.report)
         report = rerender(saved, args)
+        # Everything that can fail on a hand-edited report fails here, before
+        # any file is replaced: the new files are rendered, the summary too.
+        texts = render_report_files(report)
+        summary = format_step_table(report) + "\n" + format_capacity_summary(report)
     except (ReportError, ConfigError) as exc:
         print(f"locust-ml report: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (ValueError, TypeError, KeyError, ArithmeticError, AttributeError) as exc:
+        print(
+            f"locust-ml report: {args.report}: not a usable report "
+            f"({type(exc).__name__}: {exc}); nothing was written",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     source = Path(args.report)
     own = source if source.is_dir() else source.parent
@@ -129,12 +140,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         directory = new_folder(own, time.strftime("%Y%m%d-%H%M%S", time.localtime(now())))
     try:
-        write_report_files(report, directory)
+        write_rendered(texts, directory)
     except OSError as exc:
         print(f"locust-ml report: cannot write to {directory}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    print(format_step_table(report))
-    print(format_capacity_summary(report))
+    print(summary)
     if directory.resolve() == own.resolve():
         note = " (the run's own files were overwritten)"
     else:

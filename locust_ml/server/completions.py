@@ -102,11 +102,19 @@ async def handle_completion(state: ServerState, request: Request, *, chat: bool)
     """Answer ``POST /v1/chat/completions`` (``chat``) or ``POST /v1/completions``."""
     config = state.config
     raw = await _read_body(request, config.max_body_bytes)
+    # Deep nesting exhausts the stack in the JSON decoder, or, just under its
+    # limit, in validating or quoting the value: a client error either way.
+    too_deep = ApiError(400, "request body is nested too deeply")
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
-    req = parse_request(payload, ChatCompletionRequest if chat else CompletionRequest)
+    except RecursionError:
+        raise too_deep from None
+    try:
+        req = parse_request(payload, ChatCompletionRequest if chat else CompletionRequest)
+    except RecursionError:
+        raise too_deep from None
     if req.model != config.model_name:
         raise ApiError(
             404,

@@ -12,8 +12,10 @@ sockets cooperate) and without it (tests, scripts).
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import contextlib
+import os
 import shlex
 import shutil
 import subprocess
@@ -24,10 +26,63 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from locust_ml.errors import ConfigError, TargetError, require_extra
+from locust_ml.server.run import PARENT_PID_ENV
 
-__all__ = ["EmbeddedServer"]
+__all__ = ["EmbeddedServer", "check_server_args", "split_server_args"]
+
+
+#: Options of ``locust-ml serve`` that locust-ml sets itself for the embedded server.
+_CHOSEN = {"host": "--host", "port": "--port", "port_file": "--port-file", "backend": "--backend"}
+
+
+class _ArgsError(argparse.ArgumentParser):
+    """An argument parser whose errors are exceptions, not ``exit(2)`` with usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def split_server_args(text: str) -> list[str]:
+    """``--ml-server-args`` as a list, as the shell would split it; ConfigError if it can't."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise ConfigError(f"--ml-server-args: cannot split {text!r}: {exc}") from None
+
+
+def check_server_args(backend: str, args: Sequence[str]) -> None:
+    """Parse ``args`` as ``locust-ml serve`` will, before the server is started.
+
+    So ``--ml-server-args "--max-batch-size abc"`` is one line and exit 2 at
+    start-up rather than a child that exits during the wait for it. The
+    options locust-ml chooses itself (host, port, port file, backend) are
+    refused in any spelling (``--port=1``, an abbreviation).
+    """
+    from locust_ml.server.config import add_server_arguments, config_from_args
+
+    parser = _ArgsError(prog="locust-ml serve", add_help=False)
+    add_server_arguments(parser)
+    unset = object()
+    parser.set_defaults(**dict.fromkeys(_CHOSEN, unset))
+    shown = shlex.join(args)
+    try:
+        ns = parser.parse_args(list(args))
+    except ConfigError as exc:
+        raise ConfigError(f"--ml-server-args {shown!r}: {exc}") from None
+    for field, flag in _CHOSEN.items():
+        if getattr(ns, field) is not unset:
+            raise ConfigError(
+                f"--ml-server-args {shown!r}: {flag} is chosen by locust-ml for the embedded "
+                "server; to use your own server, start it and pass --host"
+            )
+    ns.host, ns.port, ns.port_file, ns.backend = "127.0.0.1", 0, None, backend
+    try:
+        config_from_args(ns)
+    except ConfigError as exc:
+        raise ConfigError(f"--ml-server-args {shown!r}: {exc}") from None
 
 
 class EmbeddedServer:
@@ -40,18 +95,10 @@ class EmbeddedServer:
 
     def __init__(self, backend: str = "summarizer", extra_args: str | Sequence[str] = "") -> None:
         self.backend = backend
-        try:
-            self.extra_args = (
-                shlex.split(extra_args) if isinstance(extra_args, str) else list(extra_args)
-            )
-        except ValueError as exc:
-            raise ConfigError(f"--ml-server-args: cannot split {extra_args!r}: {exc}") from None
-        for forbidden in ("--host", "--port", "--port-file", "--backend"):
-            if forbidden in self.extra_args:
-                raise ConfigError(
-                    f"--ml-server-args: {forbidden} is chosen by locust-ml for the embedded "
-                    "server; to use your own server, start it and pass --host"
-                )
+        self.extra_args = (
+            split_server_args(extra_args) if isinstance(extra_args, str) else list(extra_args)
+        )
+        check_server_args(backend, self.extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url: str | None = None
         self.ready_seconds: float | None = None
@@ -98,15 +145,32 @@ class EmbeddedServer:
         log = (self._dir / "server.log").open("wb")
         started = time.monotonic()
         try:
+            # A session of its own: Ctrl-C in a terminal, and timeout(1), signal
+            # the whole process group, and the server must outlive the users
+            # (stopped by stop(), after the report). It exits with its parent.
             self.proc = subprocess.Popen(
                 self.command(port_file),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                # The server watches this PID, not its parent at the time it
+                # looks: this process may be gone before the server has started.
+                env={**os.environ, PARENT_PID_ENV: str(os.getpid())},
             )
         finally:
             log.close()
         atexit.register(self.stop)
+        try:
+            return self._wait_ready(port_file, started, timeout, poll)
+        except BaseException:
+            # A failure, or the wait cut short (SIGINT/SIGTERM before the load
+            # ends the process from here): never leave the child behind.
+            self.stop()
+            raise
+
+    def _wait_ready(self, port_file: Path, started: float, timeout: float, poll: float) -> str:
+        assert self.proc is not None  # noqa: S101 - start() sets it
         deadline = started + timeout
         while True:
             code = self.proc.poll()

@@ -28,10 +28,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from locust_ml.errors import TargetError, require_extra
+from locust_ml.errors import ConfigError, TargetError, require_extra
 from locust_ml.server.config import ServerConfig
 
-__all__ = ["GRACEFUL_SHUTDOWN_S", "bind_socket", "serve", "write_port_file"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "bind_socket", "check_port_file", "serve", "write_port_file"]
 
 #: Seconds in-flight requests get to finish after SIGTERM before they are cancelled.
 GRACEFUL_SHUTDOWN_S = 5
@@ -70,6 +70,14 @@ def write_port_file(path: str | os.PathLike[str], port: int) -> None:
         raise
 
 
+def check_port_file(path: str | os.PathLike[str]) -> None:
+    """Raise a :class:`ConfigError` unless ``path``'s folder exists (the port is written there)."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(f"--port-file {path}: its folder {folder} {what}; create it first")
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -78,14 +86,22 @@ def _url_host(host: str) -> str:
 PARENT_POLL_S = 0.5
 
 
+#: Set by the process that starts an embedded server: its own PID, the one to exit with.
+PARENT_PID_ENV = "LOCUST_ML_PARENT_PID"
+
+
 def _exit_with_parent(server: Any) -> None:
     """Stop ``server`` gracefully once this process's parent has exited.
 
     A parent that dies (even by SIGKILL, which no handler sees) leaves its
     children to be adopted, so the parent PID changes: a daemon thread polls
-    it and asks uvicorn to exit, as SIGTERM would.
+    it and asks uvicorn to exit, as SIGTERM would. The PID to compare with
+    comes from :data:`PARENT_PID_ENV` when the parent set it: a parent that
+    died while this server was still starting (a signal before the load)
+    would otherwise be missed, the server adopted before it first looked.
     """
-    parent = os.getppid()
+    given = os.environ.get(PARENT_PID_ENV, "")
+    parent = int(given) if given.isdigit() else os.getppid()
 
     def watch() -> None:
         while not server.should_exit:
@@ -121,6 +137,8 @@ def serve(config: ServerConfig) -> int:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
+    if config.port_file:
+        check_port_file(config.port_file)  # before binding: a bad path is exit 2, not a traceback
     sock = bind_socket(config.host, config.port)
     try:
         port = int(sock.getsockname()[1])
@@ -140,7 +158,12 @@ def serve(config: ServerConfig) -> int:
             flush=True,
         )
         if config.port_file:
-            write_port_file(config.port_file, port)
+            try:
+                write_port_file(config.port_file, port)
+            except OSError as exc:
+                raise ConfigError(
+                    f"--port-file {config.port_file}: cannot write it ({exc.strerror or exc})"
+                ) from None
         if config.exit_with_parent:
             _exit_with_parent(server)
         server.run(sockets=[sock])

@@ -144,7 +144,19 @@ class InferRequest:
 
 
 def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
-    """Parse a JSON or binary-extension request body; raise :class:`V2Error` (400)."""
+    """Parse a JSON or binary-extension request body; raise :class:`V2Error` (400).
+
+    Nesting deep enough to exhaust the interpreter's stack (``[`` 100,000
+    times, or just under the limit and then too deep for the checks below)
+    is a client error like any other malformed body, not a 500.
+    """
+    try:
+        return _parse_infer_request(body, header_length)
+    except RecursionError:
+        raise V2Error(400, "the inference request is nested too deeply") from None
+
+
+def _parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
     tail = b""
     if header_length is not None:
         if not header_length.strip().isdigit():

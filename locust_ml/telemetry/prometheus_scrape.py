@@ -637,8 +637,12 @@ class PrometheusScrapeSource:
 
 
 def _check_url(url: str, spec: str) -> None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port_ok = parts.port is None or parts.port >= 0  # .port raises on "x" or 99999
+    except ValueError:  # also "http://[", an unclosed IPv6 address
+        port_ok = False
+    if not port_ok or parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
             f"scrape target {spec!r}: expected an http(s) URL such as "
             f"http://gpu-host:9400/metrics, optionally as KIND=URL with KIND one of "

@@ -20,6 +20,7 @@ import argparse
 import csv
 import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,8 @@ from locust_ml.errors import EXIT_CONFIG, ConfigError, LocustMLError
 if TYPE_CHECKING:
     from locust_ml.traces.profile import Profile
 
+#: Rows drawn and written at a time by ``locust-ml sample``: memory stays flat whatever -n.
+SAMPLE_CHUNK_ROWS = 65_536
 #: Choices of --family and --dependence, and the --max-copula-rows default.
 FAMILY_CHOICES = ("auto", "empirical", "lognorm", "gamma", "weibull_min")
 DEPENDENCE_CHOICES = ("empirical", "gaussian", "independent")
@@ -39,6 +42,7 @@ __all__ = [
     "format_fit_summary",
     "run_fit_trace",
     "run_sample",
+    "sample_csv_chunks",
 ]
 
 
@@ -142,25 +146,44 @@ def run_fit_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def sample_csv_chunks(
+    profile: Profile, n: int, seed: int, *, rows: int = SAMPLE_CHUNK_ROWS
+) -> Iterator[str]:
+    """``n`` joint draws from ``profile`` as CSV text: the header, then ``rows`` rows at a time.
+
+    Memory holds one chunk whatever ``n`` is (``-n 200000000`` once reached
+    20 GB before writing a byte). The draws come from one seeded sampler, so
+    the output depends on ``seed`` (and, past ``rows`` draws, on the chunk
+    size), not on where it is written.
+    """
+    sampler = profile.sampler(seed)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(sampler.columns))
+    for start in range(0, n, rows):
+        drawn = sampler.sample(min(rows, n - start))
+        writer.writerows(zip(*(v.tolist() for v in drawn.values()), strict=True))
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+
+
 def run_sample(args: argparse.Namespace) -> int:
-    """Draw ``-n`` joint samples from a profile and write them as CSV."""
+    """Draw ``-n`` joint samples from a profile and write them as CSV, chunk by chunk."""
     from locust_ml.traces.profile import Profile
 
     try:
         if args.num < 1:
             raise ConfigError(f"-n {args.num}: expected a number of samples >= 1")
         profile = Profile.load(args.profile)
-        drawn = profile.sampler(args.seed).sample(args.num)
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(list(drawn))
-        writer.writerows(zip(*(v.tolist() for v in drawn.values()), strict=True))
+        chunks = sample_csv_chunks(profile, args.num, args.seed)
         if args.output is None:
-            sys.stdout.write(buf.getvalue())
+            for chunk in chunks:
+                sys.stdout.write(chunk)
             return 0
-        from locust_ml.report.files import write_atomic
+        from locust_ml.report.files import write_atomic_chunks
 
-        write_atomic(args.output, buf.getvalue())
+        write_atomic_chunks(args.output, chunks)
     except LocustMLError as exc:
         return _error("sample", exc)
     except OSError as exc:

@@ -137,6 +137,8 @@ class Profile:
                 f"{file}: line {exc.lineno}, character {exc.colno}: not valid JSON "
                 f"({exc.msg}); expected a locust-ml profile"
             ) from None
+        except RecursionError:
+            raise TraceError(f"{file}: nested too deeply to be a locust-ml profile") from None
         return cls.from_json(data, file=file)
 
     @classmethod

@@ -129,10 +129,39 @@ class Arrivals:
         )
 
 
-def fit_arrivals(column: str, timestamps_ns: npt.NDArray[np.int64], *, file: str) -> Arrivals:
-    """Arrival statistics and replay gaps from a timestamp column (any order)."""
+#: Gamma shape reported for gaps that do not vary: the limit of k = 1/cv**2 as cv -> 0.
+MAX_GAMMA_SHAPE = 1e6
+
+
+def _gamma_fit(positive: npt.NDArray[np.float64], mean: float) -> tuple[float, float]:
+    """Gamma shape and scale of the positive gaps, by maximum likelihood.
+
+    Evenly spaced arrivals (a synthetic or rate-limited trace) have gaps that
+    do not vary; scipy's fit then fails ("the function value at x=inf is
+    NaN"), so they get the limit instead: a very large shape, the scale that
+    keeps their mean. Any other failure falls back to the moments (or to
+    exponential gaps when there are too few to say).
+    """
     from scipy import stats
 
+    if positive.size > 1 and float(positive.std()) <= 1e-9 * float(positive.mean()):
+        return MAX_GAMMA_SHAPE, float(positive.mean()) / MAX_GAMMA_SHAPE
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            shape, _, scale = (
+                stats.gamma.fit(positive, floc=0) if positive.size > 1 else (1, 0, mean)
+            )
+    except (ValueError, RuntimeError, FloatingPointError):
+        var = float(positive.var()) if positive.size > 1 else 0.0
+        shape, scale = (mean * mean / var, var / mean) if var > 0 else (1.0, mean)
+    if not (math.isfinite(shape) and shape > 0 and math.isfinite(scale) and scale > 0):
+        shape, scale = 1.0, mean
+    return float(min(shape, MAX_GAMMA_SHAPE)), float(scale)
+
+
+def fit_arrivals(column: str, timestamps_ns: npt.NDArray[np.int64], *, file: str) -> Arrivals:
+    """Arrival statistics and replay gaps from a timestamp column (any order)."""
     ts = np.asarray(timestamps_ns, dtype=np.int64)
     if ts.size < 2:
         raise TraceError(
@@ -153,12 +182,7 @@ def fit_arrivals(column: str, timestamps_ns: npt.NDArray[np.int64], *, file: str
     gaps = gaps_us / 1e6
     mean = float(gaps.mean())
     cv = float(gaps.std() / mean)
-    positive = gaps[gaps > 0]
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        shape, _, scale = stats.gamma.fit(positive, floc=0) if positive.size > 1 else (1, 0, mean)
-    if not (math.isfinite(shape) and shape > 0 and math.isfinite(scale) and scale > 0):
-        shape, scale = 1.0, mean
+    shape, scale = _gamma_fit(gaps[gaps > 0], mean)
     bucket = next((b for b in _BUCKETS_S if duration / b <= _MAX_BUCKETS), _BUCKETS_S[-1])
     nbuckets = max(1, math.ceil(duration / bucket))
     curve = np.bincount((offsets_us // (bucket * 1_000_000)).astype(np.int64), minlength=nbuckets)

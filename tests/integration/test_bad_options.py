@@ -25,11 +25,26 @@ pytestmark = pytest.mark.slow
         (["--ml-step-time", "soon"], "--ml-step-time"),
         (["--ml-scrape", "ftp://x"], "scrape target"),
         (["--ml-step-hook", "'unterminated"], "--ml-step-hook"),
+        # Issue 13: each of these failed only once the load had started, or with a traceback.
+        (["--ml-step-time", "0"], "--ml-step-time: expected a duration > 0 s"),
+        (["--ml-arrival", "trace:path=TMP/none.csv"], "none.csv: cannot read the trace"),
+        (["--ml-arrival", "trace:path=TMP/ts.csv,column=NOPE"], "'NOPE' (header): no such column"),
+        (["--ml-report-dir", "TMP/file/r"], "is a file, not a directory"),
+        (["--ml-server-args", "--port 1"], "--port is chosen by locust-ml"),
+        (["--ml-shape", "stages", "--ml-stages", "TMP/binary.json"], "not a text file"),
+        (
+            ["--ml-shape", "stages", "--ml-stages", "TMP/rates.json", "--ml-arrival", "closed"],
+            "--ml-arrival closed contradicts the stages file",
+        ),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
     tmp_path: Path, args: list[str], expected: str
 ) -> None:
+    (tmp_path / "ts.csv").write_text("TIMESTAMP\n1\n2\n")
+    (tmp_path / "file").write_text("not a directory")
+    (tmp_path / "binary.json").write_bytes(bytes(range(256)))
+    (tmp_path / "rates.json").write_text('[{"duration": 3, "rate": 5}]')
     run = run_locust(
         [
             "-f",
@@ -39,7 +54,7 @@ def test_bad_options_are_one_line_and_exit_2(
             "simulated",
             "--ml-report-dir",
             str(tmp_path / "r"),
-            *args,
+            *(a.replace("TMP", str(tmp_path)) for a in args),
         ],
         timeout=60,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -95,3 +96,198 @@ def test_a_signal_mid_test_still_writes_a_whole_partial_report(
     rows = list(csv.DictReader((out / "steps.csv").open()))
     assert len(rows) == len(report["steps"])
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def _ramp(out: Path) -> list[str]:
+    # A short ramp with slow spawning: 1, 2, 4, ... 32 users, 2 s steps, 4 users/s,
+    # so the delays below land in a step, in spawning, and early and late in the run.
+    return [
+        str(BIN / "locust"),
+        "-f",
+        "locustfiles/summarizer.py",
+        "--headless",
+        "--ml-server-backend",
+        "simulated",
+        "--ml-ramp-start",
+        "1",
+        "--ml-ramp-factor",
+        "2",
+        "--ml-ramp-max",
+        "32",
+        "--ml-step-time",
+        "2s",
+        "--ml-spawn-rate",
+        "4",
+        "--ml-prompt-tokens",
+        "const:20",
+        "--ml-output-tokens",
+        "const:2",
+        "--ml-report-dir",
+        str(out),
+    ]
+
+
+def _servers_of(pid: int) -> list[int]:
+    """Live processes started as the embedded server of locust process ``pid``.
+
+    The plugin gives its server ``LOCUST_ML_PARENT_PID``; this finds them
+    even after they were adopted by init (Linux ``/proc``).
+    """
+    marker = f"LOCUST_ML_PARENT_PID={pid}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _no_server_left(pid: int) -> bool:
+    """Wait (bounded) for the embedded server of ``pid`` to be gone."""
+    deadline = time.monotonic() + 15
+    while _servers_of(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not _servers_of(pid)
+
+
+def _interrupt(out: Path, wait_for: str, delay: float, signals: list[signal.Signals]) -> str:
+    """Start the ramp, signal it ``delay`` s after the line ``wait_for``; its whole output."""
+    proc = subprocess.Popen(
+        _ramp(out),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if wait_for in line:
+                break
+        time.sleep(delay)
+        for i, sig in enumerate(signals):
+            if i:
+                time.sleep(0.05)  # timeout(1) signals the process, then its group
+            proc.send_signal(sig)
+        rest, _ = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    output = "".join(seen) + rest
+    assert proc.returncode == 2, output[-3000:]
+    assert "Traceback" not in output
+    assert "KeyboardInterrupt" not in output
+    assert _no_server_left(proc.pid), "the embedded server outlived the run"
+    return output
+
+
+def _server_pid(output: str) -> int:
+    match = re.search(r"reference server ready at \S+ in [\d.]+ s \(pid (\d+)\)", output)
+    assert match is not None, output[-2000:]
+    return int(match.group(1))
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+SIGINT, SIGTERM = signal.SIGINT, signal.SIGTERM
+
+
+@pytest.mark.parametrize(
+    ("delay", "signals"),
+    [
+        (0.5, [SIGINT]),
+        (1.5, [SIGTERM, SIGTERM]),
+        (3.0, [SIGINT, SIGINT]),
+        (5.0, [SIGTERM]),
+        (8.0, [SIGINT, SIGTERM]),
+    ],
+    ids=["0.5s-INT", "1.5s-TERM-TERM", "3s-INT-INT", "5s-TERM", "8s-INT-TERM"],
+)
+def test_signals_at_any_point_of_the_load_end_in_one_orderly_shutdown(
+    tmp_path: Path, delay: float, signals: list[signal.Signals]
+) -> None:
+    """Issue 13: users stopped, then the report, then the server; once; exit 2."""
+    out = tmp_path / "r"
+    output = _interrupt(out, "step 1 started", delay, signals)
+    name = signals[0].name
+    assert output.count(f"locust-ml: {name}: stopping the users, then writing the report") == 1
+    if len(signals) > 1:
+        assert f"already stopping (first {name}); ignored until the report is written" in output
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"]["partial"] is True
+    assert report["verdict"]["exit_code"] == 2
+    assert any(
+        f"interrupted ({name} while load was running)" in r for r in report["verdict"]["reasons"]
+    )
+    assert report["totals"]["requests"] > 0
+    # Nothing failed: the server was stopped after the users, not before (no refused connections).
+    assert report["totals"]["failures"] == 0, report["totals"]
+    assert report.get("errors", []) == []
+    assert "refused" not in output.lower()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "report.html",
+        "report.json",
+        "report.md",
+        "steps.csv",
+    ]
+    order = [
+        output.index(s) for s in ("stopping the users", "report written to", "locust-ml report:")
+    ]
+    assert order == sorted(order)
+    assert _gone(_server_pid(output))
+
+
+def test_a_signal_before_the_load_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    output = _interrupt(out, "starting the reference server", 0.0, [SIGTERM])
+    errors = [ln for ln in output.splitlines() if "ERROR/locust_ml" in ln]
+    assert errors == [errors[0]]
+    assert "SIGTERM before the load started: nothing was sent; no report" in errors[0]
+    assert not out.exists()
+
+
+def test_a_signal_during_locusts_own_stop_changes_nothing(tmp_path: Path) -> None:
+    """The schedule ended and Locust is stopping: the report is whole and not 'interrupted'."""
+    out = tmp_path / "r"
+    cmd = _ramp(out)
+    cmd[cmd.index("32")] = "2"  # two 2 s steps, then Locust stops by itself
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "Shape test stopping" in line:
+                proc.send_signal(SIGINT)
+                break
+        rest, _ = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    output = "".join(seen) + rest
+    assert "Traceback" not in output
+    assert "stopping the users" not in output
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"]["partial"] is False
+    assert proc.returncode == report["verdict"]["exit_code"], output[-2000:]
+    assert report["totals"]["failures"] == 0

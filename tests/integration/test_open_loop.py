@@ -199,3 +199,40 @@ def test_open_loop_latency_shows_a_stall_that_closed_loop_hides(tmp_path: Path) 
     assert opened["corrected_ms"]["p99"] > 1500
     assert opened["corrected_ms"]["p95"] > 1000
     assert opened["requests"] == pytest.approx(180, rel=0.1)
+
+
+def test_a_stages_file_of_rates_runs_open_loop_without_ml_arrival(
+    tmp_path: Path, simulated_server: Server
+) -> None:
+    # Issue 13: the shape's closed-loop default crashed the step tracker and ran
+    # the users closed loop, about 20x the planned rate; the run passed.
+    stages = tmp_path / "rates.json"
+    stages.write_text('[{"duration": 4, "rate": 10}]')
+    out = tmp_path / "r"
+    run = run_locust(
+        [
+            "-f",
+            "locustfiles/summarizer.py",
+            "--headless",
+            "--host",
+            simulated_server.url,
+            "--ml-shape",
+            "stages",
+            "--ml-stages",
+            str(stages),
+            *SMALL,
+            "--ml-report-dir",
+            str(out),
+        ],
+        timeout=60,
+    )
+    assert "Traceback" not in run.output, run.output[-3000:]
+    notes = [ln for ln in run.stderr.splitlines() if "gives rates (open loop)" in ln]
+    assert len(notes) == 1
+    assert "arrivals are poisson" in notes[0]
+    report = json.loads((out / "report.json").read_text())
+    (step,) = report["steps"]
+    assert step["mode"] == "open"
+    assert step["offered_rps"] == 10
+    # Open loop at 10/s for 4 s: about 40 arrivals, nothing like a closed-loop flood.
+    assert 15 <= step["requests"] <= 70, step["requests"]

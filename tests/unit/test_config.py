@@ -38,3 +38,10 @@ def test_parse_percentiles() -> None:
 def test_parse_percentiles_rejects(text: str) -> None:
     with pytest.raises(ConfigError, match="--ml-percentiles"):
         parse_percentiles(text, option="--ml-percentiles")
+
+
+@pytest.mark.parametrize("text", ["inf", "nan", "1e999", "-inf"])
+def test_parse_duration_rejects_non_finite(text: str) -> None:
+    # "1e999" is float("inf"): it used to pass as an endless duration.
+    with pytest.raises(ConfigError, match=r"--ml-step-time: '.*' is not a finite duration"):
+        parse_duration(text, option="--ml-step-time")

@@ -22,6 +22,7 @@ PURE_MODULES = [
     "locust_ml.traces",
     "locust_ml.arrivals",
     "locust_ml.stages",
+    "locust_ml.preflight",
     "locust_ml.protocols",
     "locust_ml.server.embedded",
 ]

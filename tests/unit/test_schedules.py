@@ -446,3 +446,13 @@ def test_format_seconds(seconds: float, text: str) -> None:
     from locust_ml.schedules import format_seconds
 
     assert format_seconds(seconds) == text
+
+
+def test_a_binary_stages_file_is_one_config_error(tmp_path: Path) -> None:
+    # Issue 13: read_text raised UnicodeDecodeError, a traceback at start-up.
+    binary = tmp_path / "stages.json"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(
+        ConfigError, match=r"stages\.json: not a text file \(byte 0x80 at offset 128"
+    ):
+        StagesPlan.from_file(binary)

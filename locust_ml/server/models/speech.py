@@ -9,7 +9,9 @@ speech model, proportional to the audio's duration:
 - **decoding**: WAV (PCM 8/16/24/32-bit, IEEE float 32/64-bit, plain or
   ``WAVE_FORMAT_EXTENSIBLE``) is parsed with :mod:`struct` here, since Python
   3.11's :mod:`wave` refuses float and extensible files; FLAC is decoded by
-  ``soundfile`` (libsndfile). Channels are averaged to mono;
+  ``soundfile`` (libsndfile). Channels are averaged to mono as they are
+  decoded (16,384 frames at a time), so memory holds the mono signal, not
+  every channel as float32;
 - **resampling** to 16 kHz with :func:`scipy.signal.resample_poly` when the
   file has another rate (8 to 192 kHz accepted). 16 kHz input skips it;
 - **log-mel spectrogram**: 25 ms Hann frames every 10 ms (400 and 160 samples),
@@ -213,41 +215,79 @@ def probe_audio(data: bytes, max_seconds: float) -> AudioInfo:
 
 
 def decode_audio(data: bytes, max_seconds: float) -> Float32Array:
-    """Decode a WAV or FLAC file to mono float32 samples at :data:`SAMPLE_RATE`."""
+    """Decode a WAV or FLAC file to mono float32 samples at :data:`SAMPLE_RATE`.
+
+    Channels are mixed as they are decoded, :data:`DECODE_BLOCK_FRAMES`
+    frames at a time, so memory holds the mono signal (at most
+    ``max_seconds`` x 192 kHz x 4 bytes: 92 MB at the default 120 s) plus one
+    block of every channel, never every channel as float32 (an 8-channel
+    FLAC of 187 KB once cost 786 MB).
+    """
     info = probe_audio(data, max_seconds)
-    if info.format == "WAV":
-        samples = _decode_wav(data)
-    else:
-        try:
-            decoded, _ = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        except (RuntimeError, ValueError, TypeError) as exc:
-            raise InputError(400, f"can't decode the FLAC file: {exc}") from None
-        samples = np.asarray(decoded, dtype=np.float32)
-    mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+    mono = _decode_wav(data) if info.format == "WAV" else _decode_flac(data, info)
     if len(mono) == 0:
         raise InputError(400, f"the {info.format} file holds no samples")
     return resample(mono, info.sample_rate)
 
 
+#: FLAC frames decoded (all channels) per block before they are mixed to mono.
+DECODE_BLOCK_FRAMES = 16_384
+
+
+def _decode_flac(data: bytes, info: AudioInfo) -> Float32Array:
+    mono = np.empty(info.frames, dtype=np.float32)
+    block = np.empty((DECODE_BLOCK_FRAMES, info.channels), dtype=np.float32)
+    done = 0
+    try:
+        with soundfile.SoundFile(io.BytesIO(data)) as f:
+            while done < info.frames:
+                got = f.read(min(DECODE_BLOCK_FRAMES, info.frames - done), out=block)
+                if len(got) == 0:
+                    break
+                mono[done : done + len(got)] = (
+                    got.mean(axis=1, dtype=np.float32) if info.channels > 1 else got[:, 0]
+                )
+                done += len(got)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise InputError(400, f"can't decode the FLAC file: {exc}") from None
+    return mono[:done]
+
+
 def _decode_wav(data: bytes) -> Float32Array:
+    """Mono float32 samples of a WAV file, decoded and mixed a block of frames at a time."""
     wav = _parse_wav(data)
-    raw = data[wav.offset : wav.offset + wav.size]
     channels = wav.info.channels
+    frame_bytes = channels * wav.bits // 8
+    frames = wav.size // frame_bytes
+    mono = np.empty(frames, dtype=np.float32)
+    view = memoryview(data)
+    for start in range(0, frames, DECODE_BLOCK_FRAMES):
+        stop = min(frames, start + DECODE_BLOCK_FRAMES)
+        raw = view[wav.offset + start * frame_bytes : wav.offset + stop * frame_bytes]
+        x = _wav_samples(raw, wav).reshape(-1, channels)
+        mono[start:stop] = x.mean(axis=1, dtype=np.float32) if channels > 1 else x[:, 0]
+    return mono
+
+
+def _wav_samples(raw: memoryview, wav: _Wav) -> Float32Array:
+    """Interleaved samples of (part of) a WAV data chunk as float32 in [-1, 1]."""
     if wav.float_samples:
         x = np.frombuffer(raw, dtype="<f4" if wav.bits == 32 else "<f8").astype(np.float32)
         if not np.isfinite(x).all():
             raise InputError(400, "the WAV file holds NaN or infinite samples")
-    elif wav.bits == 8:
-        x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif wav.bits == 24:
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-        x = ints.astype(np.float32) / np.float32(1 << 23)
-    else:
-        ints16_32 = np.frombuffer(raw, dtype="<i2" if wav.bits == 16 else "<i4")
-        x = ints16_32.astype(np.float32) / np.float32(1 << (wav.bits - 1))
-    return x.reshape(-1, channels)
+        return x
+    if wav.bits == 8:
+        return (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    if wav.bits == 24:
+        # Each 3-byte sample into the top of a little-endian int32; the arithmetic
+        # shift back down sign-extends it (no int32 copy of every byte).
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
+        ints = np.zeros(len(b), dtype="<i4")
+        ints.view(np.uint8).reshape(-1, 4)[:, 1:] = b
+        ints >>= 8
+        return ints.astype(np.float32) / np.float32(1 << 23)
+    ints16_32 = np.frombuffer(raw, dtype="<i2" if wav.bits == 16 else "<i4")
+    return ints16_32.astype(np.float32) / np.float32(1 << (wav.bits - 1))
 
 
 def resample(x: Float32Array, rate: int) -> Float32Array:

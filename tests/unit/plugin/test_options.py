@@ -184,3 +184,23 @@ def test_soak_ramp_down_and_spike_baseline_time_are_read() -> None:
     assert read_options(argparse.Namespace(ml_soak_ramp_down="0")).shape.soak_ramp_down_s == 0.0
     with pytest.raises(ConfigError, match="--ml-spike-baseline-time"):
         read_options(argparse.Namespace(ml_spike_baseline_time="later"))
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "ml_step_time",
+        "ml_soak_time",
+        "ml_spike_time",
+        "ml_spike_recovery",
+        "ml_spike_baseline_time",
+        "ml_search_max_time",
+        "ml_search_step_time",
+        "ml_max_lateness",
+    ],
+)
+def test_a_zero_duration_is_an_error_not_the_default(option: str) -> None:
+    # Issue 13: --ml-step-time 0 silently became the shape's 20 s ("0 or default").
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(ConfigError, match=f"^{flag}: expected a duration > 0 s .*got '0'"):
+        read_options(argparse.Namespace(**{option: "0"}))

@@ -471,12 +471,9 @@ def test_payload_settings_take_formats_and_pool_sizes_from_options() -> None:
 
 
 def test_embedded_server_backend_follows_the_users_unless_the_option_says() -> None:
-    rec = types.SimpleNamespace(options=read_options(_options()))
-
     def backend(cls: type, *args: str) -> str:
         env = types.SimpleNamespace(parsed_options=_options(*args), user_classes=[cls])
-        rec.options = read_options(env.parsed_options)
-        return hooks._embedded_backend(env, rec)  # type: ignore[arg-type]
+        return hooks._embedded_backend(env, read_options(env.parsed_options))  # type: ignore[arg-type]
 
     assert backend(Img) == "image-classifier"
     assert backend(Audio) == "speech"

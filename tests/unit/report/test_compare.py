@@ -407,3 +407,27 @@ def test_a_bad_file_is_one_line_exit_2_and_nothing_written(
     assert err.count("\n") == 1
     assert str(bad) in err
     assert not js.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("capacity", "slo_rps"), -5.0),
+        (("capacity", "knee_rps"), -1),
+        (("cost", "price_per_hour"), -0.5),
+        (("capacity", "slo_rps_ci"), [-1.0, 2.0]),
+    ],
+)
+def test_negative_capacities_and_prices_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: tuple[str, str], value: object
+) -> None:
+    # Issue 13: compare ranked a hand-edited negative capacity instead of refusing it.
+    data = report(slo_rps=40.0, price=1.0)
+    data[path[0]][path[1]] = value
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    assert compare(bad) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert f"{path[1]} must be" in err

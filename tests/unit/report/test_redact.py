@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from locust_ml.report.html import render_html
 from locust_ml.report.markdown import render_markdown
-from locust_ml.report.redact import REDACTED, is_secret_key, redact, redact_text
+from locust_ml.report.redact import (
+    REDACTED,
+    header_secrets,
+    is_secret_key,
+    redact,
+    redact_text,
+)
 from locust_ml.report.steps_csv import render_steps_csv
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "report_json"
@@ -197,3 +203,47 @@ def test_redacting_twice_changes_nothing_more(text: str) -> None:
 )
 def test_numbers_are_never_touched(value: Any) -> None:
     assert redact({"v": value}) == {"v": value}
+
+
+def test_short_openai_style_keys_are_caught_by_shape() -> None:
+    # Issue 13: "sk-test-SECRET123" was shorter than the pattern (16 characters after sk-).
+    assert redact_text("Incorrect API key provided: sk-test-SECRET123.") == (
+        "Incorrect API key provided: [redacted]."
+    )
+    assert redact_text("uses sk-learn") == "uses sk-learn"
+
+
+@pytest.mark.parametrize(
+    ("text", "secrets", "expected"),
+    [
+        ("bad key k3y-42 sent", ["k3y-42"], "bad key [redacted] sent"),
+        ("key 'x' and x", ["x"], "key '[redacted]' and [redacted]"),
+        (
+            "said 'Bearer opensesame42'",
+            ["Bearer opensesame42", "opensesame42"],
+            "said '[redacted]'",
+        ),
+        (
+            "body 'Incorrect key: opensesa...'",
+            ["opensesame42"],
+            "body 'Incorrect key: [redacted]...'",
+        ),
+        ("body ends: ope...", ["opensesame42"], "body ends: ope..."),  # 3 characters say nothing
+        ("nothing here", ["", "zzz"], "nothing here"),
+    ],
+)
+def test_known_secrets_are_replaced_literally_whatever_they_look_like(
+    text: str, secrets: list[str], expected: str
+) -> None:
+    assert redact_text(text, secrets) == expected
+
+
+def test_header_secrets_reads_the_credentials_sent() -> None:
+    headers = {
+        "Authorization": "Bearer opensesame42",
+        "x-api-key": " k ",
+        "Content-Type": "application/json",
+        "Accept": "*/*",
+    }
+    assert header_secrets(headers) == ("Bearer opensesame42", "opensesame42", "k")
+    assert header_secrets(None) == ()

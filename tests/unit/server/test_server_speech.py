@@ -295,3 +295,35 @@ def test_prepare_refuses_bad_inputs(inputs: dict[str, Tensor], status: int, matc
     with pytest.raises(InputError, match=match) as info:
         short.prepare(inputs, {})
     assert info.value.status == status
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype"), [("FLAC", "PCM_16"), ("WAV", "PCM_16"), ("WAV", "PCM_24")]
+)
+def test_channels_are_mixed_as_decoded_memory_holds_one_block(fmt: str, subtype: str) -> None:
+    # Issue 13: every channel was decoded to float32 before the mix (+786 MB for one
+    # 187 KB 8-channel FLAC). Now the peak is the mono signal plus one block of frames.
+    import io
+    import tracemalloc
+
+    from scipy.signal import resample_poly
+
+    rng = np.random.default_rng(7)
+    t = np.arange(5 * 48_000) / 48_000
+    channels = np.stack([np.sin(2 * np.pi * (100 + 50 * c) * t) for c in range(8)], axis=1)
+    channels = (0.1 * channels + 0.01 * rng.standard_normal(channels.shape)).astype(np.float32)
+    buf = io.BytesIO()
+    soundfile.write(buf, channels, 48_000, format=fmt, subtype=subtype)
+    data = buf.getvalue()
+    decode_audio(data, 120.0)  # imports and caches first
+    tracemalloc.start()
+    try:
+        mono = decode_audio(data, 120.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    all_channels = channels.nbytes  # 7.3 MB as float32
+    assert peak < 0.4 * all_channels, (peak, all_channels)
+    decoded, _ = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    expected = resample_poly(decoded.mean(axis=1, dtype=np.float32), 1, 3).astype(np.float32)
+    np.testing.assert_allclose(mono, expected, atol=1e-6)

@@ -207,3 +207,60 @@ def test_building_the_parser_imports_neither_numpy_nor_scipy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_fit_trace_on_evenly_spaced_timestamps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 13: scipy's gamma fit raised ValueError on gaps that never vary.
+    trace = tmp_path / "even.csv"
+    trace.write_text(
+        "TIMESTAMP,ContextTokens\n"
+        + "".join(f"{1700000000 + i},{100 + i % 7}\n" for i in range(100))
+    )
+    out = tmp_path / "even.json"
+    assert fit(trace, "--columns", "ContextTokens", "--timestamp", "TIMESTAMP", "-o", out) == 0
+    arrivals = Profile.load(out).arrivals
+    assert arrivals is not None
+    assert arrivals.gap_cv == 0.0
+    assert arrivals.mean_rate == pytest.approx(1.0)
+    assert arrivals.gamma_shape == pytest.approx(1e6)
+    assert arrivals.gamma_shape * arrivals.gamma_scale == pytest.approx(1.0)
+    assert "gamma shape 1000000" in capsys.readouterr().out
+
+
+def _peak_bytes(argv: list[str]) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        assert sample(*argv) == 0
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_sample_streams_its_file_in_chunks_memory_stays_flat(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 13: -n 200000000 reached 19.7 GB before writing a byte (all draws, then one
+    # CSV string). Now rows go out 65,536 at a time: 5x the rows, the same peak.
+    out = tmp_path / "s.csv"
+    sample("coco_image_sizes", "-n", "10", "-o", out)  # load the profile and imports first
+    small = _peak_bytes(["coco_image_sizes", "-n", "70000", "-o", str(out)])
+    large = _peak_bytes(["coco_image_sizes", "-n", "350000", "-o", str(out)])
+    assert large < 1.25 * small, (small, large)
+    assert large < 30 * 2**20, large  # drawing 350,000 rows at once took over 45 MB
+    with out.open() as f:
+        assert sum(1 for _ in f) == 350_001
+    capsys.readouterr()
+
+
+def test_sample_chunks_join_to_the_same_rows_on_stdout_and_in_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "s.csv"
+    assert sample("azure_code", "-n", "70000", "--seed", "4", "-o", out) == 0
+    capsys.readouterr()
+    assert sample("azure_code", "-n", "70000", "--seed", "4") == 0
+    assert capsys.readouterr().out == out.read_text()
