@@ -129,7 +129,10 @@ def test_distributed_processes_merge_every_worker(tmp_path: Path, simulated_serv
             "--headless",
             "--processes",
             "2",
-            *RAMP,
+            # Workers hear of step 1 a moment after it starts: 4 s steps leave it
+            # the five complete windows a step needs to be judged.
+            *RAMP[:-1],
+            "4s",
             *SMALL,
             "--host",
             simulated_server.url,

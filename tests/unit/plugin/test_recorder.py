@@ -64,7 +64,7 @@ def test_local_run_steps_samples_and_report(tmp_path: Path) -> None:
     assert data["steps"][0]["latency_ms"]["p99"] == pytest.approx(10.0, rel=1e-3)
     assert data["steps"][1]["status"] == {"shed": 40}
     # The sample taken before step 1 had no step start, so no window.
-    assert [(w["index"], w["requests"]) for w in data["steps"][0]["windows"]] == [(0, 99)]
+    assert [(w["index"], w["requests"]) for w in data["steps"][0]["windows"]] == [(0, 99), (1, 0)]
     assert [(w["index"], w["requests"]) for w in data["steps"][1]["windows"]] == [(0, 40)]
     assert data["totals"]["requests"] == 140
     assert data["run"]["target"] == "http://127.0.0.1:1"
