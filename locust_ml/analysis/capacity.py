@@ -11,6 +11,10 @@ sustained in a step that passed: stable, enough samples, every SLO met and
 errors under the ceiling. Good means successful answers: shed, failed and
 timed-out requests never count. Steps are ordered by load; the first failing
 step ends the search for it (a noisy pass above a failure is not capacity).
+A step that failed only because it could not be judged - too few requests
+for its percentile, or not stable (a ramp's first, short steps) - bounds
+nothing when a step at a higher load passed: latency does not fall as load
+rises, so it is left out rather than read as the limit.
 Among the passing steps below it the one at the highest load gives the
 figure:
 
@@ -84,6 +88,9 @@ __all__ = [
 NOT_ON_CURVE = frozenset({"cooldown"})
 #: Step labels that measure the target but are not capacity judgements.
 PROBE_LABELS = frozenset({"probe"})
+#: Failures that say the step could not be judged, not that the target failed it:
+#: below a step that passed at a higher load they bound nothing.
+UNRESOLVED = frozenset({"too-few", "unstable"})
 
 #: Kneedle needs a few points to tell a bend from noise.
 MIN_KNEE_POINTS = 4
@@ -300,7 +307,15 @@ def slo_capacity(
     failing step.
     """
     judged = [p for p in points if p.passed is not None]
-    first = next((i for i, p in enumerate(judged) if not p.passed), None)
+    first = next(
+        (
+            i
+            for i, p in enumerate(judged)
+            if not p.passed
+            and not (p.outcome in UNRESOLVED and any(q.passed for q in judged[i + 1 :]))
+        ),
+        None,
+    )
     passing = [p for p in judged[:first] if p.passed and p.good_rps > 0]
     failing = judged[first] if first is not None else None
     limiting = None

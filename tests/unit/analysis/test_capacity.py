@@ -382,3 +382,14 @@ def test_the_interval_holds_the_capacity(steps: list[StepStats], threshold: floa
     low, high = a.slo_rps_ci
     assert low <= a.slo_rps
     assert high is None or a.slo_rps <= high
+
+
+def test_a_low_step_that_could_not_be_judged_is_no_limit_when_a_higher_one_passed() -> None:
+    too_few = replace(pt(1, 5.0, 20.0, passed=False), outcome="too-few")
+    points = [too_few, pt(2, 40.0, 30.0, passed=True), pt(3, 60.0, 900.0, passed=False)]
+    a = analyze_capacity(points)
+    assert (a.slo_rps, a.last_passing_step, a.first_failing_step) == (40.0, 2, 3)
+    # ...but above the last pass, or failing on an SLO, it is the limit.
+    slo_fail = replace(pt(1, 5.0, 20.0, passed=False), outcome="slo")
+    assert analyze_capacity([slo_fail, *points[1:]]).slo_rps is None
+    assert analyze_capacity([pt(1, 40.0, 30.0, passed=True), too_few]).first_failing_step == 1
