@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Project tasks that work on a fresh machine with only Python and pip.
 
-    python3 dev.py demo   # install, then a short capacity ramp -> report
+    python3 dev.py demo   # install, then the capacity search -> report
     python3 dev.py test   # install dev deps, then ruff, mypy, the whole test suite
 
 Each task creates (or reuses) the virtualenv ``.venv`` (``LOCUST_ML_VENV`` to
@@ -56,20 +56,14 @@ def demo(args: list[str]) -> int:
         "-f",
         "locustfiles/summarizer.py",
         "--headless",
-        "--ml-ramp-start",
-        "1",
-        "--ml-ramp-factor",
-        "2",
-        "--ml-ramp-max",
-        "16",
-        "--ml-step-time",
-        "20s",
-        # What the report decides with: the SLOs, an instance price (a 4-vCPU
+        # The main job, from its defaults: the capacity search (a saturation
+        # probe, then Poisson arrivals bracketed and bisected).
+        "--ml-shape",
+        "capacity-search",
+        # What the report decides with: the SLO, an instance price (a 4-vCPU
         # cloud VM) and a peak to plan replicas for.
         "--ml-slo",
         "p95<3s",
-        "--ml-slo",
-        "errors<1%",
         "--ml-price-per-hour",
         "0.17",
         "--ml-instance",

@@ -25,13 +25,12 @@ Ranking (``--sort cost``, the default):
 replica, highest first, then the rest. The relative cost is always against the
 cheapest priced run with an SLO capacity (``1.00x`` is the cheapest).
 
-The p99 at capacity is interpolated on ``capacity.curve`` between the last
-passing and the first failing step, on the same axis the SLO capacity itself
-is interpolated on (good throughput of the passing step; good throughput, or
-the load offered, of the failing one); when the capacity sits on a measured
-step it is that step's p99. When neither applies it is not shown rather than
-guessed. A capacity that no failing step bounds (``capacity.bound`` is
-``lower-bound``: the ramp stopped before the SLO broke) is shown as ``>=``.
+The p99 at capacity is the p99 of the step that stands for the SLO capacity
+(``capacity.last_passing_step`` on ``capacity.curve``: the capacity is that
+step's good throughput, never an interpolation); when the curve does not
+have it, it is not shown rather than guessed. A capacity that no failing
+step bounds (``capacity.bound`` is ``lower-bound``: the ramp stopped before
+the SLO broke) is shown as ``>=``.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ COMPARE_SCHEMA_VERSION = "1.0"
 #: ``--sort`` choices (``locust_ml.cli`` defines the options; a test keeps them in step).
 SORT_KEYS = ("cost", "capacity")
 #: Major version of ``report.json`` this reader understands.
-_REPORT_MAJOR = "1"
+_REPORT_MAJOR = "2"
 
 
 # --------------------------------------------------------------------- reading
@@ -162,7 +161,7 @@ class RunSummary:
     source: str
     verdict: str  # PASS, FAIL, INVALID, or "-" when the report has no verdict
     slo_rps: float | None
-    slo_rps_ci: tuple[float, float] | None
+    slo_rps_ci: tuple[float, float | None] | None
     knee_rps: float | None
     p99_ms: float | None
     gpu_utilization: float | None  # 0..1 at SLO capacity
@@ -217,24 +216,28 @@ def _verdict(report: Mapping[str, Any], source: str) -> str:
     return "-"
 
 
-def _ci(capacity: Mapping[str, Any] | None, source: str) -> tuple[float, float] | None:
+def _ci(capacity: Mapping[str, Any] | None, source: str) -> tuple[float, float | None] | None:
+    """The interval ``[low, high]``; ``high`` is null when nothing bounds it from above."""
     value = None if capacity is None else capacity.get("slo_rps_ci")
     if value is None:
         return None
+
+    def number(v: Any) -> bool:
+        real = isinstance(v, int | float) and not isinstance(v, bool)
+        return real and math.isfinite(v) and v >= 0
+
     ok = (
         isinstance(value, Sequence)
         and not isinstance(value, str)
         and len(value) == 2
-        and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-            for v in value
-        )
+        and number(value[0])
+        and (value[1] is None or number(value[1]))
     )
     if not ok:
         raise ReportError(
             f"{source}: capacity.slo_rps_ci must be [low, high] or null, got {value!r}"
         )
-    return (float(value[0]), float(value[1]))
+    return (float(value[0]), None if value[1] is None else float(value[1]))
 
 
 def _curve_rate(point: Mapping[str, Any], key: str) -> float | None:
@@ -249,48 +252,15 @@ def _curve_p99(point: Mapping[str, Any]) -> float | None:
     return _curve_rate(lat, "p99") if isinstance(lat, Mapping) else None
 
 
-def _x_passing(p: Mapping[str, Any]) -> float | None:
-    """Where the analysis places a passing step: its good throughput."""
-    for key in ("good_rps", "achieved_rps", "offered_rps"):
-        x = _curve_rate(p, key)
-        if x is not None:
-            return x
-    return None
-
-
-def _x_failing(p: Mapping[str, Any]) -> float | None:
-    """Where it places the failing step: good throughput, or the load it was offered."""
-    good, achieved = _curve_rate(p, "good_rps"), _curve_rate(p, "achieved_rps")
-    offered = _curve_rate(p, "offered_rps")
-    if good is not None and achieved is not None:
-        return max(good, min(achieved, offered if offered is not None else achieved))
-    return achieved if achieved is not None else offered
-
-
 def p99_at_capacity(capacity: Mapping[str, Any] | None) -> float | None:
-    """p99 (ms) at the SLO capacity, from ``capacity.curve``; None when not derivable.
-
-    The step's own p99 when the capacity is the last passing step's rate
-    (within 1e-6 relative); else linear between the last passing and the
-    first failing step, on the axis the capacity was interpolated on
-    (:func:`locust_ml.analysis.capacity.slo_capacity`).
-    """
+    """p99 (ms) of the step that stands for the SLO capacity; None when not derivable."""
     slo = None if capacity is None else capacity.get("slo_rps")
     curve = None if capacity is None else capacity.get("curve")
     if capacity is None or not isinstance(slo, int | float) or not isinstance(curve, list):
         return None
     points = {p.get("step"): p for p in curve if isinstance(p, Mapping)}
-    lo = points.get(capacity.get("last_passing_step"))
-    hi = points.get(capacity.get("first_failing_step"))
-    x0, y0 = (None, None) if lo is None else (_x_passing(lo), _curve_p99(lo))
-    if x0 is None or y0 is None:
-        return None
-    if math.isclose(slo, x0, rel_tol=1e-6):
-        return y0
-    x1, y1 = (None, None) if hi is None else (_x_failing(hi), _curve_p99(hi))
-    if x1 is None or y1 is None or not x0 < slo <= x1 * (1 + 1e-9):
-        return None
-    return y0 + (y1 - y0) * (slo - x0) / (x1 - x0)
+    step = points.get(capacity.get("last_passing_step"))
+    return None if step is None else _curve_p99(step)
 
 
 def _no_capacity_reason(report: Mapping[str, Any], capacity: Mapping[str, Any] | None) -> str:
@@ -450,7 +420,8 @@ def _cells(r: RunSummary) -> list[str]:
     if r.slo_rps is not None and r.lower_bound:
         cap = ">=" + cap
     if r.slo_rps is not None and r.slo_rps_ci is not None:
-        cap += f" ({r.slo_rps_ci[0]:.1f}-{r.slo_rps_ci[1]:.1f})"
+        high = r.slo_rps_ci[1]
+        cap += f" ({r.slo_rps_ci[0]:.1f}-{'open' if high is None else f'{high:.1f}'})"
     return [
         "-" if r.rank is None else str(r.rank),
         r.label,

@@ -18,8 +18,6 @@ from tests.integration.helpers import BIN, ROOT
 pytestmark = pytest.mark.slow
 
 FIXTURE = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop.json"
-#: compare reads schema 1.x reports.
-FIXTURE_V1 = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop_v1.json"
 
 
 def _cases(tmp: Path) -> list[tuple[list[str], str]]:
@@ -29,7 +27,7 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
     data["steps"][0]["latency_ms"]["p99"] = 123456.789
     edited.write_text(json.dumps(data).replace("123456.789", "1e999", 1))
     negative = tmp / "negative.json"
-    data = json.loads(FIXTURE_V1.read_text())
+    data = json.loads(FIXTURE.read_text())
     data["capacity"]["slo_rps"] = -5
     negative.write_text(json.dumps(data))
     return [

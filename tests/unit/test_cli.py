@@ -104,7 +104,7 @@ def _report(path: Path, slo_rps: float | None, price: float | None) -> Path:
     path.write_text(
         json.dumps(
             {
-                "schema_version": "1.1",
+                "schema_version": "2.0",
                 "run": {"locustfile": "locustfiles/summarizer.py", "target": None},
                 "capacity": {"slo_rps": slo_rps, "curve": [], "utilization": {}},
                 "verdict": {"passed": True, "valid": True},

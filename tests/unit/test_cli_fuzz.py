@@ -34,7 +34,7 @@ from locust_ml.cli import build_parser, main
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop.json"
 #: What compare and autoscale read today (schema 1.x; they refuse 2.0 reports).
-REPORT_V1 = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop_v1.json"
+READERS_REPORT = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop.json"
 PROFILE = ROOT / "locust_ml" / "profiles" / "librispeech_durations.json"
 
 FUZZ = settings(
@@ -234,11 +234,13 @@ def test_report_readers_fail_in_one_line(
     saved = tmp_path / "report.json"
     out = tmp_path / "out"
     parser = _subparser(command)
-    fixed = ["--deployment", "d", "-o", str(out)] if command == "autoscale" else [str(REPORT_V1)]
+    fixed = (
+        ["--deployment", "d", "-o", str(out)] if command == "autoscale" else [str(READERS_REPORT)]
+    )
 
     @FUZZ
     @given(
-        text=mutated_text(REPORT_V1),
+        text=mutated_text(READERS_REPORT),
         argv=options(parser, frozenset({"--output", "-o", "--markdown", "--json"})),
     )
     def check(text: str, argv: list[str]) -> None:

@@ -248,7 +248,7 @@ def report(
     plan: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
-        "schema_version": "1.1",
+        "schema_version": "2.0",
         "run": {"locustfile": "locustfiles/summarizer.py", "target": "http://127.0.0.1:8000"},
         "capacity": {
             "slo_rps": slo_rps,
@@ -385,7 +385,7 @@ def test_no_slo_capacity_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no SLO capacity"):
         manifests(report(None))
     with pytest.raises(ConfigError, match="no SLO capacity"):
-        manifests({"schema_version": "1.0", "run": {}})  # an old report
+        manifests({"schema_version": "2.0", "run": {}})  # an old report
 
 
 def test_plan_sets_replicas_and_default_utilization() -> None:

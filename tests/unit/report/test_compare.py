@@ -55,7 +55,7 @@ def report(
     first_failing: int | None = None,
     bound: str = "bracketed",
 ) -> dict[str, Any]:
-    """A schema 1.1 report dict with only the keys compare reads."""
+    """A schema 2.0 report dict with only the keys compare reads."""
     cost = None
     if price is not None:
         cost = {
@@ -71,7 +71,7 @@ def report(
             else price / (tokens_out_per_s * 3600) * 1_000_000,
         }
     return {
-        "schema_version": "1.1",
+        "schema_version": "2.0",
         "tool": {"name": "locust-ml", "version": "0.1.0"},
         "run": {"locustfile": "locustfiles/summarizer.py", "target": "http://127.0.0.1:8000"},
         "slos": ["p99<500ms"],
@@ -99,9 +99,9 @@ def report(
 
 
 def old_report() -> dict[str, Any]:
-    """A schema 1.0 report: written before capacity, verdict and cost existed."""
+    """A report without a capacity analysis (none was decided: nothing judged)."""
     return {
-        "schema_version": "1.0",
+        "schema_version": "2.0",
         "tool": {"name": "locust-ml", "version": "0.1.0"},
         "run": {"locustfile": "locustfiles/summarizer.py", "target": "http://127.0.0.1:44565"},
         "percentiles": [50.0, 99.0],
@@ -169,10 +169,10 @@ def test_unpriced_runs_rank_after_priced_ones_by_capacity_then_no_capacity_last(
     assert by["dear-10"].relative_cost == pytest.approx(2.0, rel=1e-12)
     assert by["unpriced-120"].relative_cost is None
     assert "no price" in (by["unpriced-90"].note or "")
-    assert "schema 1.0" in (by["old"].note or "")
+    assert "schema 2.0" in (by["old"].note or "")
     assert "no SLO capacity" in (by["failed-everything"].note or "")
     table = format_table(result)
-    assert "schema 1.0" in table  # the reason is shown
+    assert "schema 2.0" in table  # the reason is shown
     assert table.index("cheap-20") < table.index("old")
 
 
@@ -232,25 +232,19 @@ def test_ci_knee_gpu_and_lower_bound_are_shown() -> None:
     assert "at least 40.0 req/s" in table
 
 
-def test_p99_at_capacity_interpolates_between_the_bracketing_steps() -> None:
+def test_p99_at_capacity_is_the_capacity_steps() -> None:
     # step 2 passes at 30 good req/s with p99 400; step 3 fails at 50 with p99 600.
     curve = _curve([(1, 10.0, 10.0, 200.0, True), (2, 30.0, 30.0, 400.0, True)])
     curve += _curve([(3, 50.0, 50.0, 600.0, False)])
     cap = {
-        "slo_rps": 40.0,
+        "slo_rps": 30.0,
         "curve": curve,
         "last_passing_step": 2,
         "first_failing_step": 3,
     }
-    # halfway from 30 to 50 -> halfway from 400 to 600
-    assert p99_at_capacity(cap) == pytest.approx(500.0)
-    # a failing step that shed load sits at what it achieved (as in slo_capacity)
-    shed = [*curve[:2], *_curve([(3, 40.0, 52.0, 600.0, False)])]
-    assert p99_at_capacity({**cap, "curve": shed}) == pytest.approx(400 + 200 * 10 / 22)
-    # the capacity on a measured step is that step's p99
-    assert p99_at_capacity({**cap, "slo_rps": 30.0}) == pytest.approx(400.0)
-    # outside the bracket, or without a curve: not guessed
-    assert p99_at_capacity({**cap, "slo_rps": 70.0}) is None
+    # The capacity is step 2's good throughput; its p99 is step 2's (never interpolated).
+    assert p99_at_capacity(cap) == pytest.approx(400.0)
+    # Without the step on the curve, or without a curve: not guessed.
     assert p99_at_capacity({**cap, "curve": []}) is None
     assert p99_at_capacity({**cap, "last_passing_step": None}) is None
     assert p99_at_capacity(None) is None
@@ -258,8 +252,8 @@ def test_p99_at_capacity_interpolates_between_the_bracketing_steps() -> None:
 
 def test_p99_column_uses_the_curve() -> None:
     curve = _curve([(1, 30.0, 30.0, 400.0, True), (2, 50.0, 50.0, 600.0, False)])
-    r = report(slo_rps=40.0, price=1.0, curve=curve, last_passing=1, first_failing=2)
-    assert summarize_run(r, "x").p99_ms == pytest.approx(500.0)
+    r = report(slo_rps=30.0, price=1.0, curve=curve, last_passing=1, first_failing=2)
+    assert summarize_run(r, "x").p99_ms == pytest.approx(400.0)
 
 
 def test_null_capacity_and_missing_sections_are_tolerated() -> None:
@@ -319,9 +313,9 @@ def _write(path: Path, data: object) -> Path:
     return path
 
 
-def test_load_report_accepts_old_and_new_schemas_and_directories(tmp_path: Path) -> None:
+def test_load_report_accepts_reports_and_their_directories(tmp_path: Path) -> None:
     _write(tmp_path / "old" / "report.json", old_report())
-    assert load_report(tmp_path / "old")["schema_version"] == "1.0"
+    assert load_report(tmp_path / "old")["schema_version"] == "2.0"
     p = _write(tmp_path / "new.json", report(slo_rps=1.0))
     assert load_report(p)["capacity"]["slo_rps"] == 1.0
 
@@ -331,11 +325,11 @@ def test_load_report_accepts_old_and_new_schemas_and_directories(tmp_path: Path)
     [
         (None, "no such report file"),
         ("{not json", "not a JSON report"),
-        ('{"schema_version": "1.0", "run": NaN}', "not a JSON report"),
+        ('{"schema_version": "2.0", "run": NaN}', "not a JSON report"),
         ("[1, 2]", "expected a locust-ml report"),
-        ('{"schema_version": "2.0", "run": {}}', "unsupported report schema_version '2.0'"),
+        ('{"schema_version": "1.1", "run": {}}', "unsupported report schema_version '1.1'"),
         ('{"hello": "world"}', "unsupported report schema_version None"),
-        ('{"schema_version": "1.1"}', "no 'run' object"),
+        ('{"schema_version": "2.0"}', "no 'run' object"),
     ],
 )
 def test_load_report_errors_name_the_file(
