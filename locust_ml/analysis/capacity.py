@@ -395,8 +395,10 @@ def analyze_capacity(
     sat_i, sat_rps = find_saturation(knee_curve, settings)
     saturation = None
     if sat_i is not None and sat_rps is not None:
-        saturation = max(knee_curve[sat_i:], key=lambda p: p.good_rps)
-    if sat_i is None and knee_curve:
+        # The point that set the saturation throughput (find_saturation looks
+        # from the step before the saturated one on).
+        saturation = max(knee_curve[max(sat_i - 1, 0) :], key=lambda p: p.good_rps)
+    if sat_i is None and any(p.good_rps > 0 for p in knee_curve):
         notes.append("saturation: throughput kept rising with the load at every step")
     cap = slo_capacity(ordered, saturation=saturation)
     if cap.rps is None:

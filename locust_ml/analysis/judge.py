@@ -12,7 +12,9 @@ and the verdict reads the judgements.
 A step **passes** when, over its measured part (after its warm-up):
 
 1. something completed (a step in which the target answered nothing fails:
-   a hung or dead target is not a fast one);
+   a hung or dead target is not a fast one); and errors stayed under the
+   ceiling (below) - failed answers are the target's, however busy the load
+   generator was (a target refusing connections makes closed-loop users spin);
 2. the load generator kept its schedule: no open-loop send dropped, sends
    late by no more than :func:`lateness_limit_ms` at p99, and its CPU below
    :data:`GENERATOR_CPU_LIMIT` (otherwise the generator, not the target,
@@ -268,15 +270,20 @@ def _decided_failure(  # noqa: PLR0911 - one return per rule of the module docst
             return Outcome.PASS, [], slo
         flight = f"; {m.in_flight} requests were in flight" if m.in_flight else ""
         return Outcome.NO_ANSWERS, [f"no request completed after the warm-up{flight}"], slo
-    generator = _generator(m, rule)
-    if generator:
-        return Outcome.GENERATOR, generator, slo
-    if not (final or m.requests >= rule.samples_needed):
-        return Outcome.PASS, [], slo
+    decided = final or m.requests >= rule.samples_needed
     # While the step runs a missing statistic (no TTFT yet) is not a failure;
     # at its end no data is (slo.evaluate).
     failed = [str(r) for r in (slo.failed if slo else ()) if final or r.status != "no-data"]
     failed += _ceiling(m, rule)
+    errors_failed = any(r.slo.metric == "errors" for r in (slo.failed if slo else ()))
+    if decided and (errors_failed or _ceiling(m, rule)):
+        # Failed answers are the target's, however busy the load generator was.
+        return Outcome.SLO, failed, slo
+    generator = _generator(m, rule)
+    if generator:
+        return Outcome.GENERATOR, generator, slo
+    if not decided:
+        return Outcome.PASS, [], slo
     if failed:
         return Outcome.SLO, failed, slo
     shortfall = _shortfall(m, rule)

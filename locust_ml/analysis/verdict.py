@@ -15,8 +15,9 @@ Two questions, kept apart in the spirit of MLPerf LoadGen's VALID/INVALID:
   other test (soak, stages, a constant load, a custom shape) passes when
   every judged step passed and, over the whole run, errors stayed under the
   ceiling; the soak and spike verdicts, when present, must pass too. In every
-  test a step in which the target answered nothing fails the run: a target
-  that stopped answering is broken, not overloaded.
+  test a step in which the target answered nothing, or refused or dropped
+  nearly every connection, fails the run: a target that stopped answering is
+  broken, not overloaded.
 
 Steps are judged once, by :func:`~locust_ml.analysis.judge.judge_step`
 (the capacity search's judgements are the search's own, made by the same
@@ -44,6 +45,7 @@ __all__ = [
     "EXIT_PASS",
     "EXIT_SLO_FAILED",
     "NOT_JUDGED_LABELS",
+    "NO_CAPACITY_SHAPES",
     "RunVerdict",
     "judge_run",
 ]
@@ -54,6 +56,10 @@ EXIT_INVALID = 2
 
 #: Shapes whose purpose is to find the limit; steps beyond it fail by design.
 CAPACITY_SHAPES = frozenset({"ramp", "capacity-search"})
+
+#: Shapes that hold loads on purpose rather than search them: a report of one
+#: states no capacity (a soak's one held load is not a limit).
+NO_CAPACITY_SHAPES = frozenset({"soak", "spike"})
 
 #: Steps that are transitions, not measurements: ramps into and out of a
 #: soak's hold, a search's drain; a spike's spike and recovery are judged
@@ -78,12 +84,34 @@ class RunVerdict:
         return EXIT_PASS if self.passed else self.fail_code
 
 
-def _no_answers(steps: Sequence[StepStats], judgements: Mapping[int, StepJudgement]) -> list[str]:
+#: A step whose requests failed this much on the connection itself (refused,
+#: reset, dropped) had a target that was down, not overloaded.
+DOWN_SHARE = 0.9
+
+
+def _target_broke(steps: Sequence[StepStats], judgements: Mapping[int, StepJudgement]) -> list[str]:
+    """Steps where the target answered nothing, or refused the connections: broken, not busy.
+
+    An overloaded target answers late or sheds (429/503); one that answers
+    nothing for a whole step, or refuses or drops nearly every connection,
+    has stopped (a crash, a hang, a kill -9). That fails any run, a
+    capacity test's included, where failing steps above the capacity are
+    otherwise expected.
+    """
     out = []
     for step in steps:
         j = judgements.get(step.id)
-        if j is not None and j.outcome is Outcome.NO_ANSWERS and step.label not in ("cooldown",):
+        if j is None or step.label == "cooldown":
+            continue
+        if j.outcome is Outcome.NO_ANSWERS:
             out.append(f"the target answered nothing in step {step.id}: {'; '.join(j.reasons)}")
+            continue
+        refused = (step.status or {}).get("connection", 0)
+        if step.requests and refused >= DOWN_SHARE * step.requests:
+            out.append(
+                f"the target stopped taking connections in step {step.id}: {refused} of "
+                f"{step.requests} requests were refused or dropped"
+            )
     return out
 
 
@@ -189,7 +217,7 @@ def judge_run(
                     f"errors {ratio:.2%} of {total_requests} requests over the run, above the "
                     f"{ceiling:.0%} error ceiling"
                 )
-        failed[:0] = _no_answers(steps, judgements)
+        failed[:0] = _target_broke(steps, judgements)
     for name, passed, reasons in extra_verdicts:
         if not passed:
             failed.extend([f"{name}: {r}" for r in reasons] or [f"{name} verdict failed"])

@@ -14,6 +14,7 @@ from locust_ml.analysis.capacity import CapacityAnalysis
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.steps import StepStats
 from locust_ml.analysis.utilization import SeriesStats
+from locust_ml.analysis.verdict import NO_CAPACITY_SHAPES, NOT_JUDGED_LABELS
 from locust_ml.report.model import RunReport
 from locust_ml.report.sections import knee_of, spike_summary
 
@@ -50,8 +51,8 @@ def _judged_word(report: RunReport, s: StepStats) -> str:
     """The step's judgement in a word: pass, FAIL, a failure's kind, or why none."""
     if s.partial:
         return "partial"
-    if s.label in ("probe", "cooldown"):
-        return s.label
+    if s.label in NOT_JUDGED_LABELS:
+        return s.label  # a transition, judged by the soak or spike verdict if at all
     j = report.judgements.get(s.id)
     if j is None:
         return "-"
@@ -245,7 +246,9 @@ def format_capacity_summary(report: RunReport) -> str:
         *_spike_lines(report),
         f"locust-ml capacity (judged with: {report.rule.describe() or 'no SLO'})",
     ]
-    if c is not None:
+    if report.run.shape in NO_CAPACITY_SHAPES:
+        pass  # a soak or a spike holds loads on purpose: no capacity is measured
+    elif c is not None:
         lines.extend(_capacity_lines(c))
     else:
         lines.append("  SLO capacity per replica: - (no step was judged)")

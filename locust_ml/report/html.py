@@ -38,6 +38,7 @@ from markupsafe import Markup
 
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.status import STATUS_CLASSES
+from locust_ml.analysis.verdict import NO_CAPACITY_SHAPES, NOT_JUDGED_LABELS
 from locust_ml.report import sections
 from locust_ml.report.console import format_ms
 from locust_ml.report.files import write_atomic
@@ -219,7 +220,7 @@ def step_table(report: Mapping[str, Any], percentiles: Sequence[str] | None = No
                 word = "partial"
             elif not isinstance(outcome, str):
                 label = s.get("label")
-                word = str(label) if label in ("probe", "cooldown") else "-"
+                word = str(label) if label in NOT_JUDGED_LABELS else "-"
             else:
                 word = "pass" if ok else ("FAIL" if outcome == "slo" else outcome)
             row += [fmt_rate(s.get("ok_rps")), word]
@@ -449,6 +450,8 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
         "reasons": _strs(verdict.get("reasons")),
         "warnings": _strs(verdict.get("warnings")),
         "capacity": _capacity(report),
+        "holds_loads": run.get("shape") in NO_CAPACITY_SHAPES,
+        "run_shape": run.get("shape"),
         "cost": _cost(report),
         "plan": _plan(report),
         "curve_svg": _safe(plots.latency_throughput_svg(report)),

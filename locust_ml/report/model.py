@@ -46,6 +46,7 @@ from locust_ml.analysis.utilization import SeriesStats, UtilizationLog
 from locust_ml.analysis.verdict import (
     CAPACITY_SHAPES,
     EXIT_SLO_FAILED,
+    NOT_JUDGED_LABELS,
     RunVerdict,
     judge_run,
 )
@@ -301,8 +302,8 @@ def judge_steps(report: RunReport, rule: JudgeRule) -> dict[int, StepJudgement]:
     cpu = _generator_cpu(report.telemetry)
     out = _search_judgements(report, rule)
     for step in report.steps:
-        if step.id in out or step.partial or step.label in ("cooldown", "probe"):
-            continue
+        if step.id in out or step.partial or step.label in NOT_JUDGED_LABELS:
+            continue  # transitions (ramp-up, cooldown, a spike...) are not measurements
         judged = judge_step(measure_step(step, report.window_s, cpu.get(step.id)), rule, final=True)
         assert judged is not None  # noqa: S101 - final judgements always answer
         out[step.id] = judged

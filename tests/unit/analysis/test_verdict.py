@@ -187,3 +187,17 @@ def test_nothing_judged_or_nothing_at_all_is_invalid() -> None:
     )
     v = judge([None], steps=[step(1, requests=0)], total_requests=0)
     assert v.reasons == ("no request completed; nothing was measured",)
+
+
+def test_a_target_that_refuses_connections_fails_even_a_capacity_test() -> None:
+    steps = [step(1), step(2)]
+    steps[1] = StepStats(**{**steps[1].__dict__, "status": {"connection": 980, "ok": 20}})
+    v = judge([P, F], steps=steps)
+    assert (v.passed, v.valid) == (False, True)
+    assert v.reasons[0] == (
+        "the target stopped taking connections in step 2: 980 of 1000 requests were refused "
+        "or dropped"
+    )
+    # Shedding (503s) above the capacity is overload, not a broken target.
+    steps[1] = StepStats(**{**steps[1].__dict__, "status": {"shed": 980, "ok": 20}})
+    assert judge([P, F], steps=steps).passed
