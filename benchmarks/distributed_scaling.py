@@ -202,10 +202,10 @@ def run_once(
         str(BIN / "locust"), "-f", LOCUSTFILE, "--headless", "--master",
         "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
         "--expect-workers", str(workers), "--host", host,
-        "--ml-arrival", "poisson", "--ml-ramp-start", str(rate), "--ml-ramp-max", str(rate),
-        "--ml-step-time", f"{seconds}s", "--ml-window", "1s", "--ml-seed", "1",
-        *PAYLOADS[payload], "--ml-nvml", "off",
-        "--ml-pool-users", str(8 * workers), "--ml-max-lateness", "2s",
+        "--ml-arrival", "poisson",
+        "--ml-shape", f"ramp:start={rate},max={rate},step={seconds}s,window=1s",
+        "--ml-seed", "1", *PAYLOADS[payload], "--ml-nvml", "off",
+        "--ml-open-loop", f"senders={8 * workers},lateness=2s",
         "--ml-report-dir", str(out), "--only-summary",
     ]  # fmt: skip
     worker_args = [

@@ -87,11 +87,11 @@ def _run(rate: float, arrival: str) -> tuple[dict[str, Any], np.ndarray[Any, Any
     run = subprocess.run(
         [
             str(BIN / "locust"), "-f", "benchmarks/open_loop_locustfile.py", "--headless",
-            "--ml-server-backend", "simulated", "--ml-server-args",
-            f"{server} --max-queue-delay-ms 1",
-            "--ml-arrival", arrival, "--ml-ramp-start", str(rate), "--ml-ramp-max", str(rate),
-            "--ml-step-time", f"{SECONDS}s", "--ml-window", "2s", "--ml-seed", "1",
-            "--ml-prompt-tokens", "const:20", "--ml-output-tokens", "const:2",
+            "--ml-server-backend", "simulated",
+            "--ml-server-args", f"{server} --max-queue-delay-ms 1",
+            "--ml-arrival", arrival,
+            "--ml-shape", f"ramp:start={rate},max={rate},step={SECONDS}s,window=2s",
+            "--ml-seed", "1", "--ml-prompt-tokens", "const:20", "--ml-output-tokens", "const:2",
             "--ml-nvml", "off", "--ml-report-dir", str(tmp / "report"), "--only-summary",
         ],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,

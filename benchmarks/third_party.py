@@ -510,8 +510,8 @@ def run_locust(url: str, *, seconds: int = 20, users: int = 16) -> LocustRun:
         cmd = [
             sys.executable, "-m", "locust", "-f", str(REPO / "locustfiles" / "summarizer.py"),
             "--headless", "--host", url, "-t", f"{seconds + 10}s", "--only-summary",
-            "--ml-ramp-start", str(users), "--ml-ramp-max", str(users),
-            "--ml-step-time", f"{seconds}s", "--ml-report-dir", f"{tmp}/report",
+            "--ml-shape", f"ramp:start={users},max={users},step={seconds}s",
+            "--ml-report-dir", f"{tmp}/report",
         ]  # fmt: skip
         print("third_party: + locust " + " ".join(cmd[3:]), flush=True)
         done = subprocess.run(cmd, cwd=REPO, timeout=seconds + 120, check=False)

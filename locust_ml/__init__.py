@@ -15,7 +15,7 @@ the case inside a locustfile run by ``locust``.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from locust_ml.errors import (
     ConfigError,
@@ -27,6 +27,7 @@ from locust_ml.errors import (
 
 __all__ = [
     "AudioUser",
+    "CapacitySearchShape",
     "ChatCompletionsUser",
     "ConfigError",
     "DependencyError",
@@ -34,13 +35,17 @@ __all__ = [
     "LocustMLError",
     "MLUser",
     "RampShape",
+    "SoakShape",
+    "SpikeShape",
+    "StagesShape",
     "TargetError",
     "TextUser",
     "TraceError",
     "__version__",
 ]
 
-__version__ = "0.1.0"
+from locust_ml.lazy import lazy_exports
+from locust_ml.version import __version__
 
 _LAZY = {
     "MLUser": "locust_ml.plugin.users",
@@ -48,11 +53,20 @@ _LAZY = {
     "TextUser": "locust_ml.plugin.users",
     "ImageUser": "locust_ml.plugin.users",
     "AudioUser": "locust_ml.plugin.users",
-    "RampShape": "locust_ml.plugin.shapes",
+    **dict.fromkeys(
+        ("RampShape", "SoakShape", "SpikeShape", "StagesShape", "CapacitySearchShape"),
+        "locust_ml.plugin.shapes",
+    ),
 }
 
 if TYPE_CHECKING:
-    from locust_ml.plugin.shapes import RampShape
+    from locust_ml.plugin.shapes import (
+        CapacitySearchShape,
+        RampShape,
+        SoakShape,
+        SpikeShape,
+        StagesShape,
+    )
     from locust_ml.plugin.users import (
         AudioUser,
         ChatCompletionsUser,
@@ -62,15 +76,11 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'locust_ml' has no attribute {name!r}")
-    import importlib
+def _register_plugin() -> None:
+    import locust_ml.plugin  # noqa: F401 - registers the plugin before a Locust-facing name
 
-    import locust_ml.plugin  # noqa: F401 - registers the plugin first
 
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, before=_register_plugin)
 
 
 if "locust" in sys.modules:

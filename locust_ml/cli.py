@@ -57,10 +57,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace) -> int:
-    # Imports Locust (the options are registered on its parser): only this command pays.
-    from locust_ml.plugin.options import format_option_groups, option_groups
+    from locust_ml.options import format_listing, markdown_table
 
-    sys.stdout.write(format_option_groups(option_groups()))
+    sys.stdout.write(markdown_table() if args.markdown else format_listing())
     return 0
 
 
@@ -279,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
             "shows it. (locust -f LOCUSTFILE --help prints before the locustfile, and so the "
             "plugin, is loaded: it cannot list them.)"
         ),
+    )
+    options.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the tables of docs/options.md instead (generated from the same table)",
     )
     options.set_defaults(func=_options)
 

@@ -9,13 +9,41 @@ share these.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar
 
 from locust_ml.errors import ConfigError
 
-__all__ = ["parse_duration", "parse_percentiles"]
+__all__ = [
+    "DEFAULT_PERCENTILES",
+    "Key",
+    "duration",
+    "format_duration",
+    "format_value",
+    "fraction",
+    "key",
+    "optional_duration",
+    "optional_positive",
+    "parse_duration",
+    "parse_keys",
+    "parse_percentiles",
+    "parse_switch",
+    "plain_text",
+    "positive",
+    "positive_duration",
+    "positive_int",
+    "spec_keys",
+    "split_keys",
+    "split_spec",
+]
+
+_T = TypeVar("_T")
+
+#: The latency percentiles a report shows unless ``--ml-percentiles`` says otherwise.
+DEFAULT_PERCENTILES: Final[tuple[float, ...]] = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -77,3 +105,207 @@ def parse_percentiles(
     if not out:
         raise ConfigError(f"{option}: no percentiles given")
     return tuple(sorted(out))
+
+
+# ---------------------------------------------------------------- NAME:KEY=VALUE specs
+
+_SWITCH = {
+    **dict.fromkeys(("on", "true", "yes", "1"), True),
+    **dict.fromkeys(("off", "false", "no", "0"), False),
+}
+
+
+def parse_switch(text: str, *, option: str = "switch") -> bool:
+    """``on``/``off`` (also true/false, yes/no, 1/0) as a bool.
+
+    >>> parse_switch("on"), parse_switch("False")
+    (True, False)
+    """
+    value = _SWITCH.get(str(text).strip().lower())
+    if value is None:
+        raise ConfigError(f"{option}: expected on or off, got {text!r}")
+    return value
+
+
+def split_spec(text: str, *, option: str, bare: str | None = None) -> tuple[str, dict[str, str]]:
+    """``NAME[:KEY=VALUE,...]`` into the name and its raw key values.
+
+    The one mini-language of ``--ml-shape``, ``--ml-arrival`` and
+    ``--ml-open-loop``. ``bare`` names the key a first value without ``=``
+    stands for (``trace:data/t.csv`` is ``trace:path=data/t.csv``). Keys are
+    lower-cased; a key given twice is an error (the second would silently win).
+
+    >>> split_spec("ramp:start=2, max=64", option="--ml-shape")
+    ('ramp', {'start': '2', 'max': '64'})
+    """
+    name, _, rest = str(text).strip().partition(":")
+    return name.strip().lower(), split_keys(rest, option=option, bare=bare, whole=text)
+
+
+def split_keys(
+    text: str, *, option: str, bare: str | None = None, whole: str | None = None
+) -> dict[str, str]:
+    """``KEY=VALUE,...`` into raw key values (see :func:`split_spec`).
+
+    >>> split_keys("senders=8, lateness=5s", option="--ml-open-loop")
+    {'senders': '8', 'lateness': '5s'}
+    """
+    text = str(text)
+    whole = text if whole is None else whole
+    params: dict[str, str] = {}
+    for i, part in enumerate(p.strip() for p in text.split(",") if p.strip()):
+        key, eq, value = part.partition("=")
+        if not eq:
+            if bare is None or i != 0:
+                raise ConfigError(f"{option}: {part!r} in {whole!r} is not KEY=VALUE")
+            key, value = bare, part
+        key = key.strip().lower()
+        if key in params:
+            raise ConfigError(f"{option}: {key!r} is given twice in {whole!r}")
+        params[key] = value.strip()
+    return params
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """A key of a spec dataclass: how its text is parsed, and what it means.
+
+    Stored in the field's metadata by :func:`key`, so each key is written
+    once: the dataclass field is the key's name, type and default, and the
+    spec parser, the listing and the docs all read it from there.
+    """
+
+    parse: Callable[[str, str], Any]
+    help: str
+    #: How the default reads in the listing and the docs (None: formatted from the value).
+    shown: str | None = None
+
+    @property
+    def seconds(self) -> bool:
+        """Whether the value is a duration (written back as ``30s``, ``4h``)."""
+        return self.parse in (duration, positive_duration, optional_duration)
+
+    def text(self, value: Any) -> str:
+        """``value`` as this key's text."""
+        return format_value(value, seconds=self.seconds)
+
+
+def key(default: _T, parse: Callable[[str, str], _T], help: str, shown: str | None = None) -> _T:
+    """A spec dataclass field with its parser and help (``parse(text, where)``)."""
+    return dataclasses.field(default=default, metadata={"key": Key(parse, help, shown)})
+
+
+def spec_keys(cls: type) -> dict[str, tuple[Key, Any]]:
+    """The keys of a spec dataclass, in declaration order: name -> (key, default)."""
+    return {
+        f.name: (f.metadata["key"], f.default)
+        for f in dataclasses.fields(cls)
+        if "key" in f.metadata
+    }
+
+
+def parse_keys(cls: type, params: dict[str, str], *, option: str, what: str) -> dict[str, Any]:
+    """Typed values of ``params`` for the spec dataclass ``cls``; unknown keys are errors."""
+    keys = spec_keys(cls)
+    out: dict[str, Any] = {}
+    for name, text in params.items():
+        if name not in keys:
+            owner = f"{what} has" if what else "it has"
+            raise ConfigError(f"{option}: {owner} no key {name!r}; its keys are {', '.join(keys)}")
+        out[name] = keys[name][0].parse(text, f"{option}: {what} {name}".replace(":  ", ": "))
+    return out
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as the duration language writes them, exactly (parse_duration reads them back).
+
+    >>> [format_duration(x) for x in (20, 90, 14400, 0.25, 0, 3725)]
+    ['20s', '1m30s', '4h', '250ms', '0s', '1h2m5s']
+    """
+    if seconds < 1 and seconds != 0 and float(seconds * 1000).is_integer():
+        return f"{seconds * 1000:g}ms"
+    if not float(seconds).is_integer():
+        return f"{seconds:g}s"
+    h, rest = divmod(int(seconds), 3600)
+    m, s = divmod(rest, 60)
+    text = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
+    return text or "0s"
+
+
+def format_value(value: Any, *, seconds: bool = False) -> str:
+    """A key's value as the spec language writes it (``seconds``: as a duration).
+
+    >>> format_value(2.0), format_value(None), format_value(True), format_value(90.0, seconds=True)
+    ('2', '-', 'on', '1m30s')
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if seconds and isinstance(value, int | float):
+        return format_duration(float(value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+# Key parsers: ``(text, where) -> value``, raising ConfigError that names ``where``.
+
+
+def positive(text: str, where: str) -> float:
+    """A finite number > 0."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{where}: must be > 0, got {text!r}")
+    return value
+
+
+def optional_positive(text: str, where: str) -> float | None:
+    """A number > 0, or ``-``/``none`` for unset."""
+    return None if text.strip().lower() in ("", "-", "none") else positive(text, where)
+
+
+def positive_int(text: str, where: str) -> int:
+    """A whole number >= 1."""
+    value = positive(text, where)
+    if value != int(value):
+        raise ConfigError(f"{where}: expected a whole number, got {text!r}")
+    return int(value)
+
+
+def duration(text: str, where: str) -> float:
+    """A duration >= 0 (``30``, ``30s``, ``1m30s``, ``250ms``; 0 turns a phase off)."""
+    return parse_duration(text, option=where)
+
+
+def positive_duration(text: str, where: str) -> float:
+    """A duration > 0 (0 would mean "not given" nowhere: it is refused)."""
+    seconds = parse_duration(text, option=where)
+    if not seconds > 0:
+        raise ConfigError(f"{where}: expected a duration > 0 (e.g. 30s), got {text!r}")
+    return seconds
+
+
+def optional_duration(text: str, where: str) -> float | None:
+    """A duration > 0, or ``-``/``auto``/``none`` for the default rule."""
+    if text.strip().lower() in ("", "-", "auto", "none"):
+        return None
+    return positive_duration(text, where)
+
+
+def fraction(text: str, where: str) -> float:
+    """A number in (0, 1)."""
+    value = positive(text, where)
+    if not value < 1:
+        raise ConfigError(f"{where}: expected a fraction in (0, 1) (e.g. 0.03), got {text!r}")
+    return value
+
+
+def plain_text(text: str, where: str) -> str:
+    """Any non-empty text."""
+    if not text.strip():
+        raise ConfigError(f"{where}: expected a value")
+    return text.strip()

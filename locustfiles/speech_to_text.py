@@ -35,7 +35,7 @@ class SpeechToText(AudioUser):
 
 
 class Ramp(RampShape):
-    start_users = 1
+    start = 1
     factor = 2.0
-    max_users = 8
-    step_seconds = 15.0
+    max = 8
+    step = "15s"

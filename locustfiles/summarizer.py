@@ -9,9 +9,11 @@ or point it at your own OpenAI-compatible server::
 
     locust -f locustfiles/summarizer.py --headless --host http://127.0.0.1:8000
 
-Each user keeps one request in flight; the ramp adds users step by step
-(``--ml-ramp-start/--ml-ramp-step/--ml-ramp-max/--ml-step-time``), and the
-step table at the end shows where throughput stops rising and latency bends.
+Each user keeps one request in flight; the ramp doubles the users step by
+step (the class below; ``--ml-shape :max=32,step=30s`` changes it, and
+``--ml-shape capacity-search --ml-slo "p95<3s"`` finds the SLO capacity
+instead), and the step table at the end shows where throughput stops rising
+and latency bends.
 
 Prompt and output lengths are drawn together from the Azure LLM inference
 trace (conversation service, ``--ml-profile azure_conv``), and ``ignore_eos``
@@ -39,7 +41,7 @@ class Summarizer(TextUser):
 
 
 class Ramp(RampShape):
-    start_users = 1
+    start = 1
     factor = 2.0
-    max_users = 16
-    step_seconds = 20.0
+    max = 16
+    step = "20s"

@@ -30,6 +30,8 @@ from typing import Final
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from locust_ml.config import DEFAULT_PERCENTILES
+
 __all__ = [
     "DEFAULT_PERCENTILES",
     "LatencyHistogram",
@@ -41,7 +43,6 @@ HIGHEST_US: Final = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS: Final = 3
 
 #: Percentiles reported by default, as in ``report.json``'s ``latency_ms`` keys.
-DEFAULT_PERCENTILES: Final[tuple[float, ...]] = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 
 def percentile_key(q: float) -> str:

@@ -198,7 +198,7 @@ def _generator(m: StepMeasurement, rule: JudgeRule) -> list[str]:
     if m.dropped:
         reasons.append(
             f"the load generator dropped {m.dropped} sends (in-flight cap or lateness "
-            "limit); raise --ml-max-inflight or add workers"
+            "limit); raise --ml-open-loop inflight=N or add workers"
         )
     limit = lateness_limit_ms(rule.slos)
     late = m.lateness_p99_ms

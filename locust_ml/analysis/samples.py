@@ -112,6 +112,20 @@ class Accumulator:
     def hist(self, name: str) -> LatencyHistogram | None:
         return self.hists.get(name)
 
+    def judged_hist(self, open_loop: bool) -> LatencyHistogram | None:
+        """The latency the SLOs judge: from the intended send time in open loop.
+
+        The same rule as :attr:`locust_ml.analysis.steps.StepStats.judged_latency_ms`,
+        for what is still being measured (the search's running step, the live
+        exporter): in open loop the ``corrected`` histogram when it has
+        samples, else the service latency.
+        """
+        if open_loop:
+            corrected = self.hists.get("corrected")
+            if corrected is not None:
+                return corrected
+        return self.hists.get("latency")
+
     def _h(self, name: str) -> LatencyHistogram:
         h = self.hists.get(name)
         if h is None:

@@ -42,7 +42,7 @@ the generator behind) and bisects on. A step is judged once it has its
 samples and is stable, but not before ``min_step_s`` of measurement: near
 saturation a queue grows by a few percent of the rate per second, and a step
 judged sooner passes loads the target cannot sustain. One still undecided
-after ``max_step_s`` (30 s; longer while a slow target is still answering
+after ``max_step`` (30 s; longer while a slow target is still answering
 the requests the SLO percentile needs) is judged as it stands
 (``final``), which fails it.
 Failing by an SLO, the error ceiling or a completions shortfall is decided
@@ -65,7 +65,7 @@ has drained its backlog (a window without completions, at least
 **Stopping** (:class:`StopReason`): converged; resolution (closed loop, one
 user apart); throughput (closed loop, the plateau above); max-load;
 min-load (even the floor failed); step-limit; time-limit (no step is started
-that could not finish its minimum before ``max_total_s``); stopped (the
+that could not finish its minimum before ``max_time``); stopped (the
 caller ended it). The :class:`SearchResult` keeps every judged step with its
 outcome and reasons; the capacity figure itself is computed by the report
 from the steps' statistics (:mod:`locust_ml.analysis.capacity`), the same way
@@ -82,7 +82,7 @@ from locust_ml.analysis.judge import JudgeRule, Outcome, StepJudgement, StepMeas
 from locust_ml.analysis.slo import SLO
 from locust_ml.analysis.stability import StabilityRule
 from locust_ml.errors import ConfigError
-from locust_ml.schedules import LoadMode, Tick
+from locust_ml.schedules import LoadMode, Tick, format_seconds
 
 __all__ = [
     "CapacitySearch",
@@ -144,9 +144,11 @@ class SearchConfig:
     #: the minimum measurement before a pass (module docstring).
     near_step_s: float = 20.0
     near_fraction: float = 0.9
-    max_step_s: float = 30.0
+    #: Seconds a step is measured at most (longer while a slow target answers).
+    max_step: float = 30.0
     max_steps: int = 40
-    max_total_s: float = 600.0
+    #: Seconds the whole search may take.
+    max_time: float = 600.0
     min_requests: int = 100
     error_ceiling: float | None = 0.01
     throughput_tolerance: float = 0.05
@@ -198,13 +200,13 @@ class SearchConfig:
             ),
             (0 <= self.min_warmup_s <= self.max_warmup_s, "warm-up bounds: 0 <= min <= max"),
             (
-                0 < self.min_step_s <= self.max_step_s,
-                f"step time: 0 < min ({self.min_step_s:g} s) <= max ({self.max_step_s:g} s)",
+                0 < self.min_step_s <= self.max_step,
+                f"step time: 0 < min ({self.min_step_s:g} s) <= max ({self.max_step:g} s)",
             ),
             (
-                self.max_total_s >= self.max_step_s,
-                f"max step time ({self.max_step_s:g} s) is longer than the whole search "
-                f"({self.max_total_s:g} s)",
+                self.max_time >= self.max_step,
+                f"max step time ({self.max_step:g} s) is longer than the whole search "
+                f"({self.max_time:g} s)",
             ),
             (self.max_steps >= 1, f"max steps must be >= 1, got {self.max_steps}"),
             (self.min_requests >= 1, f"min requests must be >= 1, got {self.min_requests}"),
@@ -377,7 +379,7 @@ class CapacitySearch:
             return self._begin(elapsed, self._first_load(), "step-up")
         if measurement is not None and measurement.step == self._tick.step:
             self._latest = measurement
-        if elapsed >= self.config.max_total_s:
+        if elapsed >= self.config.max_time:
             self._finish(StopReason.TIME_LIMIT)
         elif self._pending is not None:
             if self._cooled_down(elapsed):
@@ -390,6 +392,20 @@ class CapacitySearch:
             if judged is not None:
                 self._advance(judged, elapsed)
         return self.current
+
+    @property
+    def longest(self) -> float:
+        """The most seconds the search can run (``max_time``)."""
+        return self.config.max_time
+
+    def describe(self) -> str:
+        """One line for the console: how the search goes, and its time limit."""
+        c = self.config
+        probe = "a saturation probe, then " if self._probing else ""
+        return (
+            f"capacity search: {probe}steps judged as soon as the statistics allow "
+            f"(at most {format_seconds(c.max_time)} in all)"
+        )
 
     def stop(self) -> SearchResult:
         """End the search now (the test was stopped) and return what it has found."""
@@ -422,7 +438,7 @@ class CapacitySearch:
 
     def _begin_or_stop(self, elapsed: float, nxt: tuple[float, str]) -> None:
         c = self.config
-        if elapsed + self._warmup + c.min_step_s >= c.max_total_s:
+        if elapsed + self._warmup + c.min_step_s >= c.max_time:
             self._finish(StopReason.TIME_LIMIT)
         else:
             self._begin(elapsed, *nxt)
@@ -554,9 +570,9 @@ class CapacitySearch:
         )
 
     def _max_step(self, m: StepMeasurement | None) -> float:
-        """Seconds a step may be measured: ``max_step_s``, longer while samples accrue.
+        """Seconds a step may be measured: ``max_step``, longer while samples accrue.
 
-        A slow target may need more than ``max_step_s`` to answer the
+        A slow target may need more than ``max_step`` to answer the
         requests its SLO percentile needs; cutting it short would fail it
         for want of data. Such a step may run until it has them (at its
         current rate, plus a quarter), within the search's time limit.
@@ -564,8 +580,8 @@ class CapacitySearch:
         c = self.config
         rate = m.achieved_rps if m is not None else None
         if not rate or m is None or m.requests >= self.rule.samples_needed:
-            return c.max_step_s
-        return max(c.max_step_s, 1.25 * self.rule.samples_needed / rate)
+            return c.max_step
+        return max(c.max_step, 1.25 * self.rule.samples_needed / rate)
 
     def _min_step(self, load: float) -> float:
         """Seconds of measurement a pass needs: more near saturation (module docstring)."""

@@ -201,7 +201,7 @@ class WindowStats:
     """One measurement window of a step (endpoints combined).
 
     Windows are fixed-length slices of a step counted from its start
-    (``--ml-window``). They carry what the stability rule reads (throughput and
+    (the shape's ``window`` key). They carry what the stability rule reads (throughput and
     latency quartiles, see :mod:`.stability`) and what time series plot.
     ``achieved_rps`` defaults to ``requests / (end - start)``.
     """

@@ -65,9 +65,11 @@ from locust.exception import StopTest, StopUser
 
 from locust_ml.analysis.status import classify
 from locust_ml.errors import ConfigError
+from locust_ml.options import NO_PROFILE, MLOptions, read_options
 from locust_ml.plugin.direct import DirectSender, Redirected
-from locust_ml.plugin.options import NO_PROFILE, MLOptions, read_options
-from locust_ml.plugin.recorder import CONTEXT_KEY
+from locust_ml.plugin.messages import CONTEXT_KEY
+from locust_ml.plugin.run import load_side
+from locust_ml.plugin.shapes import effective_arrival
 from locust_ml.plugin.vectored import PartsUserAgent
 from locust_ml.protocols.base import BodyParts, HttpRequest, InferenceResult, ResponseParser
 from locust_ml.protocols.openai import SseStream
@@ -153,13 +155,12 @@ class MLUser(FastHttpUser):
         self._intended: dict[Any, float] = {}
 
     def on_start(self) -> None:
-        from locust_ml.plugin.hooks import recorder_for
-
         # Options reach workers with the spawn message, so read them here,
         # not at import or init time.
         self.ml_options = read_options(self.environment.parsed_options)
+        side = load_side(self.environment)
         #: Counts each send, so requests still in flight when a step ends are known.
-        self._recorder = recorder_for(self.environment)
+        self._recorder = side.recorder if side is not None else None
         runner = self.environment.runner
         worker = getattr(runner, "worker_index", 0) if runner is not None else 0
         # str seeds are hashed with SHA-512 by random.Random: stable across runs.
@@ -167,13 +168,11 @@ class MLUser(FastHttpUser):
 
     # -- open loop -------------------------------------------------------------
     def run(self) -> None:  # type: ignore[misc] # final in Locust; open loop must not loop
-        from locust_ml.plugin.hooks import driver_for
-        from locust_ml.plugin.shapes import effective_arrival
-
         if not effective_arrival(self.environment).is_open:
             super().run()
             return
-        driver = driver_for(self.environment)
+        side = load_side(self.environment)
+        driver = side.driver if side is not None else None
         if driver is None:
             raise ConfigError("open-loop users need the locust-ml plugin's arrival driver")
         for task in self.tasks:

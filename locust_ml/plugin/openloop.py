@@ -11,9 +11,9 @@ of its tasks in a new greenlet. Latency is then also measured from the
 intended time (``context["locust_ml"]["intended"]``), so waiting for a free
 slot counts.
 
-In-flight requests per worker are capped (``--ml-max-inflight``). At the cap
+In-flight requests per worker are capped (``--ml-open-loop inflight=N``). At the cap
 an arrival waits for a slot - it is counted as *late* - and one that still
-can't start ``--ml-max-lateness`` after its intended time is *dropped* and
+can't start ``lateness`` (same option) after its intended time is *dropped* and
 counted: the load generator never silently sends less than asked.
 
 The master announces each open-loop step to every worker with

@@ -28,9 +28,9 @@ from typing import Any, ClassVar
 import gevent
 
 from locust_ml.errors import ConfigError
+from locust_ml.options import AUDIO_FORMATS, IMAGE_FORMATS, MLOptions
 from locust_ml.payloads.pool import DEFAULT_DRAWS, DEFAULT_MAX_MB, Payload, PayloadPool, build_pool
 from locust_ml.plugin.ml_user import Adapter, MLUser, load_profile, profile_source
-from locust_ml.plugin.options import AUDIO_FORMATS, IMAGE_FORMATS, MLOptions
 from locust_ml.protocols.base import HttpRequest, InferenceResult
 from locust_ml.protocols.generic import Check, MultipartUpload, parse_checked
 from locust_ml.protocols.torchserve import TorchServeModel

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from locust_ml.errors import ConfigError
-from locust_ml.plugin.options import MLOptions
+from locust_ml.options import MLOptions
 from locust_ml.protocols.openai import models_path, parse_models
 
 __all__ = ["ModelCheck", "check_models", "fetch_url", "model_checks", "run_preflight"]

@@ -1,20 +1,21 @@
 """Load shapes: few-line ``LoadTestShape`` wrappers around pure schedules.
 
-The schedule decides (:mod:`locust_ml.schedules`, :mod:`locust_ml.analysis.search`);
+The schedule decides (:mod:`locust_ml.shapes`, :mod:`locust_ml.analysis.search`);
 the shape reads the elapsed time, the options, and - for the capacity search -
-the recorder's measurement of the current step. Every shape here is
+the run's measurement of the current step. Every shape here is
 ``abstract = True`` because Locust runs the first concrete shape visible in a
 locustfile, imported ones included: subclass one (``class Shape(RampShape):
 pass``) to use it.
 
-One shape class serves every test type: ``--ml-shape`` switches a locustfile's
-shape between ramp, soak, spike, stages and capacity-search (class attributes
-give each kind's defaults), and ``--ml-arrival`` between closed loop (users)
-and open loop (a target arrival rate). In open loop Locust's user count stays
-steady - a pool of senders - and the rate travels to the workers as messages,
-so the master's blocking ramps (Locust issue #2242) never delay a step. The
-capacity search runs open loop (Poisson arrivals) unless ``--ml-arrival``
-says otherwise, whatever the locustfile's shape class would use for a ramp.
+A shape class's attributes are its kind's keys, the same names as on the
+command line (``class Ramp(RampShape): start = 1; factor = 2; max = 16;
+step = "20s"``); ``--ml-shape`` overrides them, or switches the run to
+another kind (soak, spike, stages, capacity-search), and ``--ml-arrival``
+switches between closed loop (users) and open loop (a target arrival
+rate). In open loop Locust's user count stays steady - a pool of senders -
+and the rate travels to the workers as messages, so the master's blocking
+ramps (Locust issue #2242) never delay a step. The capacity search runs open
+loop (Poisson arrivals) unless ``--ml-arrival`` says otherwise.
 
 Locust ignores ``--run-time`` when a shape class exists; ours read it
 (``use_common_options``): the shape ends the test when the time is up, the
@@ -23,26 +24,17 @@ step then running is marked partial, and the report is written as usual.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from locust import LoadTestShape
 
-from locust_ml.analysis.search import CapacitySearch, SearchConfig, SearchResult
+from locust_ml.analysis.judge import DEFAULT_ERROR_CEILING
+from locust_ml.analysis.search import CapacitySearch, SearchResult
 from locust_ml.analysis.stability import StabilityRule
 from locust_ml.arrivals import ArrivalSpec, parse_arrival
-from locust_ml.errors import ConfigError
-from locust_ml.plugin.options import MLOptions, read_options
-from locust_ml.schedules import (
-    Plan,
-    RampPlan,
-    SoakPlan,
-    SpikePlan,
-    StagesPlan,
-    Tick,
-    describe_plan,
-    format_seconds,
-)
+from locust_ml.options import MLOptions, read_options
+from locust_ml.schedules import Plan, Tick, format_seconds
+from locust_ml.shapes import PlanContext, ShapeSpec, resolve_spec, spec_text
 
 if TYPE_CHECKING:
     from locust_ml.analysis.judge import StepMeasurement
@@ -57,7 +49,7 @@ __all__ = [
     "effective_arrival",
 ]
 
-#: Open loop: Locust users (senders) per test unless --ml-pool-users says otherwise.
+#: Open loop: Locust users (senders) per test unless --ml-open-loop senders= says otherwise.
 DEFAULT_POOL_USERS = 8
 #: Arrival process of a capacity search when --ml-arrival is not given.
 SEARCH_ARRIVAL = "poisson"
@@ -70,8 +62,8 @@ WINDOW_BOUNDS_S = (0.5, 5.0)
 class MLShape(LoadTestShape):
     """Base of locust-ml shapes: builds the plan, ticks it, exposes the current tick.
 
-    Class attributes are the defaults of each kind; options override them.
-    Loads are users (closed loop) or requests/s (open loop).
+    Class attributes named like the kind's keys (:mod:`locust_ml.shapes`)
+    give the locustfile's defaults; options override them.
     """
 
     abstract = True
@@ -80,40 +72,12 @@ class MLShape(LoadTestShape):
     kind: ClassVar[str] = "ramp"
     #: Default arrival process when --ml-arrival isn't given ("closed" or e.g. "poisson").
     arrival: ClassVar[str] = "closed"
-    spawn_rate: ClassVar[float] = 100.0
-    warmup_s: ClassVar[float] = 0.0
-    # ramp
-    start_users: ClassVar[float] = 1
-    step_users: ClassVar[float] = 1
-    factor: ClassVar[float | None] = None
-    max_users: ClassVar[float] = 10
-    step_seconds: ClassVar[float] = 30.0
-    # soak
-    soak_load: ClassVar[float] = 10
-    soak_seconds: ClassVar[float] = 4 * 3600.0
-    soak_ramp_seconds: ClassVar[float] = 300.0
-    soak_ramp_down_seconds: ClassVar[float] = 60.0
-    # spike
-    spike_baseline: ClassVar[float] = 10
-    spike_factor: ClassVar[float] = 5.0
-    spike_baseline_seconds: ClassVar[float] = 120.0
-    spike_seconds: ClassVar[float] = 60.0
-    spike_recovery_seconds: ClassVar[float] = 300.0
-    # stages
-    stages_file: ClassVar[str | None] = None
-    # capacity search (None: the search's own defaults, analysis/search.py)
-    search_start: ClassVar[float | None] = None
-    search_precision: ClassVar[float | None] = None
-    search_max_seconds: ClassVar[float | None] = None
-    search_step_seconds: ClassVar[float | None] = None
 
     _plan: Plan | None = None
     _options: MLOptions | None = None
     current_tick: Tick | None = None
     #: True once --run-time ended the test before the plan did.
     cut_short: bool = False
-    #: Set by the glue: returns the recorder's measurement of the current step.
-    observe: Any = None
 
     # -- options -----------------------------------------------------------
     def options(self) -> MLOptions:
@@ -123,27 +87,43 @@ class MLShape(LoadTestShape):
             self._options = read_options(parsed)
         return self._options
 
+    def spec(self, opts: MLOptions | None = None) -> ShapeSpec:
+        """The run's shape parameters: this class's for its kind, ``--ml-shape``'s on top."""
+        opts = opts or self.options()
+        return resolve_spec(opts.load.shape, self.kind, type(self))
+
+    @classmethod
+    def spec_text(cls) -> str:
+        """This class's shape as ``--ml-shape`` writes it (the web form's default)."""
+        return spec_text(resolve_spec(None, cls.kind, cls))
+
     @property
     def kind_now(self) -> str:
-        """The shape kind this run uses: ``--ml-shape`` if given, else the class's."""
-        return self.options().shape.kind or self.kind
+        """The shape kind this run uses: ``--ml-shape``'s if given, else the class's."""
+        return self.spec().kind
 
-    def arrival_spec(self) -> ArrivalSpec:
+    def arrival_spec(self, opts: MLOptions | None = None) -> ArrivalSpec:
         """The arrival process (see :func:`effective_arrival`)."""
-        return _arrival(self.options().shape.arrival, self.kind_now, self.arrival)
+        opts = opts or self.options()
+        return _arrival(opts.load.arrival, self.spec(opts).kind, self.arrival)
+
+    def default_arrival(self, opts: MLOptions | None = None) -> ArrivalSpec:
+        """The arrival process when ``--ml-arrival`` is not given (Poisson for a search)."""
+        opts = opts or self.options()
+        return _arrival(None, self.spec(opts).kind, self.arrival)
 
     @property
     def mode(self) -> str:
         return "open" if self.arrival_spec().is_open else "closed"
 
     def window_s(self) -> float:
-        """The measurement window length: ``--ml-window``, else the shape's default.
+        """The measurement window length: the spec's ``window``, else the shape's default.
 
         A capacity search judges steps as soon as it can, on one-second
         windows; a fixed plan gets ten windows in its shortest step, within
         :data:`WINDOW_BOUNDS_S` (a step's stability needs five).
         """
-        given = self.options().window_s
+        given = self.spec().window
         if given:
             return given
         plan = self.plan()
@@ -162,66 +142,16 @@ class MLShape(LoadTestShape):
         return self._plan
 
     def build_plan(self, opts: MLOptions) -> Plan:
-        o = opts.shape
-        kind = o.kind or self.kind
-        arrival = _arrival(o.arrival, kind, self.arrival)
-        mode = "open" if arrival.is_open else "closed"
-        spawn = o.spawn_rate or self.spawn_rate
-        warmup = self.warmup_s if o.warmup_s is None else o.warmup_s
-        pool = o.pool_users
-        if kind == "ramp":
-            return _ramp(self, o, mode, spawn, warmup, pool)
-        if kind == "soak":
-            ramp_up = self.soak_ramp_seconds if o.soak_ramp_s is None else o.soak_ramp_s
-            down = self.soak_ramp_down_seconds if o.soak_ramp_down_s is None else o.soak_ramp_down_s
-            return SoakPlan(
-                load=o.soak_load or self.soak_load,
-                hold_s=o.soak_s or self.soak_seconds,
-                ramp_up_s=ramp_up,
-                ramp_up_steps=5 if ramp_up > 0 else 0,
-                ramp_down_s=down,
-                ramp_down_steps=1 if down > 0 else 0,
-                mode=mode,  # type: ignore[arg-type]
-                spawn_rate=spawn,
-                warmup_s=warmup,
-                pool_users=pool,
-            )
-        if kind == "spike":
-            return SpikePlan(
-                baseline=o.spike_baseline or self.spike_baseline,
-                factor=o.spike_factor or self.spike_factor,
-                baseline_s=o.spike_baseline_s or self.spike_baseline_seconds,
-                spike_s=o.spike_s or self.spike_seconds,
-                recovery_s=o.spike_recovery_s or self.spike_recovery_seconds,
-                mode=mode,  # type: ignore[arg-type]
-                spawn_rate=spawn,
-                warmup_s=warmup,
-                pool_users=pool,
-            )
-        if kind == "stages":
-            path = o.stages or self.stages_file
-            if not path:
-                raise ConfigError("--ml-shape stages needs --ml-stages FILE (YAML or JSON)")
-            return StagesPlan.from_file(path, spawn_rate=spawn, pool_users=pool)
-        if kind == "capacity-search":
-            given: dict[str, Any] = {
-                "start": _first(o.search_start, self.search_start),
-                "precision": _first(o.search_precision, self.search_precision),
-                "warmup_s": o.warmup_s,
-                "max_step_s": _first(o.search_step_s, self.search_step_seconds),
-                "max_total_s": _first(o.search_max_s, self.search_max_seconds),
-            }
-            config = SearchConfig(
-                slos=o.slos,
-                mode=mode,  # type: ignore[arg-type]
-                spawn_rate=spawn,
-                pool_users=pool,
-                error_ceiling=opts.report.error_ceiling,
-                stability=StabilityRule(tolerance=opts.report.stability_tolerance),
-            )
-            changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-            return CapacitySearch(dataclasses.replace(config, **changes) if changes else config)
-        raise ConfigError(f"unknown shape kind {kind!r}")
+        """The plan ``opts`` ask for (ConfigError when it is impossible)."""
+        arrival = self.arrival_spec(opts)
+        context = PlanContext(
+            mode="open" if arrival.is_open else "closed",
+            pool_users=opts.load.open_loop.senders,
+            slos=opts.load.slos,
+            error_ceiling=DEFAULT_ERROR_CEILING,
+            stability=StabilityRule(tolerance=opts.decisions.stability_tolerance),
+        )
+        return self.spec(opts).plan(context)
 
     def describe(self, opts: MLOptions, run_time: float | None = None) -> str:
         """The shape, its loop and its plan in one line, with its total length.
@@ -229,27 +159,11 @@ class MLShape(LoadTestShape):
         Printed when a test starts. ``run_time`` is Locust's ``--run-time``:
         when it ends the test first, say so.
         """
-        kind = opts.shape.kind or self.kind
-        arrival = _arrival(opts.shape.arrival, kind, self.arrival)
+        arrival = self.arrival_spec(opts)
         loop = f"open loop, {arrival}" if arrival.is_open else "closed loop"
         plan = self.build_plan(opts)
-        text = describe_plan(plan)
-        total: float | None = None
-        if text is not None:
-            total = getattr(plan, "duration", None)
-        elif isinstance(plan, CapacitySearch):
-            c = plan.config
-            total = c.max_total_s
-            text = (
-                f"capacity search: a saturation probe, then steps judged as soon as the "
-                f"statistics allow (at most {format_seconds(c.max_total_s)} in all)"
-                if c.mode == "open" and c.start is None
-                else f"capacity search: steps judged as soon as the statistics allow "
-                f"(at most {format_seconds(c.max_total_s)} in all)"
-            )
-        else:
-            text = f"{type(plan).__name__}"
-        if run_time and (total is None or run_time < total):
+        text = plan.describe()
+        if run_time and run_time < plan.longest:
             text += f" (--run-time ends it at {format_seconds(run_time)})"
         return f"{text}; {loop}"
 
@@ -283,8 +197,8 @@ class MLShape(LoadTestShape):
             self.current_tick = None
             return None
         measurement: StepMeasurement | None = None
-        if self.current_tick is not None and self.observe is not None:
-            measurement = self.observe(self.current_tick)
+        if self.current_tick is not None:
+            measurement = self._measure(self.current_tick)
         t = plan.at(elapsed, measurement)
         self.current_tick = t
         if t is None:
@@ -293,44 +207,18 @@ class MLShape(LoadTestShape):
             return (self.open_users(), t.spawn_rate)
         return (t.users, t.spawn_rate)
 
+    def _measure(self, tick: Tick) -> StepMeasurement | None:
+        """The run's measurement of the current step so far (what a search judges)."""
+        runner = getattr(self, "runner", None)
+        run: Any = getattr(getattr(runner, "environment", None), "locust_ml", None)
+        return None if run is None else run.measurement(tick)
+
     def open_users(self) -> int:
         """Locust users for an open-loop test: a steady pool, at least one per worker."""
         runner = getattr(self, "runner", None)
         workers = int(getattr(runner, "worker_count", 0) or 0)
-        return max(self.options().shape.pool_users or DEFAULT_POOL_USERS, workers, 1)
-
-
-def _ramp(
-    shape: MLShape, o: Any, mode: str, spawn: float, warmup: float, pool: int | None
-) -> RampPlan:
-    start = o.start or shape.start_users
-    step = o.step or shape.step_users
-    factor = shape.factor if o.factor is None else o.factor
-    if o.step is not None and o.factor is None:
-        factor = None  # an additive step on the command line wins over a class factor
-    top = o.max or shape.max_users
-    seconds = o.step_seconds or shape.step_seconds
-    if mode == "open":
-        return RampPlan(
-            mode="open",
-            start_rps=float(start),
-            step_rps=float(step),
-            max_rps=float(top),
-            factor=factor,
-            step_seconds=seconds,
-            spawn_rate=spawn,
-            warmup_s=warmup,
-            pool_users=pool,
-        )
-    return RampPlan(
-        start_users=round(start),
-        step_users=max(1, round(step)),
-        max_users=round(top),
-        factor=factor,
-        step_seconds=seconds,
-        spawn_rate=spawn,
-        warmup_s=warmup,
-    )
+        senders = self.options().load.open_loop.senders
+        return max(senders or DEFAULT_POOL_USERS, workers, 1)
 
 
 class RampShape(MLShape):
@@ -355,7 +243,7 @@ class SpikeShape(MLShape):
 
 
 class StagesShape(MLShape):
-    """Stages from a YAML/JSON file (``stages_file`` or ``--ml-stages``)."""
+    """Stages from a YAML/JSON file (class attribute ``file``, or ``--ml-shape stages:FILE``)."""
 
     abstract = True
     kind = "stages"
@@ -367,10 +255,6 @@ class CapacitySearchShape(MLShape):
     abstract = True
     kind = "capacity-search"
     arrival = SEARCH_ARRIVAL
-
-
-def _first(*values: float | None) -> float | None:
-    return next((v for v in values if v is not None), None)
 
 
 def _arrival(given: ArrivalSpec | None, kind: str, class_default: str) -> ArrivalSpec:
@@ -389,8 +273,8 @@ def effective_arrival(environment: Any) -> ArrivalSpec:
     shape included, in every process, and sends the master's options to the
     workers with the spawn message).
     """
-    opts = read_options(environment.parsed_options).shape
+    opts = read_options(environment.parsed_options)
     shape = getattr(environment, "shape_class", None)
     if isinstance(shape, MLShape):
-        return _arrival(opts.arrival, opts.kind or shape.kind, shape.arrival)
-    return opts.arrival or parse_arrival("closed")
+        return shape.arrival_spec(opts)
+    return opts.load.arrival or parse_arrival("closed")

@@ -44,14 +44,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import gevent
-from locust.env import Environment
 from locust.runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING
 
-__all__ = ["interruption", "report_written", "watch"]
+if TYPE_CHECKING:
+    from locust_ml.plugin.control import ControlSide
+
+__all__ = ["Shutdown", "interruption", "report_written", "watch"]
 
 logger = logging.getLogger("locust_ml")
 
@@ -60,9 +62,11 @@ EXIT_BEFORE_LOAD = 2
 
 
 @dataclass
-class _Shutdown:
-    """What the handlers know of one environment's shutdown."""
+class Shutdown:
+    """What the handlers know of one run's shutdown (``run.shutdown``)."""
 
+    #: Whether the handlers are installed (a headless run's main thread).
+    watched: bool = False
     signal: str | None = None
     #: The first signal came while users were spawning or running.
     during_load: bool = False
@@ -70,25 +74,23 @@ class _Shutdown:
     exit_code: int | None = None
 
 
-_state: weakref.WeakKeyDictionary[Environment, _Shutdown] = weakref.WeakKeyDictionary()
-
-
-def watch(environment: Environment) -> None:
+def watch(run: ControlSide) -> None:
     """Install the handlers (main thread of a headless run only; else a no-op)."""
-    options = environment.parsed_options
+    options = run.environment.parsed_options
     if not getattr(options, "headless", False):
         return
     if threading.current_thread() is not threading.main_thread():
         return
-    _state[environment] = _Shutdown()
+    run.shutdown = Shutdown(watched=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        gevent.signal_handler(sig, _on_signal, environment, sig)
+        gevent.signal_handler(sig, _on_signal, run, sig)
 
 
-def _on_signal(environment: Environment, sig: signal.Signals) -> None:
-    state = _state.get(environment)
-    if state is None:
+def _on_signal(run: ControlSide, sig: signal.Signals) -> None:
+    state = run.shutdown
+    if not state.watched:
         return
+    environment = run.environment
     name = sig.name
     if state.signal is not None:
         if state.exit_code is not None:
@@ -119,14 +121,12 @@ def _on_signal(environment: Environment, sig: signal.Signals) -> None:
         gevent.spawn(runner.quit)  # else Locust's own SIGTERM handler shuts down
 
 
-def interruption(environment: Environment) -> str | None:
+def interruption(run: ControlSide) -> str | None:
     """The signal that cut the load short ("SIGTERM", "SIGINT"), if one did."""
-    state = _state.get(environment)
-    return state.signal if state is not None and state.during_load else None
+    state = run.shutdown
+    return state.signal if state.during_load else None
 
 
-def report_written(environment: Environment, exit_code: int) -> None:
+def report_written(run: ControlSide, exit_code: int) -> None:
     """The report is on disk: a further signal may now end the process at once."""
-    state = _state.get(environment)
-    if state is not None:
-        state.exit_code = exit_code
+    run.shutdown.exit_code = exit_code

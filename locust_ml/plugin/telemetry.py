@@ -20,14 +20,13 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.monkey
 from gevent.pywsgi import WSGIServer
 
 from locust_ml.errors import ConfigError
-from locust_ml.plugin.recorder import RunRecorder
 from locust_ml.telemetry.exporter import (
     EndpointLatency,
     ExporterSnapshot,
@@ -38,7 +37,11 @@ from locust_ml.telemetry.exporter import (
 from locust_ml.telemetry.model import TelemetrySource
 from locust_ml.telemetry.sampler import TelemetrySampler
 
-__all__ = ["Exporter", "TelemetryLoop", "build_sources"]
+if TYPE_CHECKING:
+    from locust_ml.plugin.control import ControlSide
+    from locust_ml.server.embedded import EmbeddedServer
+
+__all__ = ["Exporter", "TelemetryLoop", "build_sources", "start_telemetry"]
 
 logger = logging.getLogger("locust_ml")
 
@@ -116,13 +119,13 @@ def _nvml_present() -> bool:
 
 
 class TelemetryLoop:
-    """Samples telemetry every ``interval`` seconds into ``rec`` while running."""
+    """Samples telemetry every ``interval`` seconds into ``run`` while running."""
 
-    def __init__(self, sampler: TelemetrySampler, rec: RunRecorder, interval: float = 1.0) -> None:
+    def __init__(self, sampler: TelemetrySampler, run: ControlSide, interval: float = 1.0) -> None:
         if not interval > 0:
             raise ConfigError(f"--ml-telemetry-interval must be > 0 s, got {interval!r}")
         self.sampler = sampler
-        self.rec = rec
+        self.run = run
         self.interval = interval
         self._greenlet: gevent.Greenlet | None = None
         self._pending: Any = None
@@ -145,10 +148,10 @@ class TelemetryLoop:
         self._pending = gevent.get_hub().threadpool.spawn(self._timed_sample)
         samples, cpu = self._pending.get()
         began = time.thread_time()
-        self.rec.add_telemetry(samples)
+        self.run.add_telemetry(samples)
         # CPU spent on telemetry (the read in its thread, the tagging here),
         # reported so its overhead on the load generator is known, not guessed.
-        self.rec.telemetry_cpu_s += cpu + time.thread_time() - began
+        self.run.telemetry_cpu_s += cpu + time.thread_time() - began
 
     def _run(self) -> None:
         while True:
@@ -169,8 +172,8 @@ class TelemetryLoop:
                 logger.warning("locust-ml: telemetry sampling failed: %s", exc)
         for line in self.sampler.missing():
             note = f"telemetry: {line}"
-            if note not in self.rec.notes:
-                self.rec.notes.append(note)
+            if note not in self.run.notes:
+                self.run.notes.append(note)
 
     def close(self) -> None:
         self.stop()
@@ -178,12 +181,11 @@ class TelemetryLoop:
 
 
 class Exporter:
-    """Serves ``rec``'s live state as Prometheus metrics on ``host:port``."""
+    """Serves ``run``'s live state as Prometheus metrics on ``host:port``."""
 
     def __init__(
         self,
-        rec: RunRecorder,
-        environment: Any,
+        run: ControlSide,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -191,24 +193,21 @@ class Exporter:
     ) -> None:
         from prometheus_client import make_wsgi_app
 
-        self.rec = rec
-        self.environment = environment
+        self.run = run
         self.telemetry = telemetry
         app = make_wsgi_app(exporter_registry(self.snapshot))
         try:
             self.server = WSGIServer((host, port), app, log=None, error_log=None)
             self.server.start()
         except OSError as exc:
-            raise ConfigError(
-                f"--ml-exporter-port: cannot listen on {host}:{port}: {exc}"
-            ) from None
+            raise ConfigError(f"--ml-exporter: cannot listen on {host}:{port}: {exc}") from None
         self.port = int(self.server.server_port)
         self.host = host
 
     def snapshot(self) -> ExporterSnapshot:
-        totals = self.rec.live_totals()
-        runner = self.environment.runner
-        cur = self.rec.steps.current
+        totals = self.run.live_totals()
+        runner = self.run.environment.runner
+        cur = self.run.tracker.current
         sampler = self.telemetry.sampler if self.telemetry is not None else None
         return ExporterSnapshot(
             requests=tuple(
@@ -219,7 +218,8 @@ class Exporter:
             latencies=tuple(
                 EndpointLatency(name, method, hdr_to_buckets(hist))
                 for (method, name), acc in totals.items()
-                if (hist := acc.hist("corrected") or acc.hist("latency")) is not None
+                # Over the whole run: corrected where any step was open loop.
+                if (hist := acc.judged_hist(open_loop=True)) is not None
             ),
             users=None if runner is None else int(runner.user_count),
             target_rps=None if cur is None else cur.offered_rps,
@@ -231,3 +231,29 @@ class Exporter:
 
     def stop(self) -> None:
         self.server.stop(timeout=1)
+
+
+def start_telemetry(
+    run: ControlSide, server: EmbeddedServer | None
+) -> tuple[TelemetryLoop | None, Exporter | None]:
+    """Telemetry sources and the exporter of ``run`` (master or local), as the options say."""
+    opts = run.options.telemetry
+    sources = build_sources(
+        nvml=opts.nvml,
+        scrape=opts.scrape,
+        server_pid=server.pid if server is not None else None,
+        server_url=server.url if server is not None else None,
+    )
+    loop = None
+    if sources and opts.interval > 0:
+        warn = logger.warning if opts.nvml == "on" or opts.scrape else logger.info
+        sampler = TelemetrySampler(sources, warn=lambda msg: warn("locust-ml: %s", msg))
+        loop = TelemetryLoop(sampler, run, opts.interval)
+    exporter = None
+    if opts.exporter is not None:
+        host, port = opts.exporter
+        exporter = Exporter(run, host=host, port=port, telemetry=loop)
+        logger.info(
+            "locust-ml: Prometheus exporter at http://%s:%s/metrics", exporter.host, exporter.port
+        )
+    return loop, exporter

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from locust_ml.errors import ConfigError
+from locust_ml.options import MLOptions
 from locust_ml.payloads.prompt_pool import PromptSampler, prompt_corpus
 from locust_ml.plugin.ml_user import MLUser, load_profile, profile_source
-from locust_ml.plugin.options import MLOptions
 from locust_ml.protocols.base import InferenceResult
 from locust_ml.protocols.openai import ChatCompletions, Completions
 

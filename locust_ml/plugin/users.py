@@ -34,9 +34,9 @@ from typing import Any
 import locust
 
 from locust_ml.errors import EXIT_CONFIG, LocustMLError
+from locust_ml.options import read_options
 from locust_ml.payloads.prompt_pool import prompt_corpus
 from locust_ml.plugin.ml_user import InferenceFailure, InferenceTimeout, MLUser
-from locust_ml.plugin.options import read_options
 from locust_ml.plugin.payload_users import (
     AudioUser,
     ImageUser,

@@ -24,7 +24,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from locust_ml.errors import ConfigError
-from locust_ml.plugin.options import read_options, web_form
+from locust_ml.options import read_options
+from locust_ml.plugin.options import web_form
 
 __all__ = ["check_start", "form_namespace", "install_form_labels"]
 
@@ -83,7 +84,7 @@ def check_start(
     return None
 
 
-def install_form_labels(web_ui: Any, shape_kind: Callable[[], str | None]) -> bool:
+def install_form_labels(web_ui: Any, shape_spec: Callable[[], str | None]) -> bool:
     """Apply our form labels each time Locust rebuilds the form; False if it can't be done."""
     update = getattr(web_ui, "update_template_args", None)
     if update is None or getattr(update, "locust_ml", False):
@@ -92,7 +93,7 @@ def install_form_labels(web_ui: Any, shape_kind: Callable[[], str | None]) -> bo
     def update_template_args() -> None:
         update()
         extra: Mapping[str, Mapping[str, Any]] = web_ui.template_args.get("extra_options") or {}
-        web_ui.template_args["extra_options"] = web_form(extra, shape_kind=shape_kind())
+        web_ui.template_args["extra_options"] = web_form(extra, shape_spec=shape_spec())
 
     update_template_args.locust_ml = True  # type: ignore[attr-defined]
     web_ui.update_template_args = update_template_args

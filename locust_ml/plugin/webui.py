@@ -44,9 +44,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-from locust.env import Environment
+from typing import TYPE_CHECKING, Any
 
 from locust_ml.analysis.capacity import CapacityAnalysis
 from locust_ml.analysis.histogram import percentile_key
@@ -55,7 +53,6 @@ from locust_ml.analysis.slo import SLO, required_percentiles
 from locust_ml.analysis.steps import StepStats, Totals, summarize_steps
 from locust_ml.analysis.verdict import RunVerdict
 from locust_ml.plugin import liveplot, webform
-from locust_ml.plugin.recorder import RunRecorder
 from locust_ml.report.json import curve_dict, report_to_dict
 from locust_ml.report.model import (
     ReportSettings,
@@ -66,6 +63,9 @@ from locust_ml.report.model import (
     judge_steps,
 )
 from locust_ml.report.sections import knee_of
+
+if TYPE_CHECKING:
+    from locust_ml.plugin.control import ControlSide
 
 __all__ = [
     "CAPACITY_KEY",
@@ -167,24 +167,24 @@ def step_rows_from(
     return rows
 
 
-def _summaries(rec: RunRecorder) -> tuple[StepStats, ...]:
+def _summaries(run: ControlSide) -> tuple[StepStats, ...]:
     """The steps so far, summarized with the percentiles the report would use."""
-    slos = rec.options.shape.slos
-    pct = sorted({*_PERCENTILES, *rec.options.percentiles, *required_percentiles(slos)})
-    spans = rec.steps.spans(rec.clock())
-    return summarize_steps(spans, rec.samples, pct, window_s=rec.window_s, with_goodput=bool(slos))
+    slos = run.options.load.slos
+    pct = sorted({*_PERCENTILES, *run.options.report.percentiles, *required_percentiles(slos)})
+    spans = run.steps.spans(run.clock())
+    return summarize_steps(spans, run.samples, pct, window_s=run.window_s, with_goodput=bool(slos))
 
 
 def _judgements(
-    rec: RunRecorder, steps: Sequence[StepStats], running: int | None
+    run: ControlSide, steps: Sequence[StepStats], running: int | None
 ) -> dict[int, StepJudgement]:
     """The ended steps' judgements, as the report will make them (decide)."""
-    report = _live_report(rec, [s for s in steps if s.id != running], rec.options.shape.slos)
-    return judge_steps(report, judge_rule(rec.options.shape.slos, rec.options.report))
+    report = _live_report(run, [s for s in steps if s.id != running], run.options.load.slos)
+    return judge_steps(report, judge_rule(run.options.load.slos, run.settings))
 
 
 def _live_report(
-    rec: RunRecorder | None,
+    run: ControlSide | None,
     steps: Sequence[StepStats],
     slos: Sequence[SLO],
     shape: str | None = None,
@@ -192,7 +192,7 @@ def _live_report(
 ) -> RunReport:
     requests = sum(s.all_requests for s in steps) if total_requests is None else total_requests
     # The window length the steps were measured with (the recorder's, else their own).
-    window_s = rec.window_s if rec is not None else None
+    window_s = run.window_s if run is not None else None
     if window_s is None:
         window_s = max((w.seconds for s in steps for w in s.windows), default=None)
     return RunReport(
@@ -209,16 +209,16 @@ def _live_report(
             endpoints=(),
         ),
         slos=tuple(slos),
-        search=rec.search if rec is not None else None,
+        search=run.search if run is not None else None,
     )
 
 
-def step_rows(rec: RunRecorder) -> list[dict[str, Any]]:
-    """One row per step so far, the running one provisional (pure given ``rec``)."""
-    steps = _summaries(rec)
-    cur = rec.steps.current
+def step_rows(run: ControlSide) -> list[dict[str, Any]]:
+    """One row per step so far, the running one provisional (pure given ``run``)."""
+    steps = _summaries(run)
+    cur = run.steps.current
     running = cur.id if cur else None
-    return step_rows_from(steps, _judgements(rec, steps, running), running_step=running)
+    return step_rows_from(steps, _judgements(run, steps, running), running_step=running)
 
 
 # ------------------------------------------------------------------ the state
@@ -280,11 +280,11 @@ def live_capacity(
     shape: str | None = None,
     total_requests: int | None = None,
     settings: ReportSettings | None = None,
-    rec: RunRecorder | None = None,
+    run: ControlSide | None = None,
 ) -> LiveCapacity:
     """The report's decisions (:func:`locust_ml.report.model.decide`) on the steps that ended.
 
-    ``running_step`` is left out: it has not been measured whole. ``rec``
+    ``running_step`` is left out: it has not been measured whole. ``run``
     gives the window length and a capacity search's own judgements.
     """
     slos = tuple(slos)
@@ -293,7 +293,7 @@ def live_capacity(
     judged = tuple(s.id for s in ended)
     if not ended:
         return LiveCapacity(slos, None, None, judged, running_step)
-    report = decide(_live_report(rec, ended, slos, shape, total_requests), slos, settings)
+    report = decide(_live_report(run, ended, slos, shape, total_requests), slos, settings)
     return LiveCapacity(slos, report.capacity, report.verdict, judged, running_step)
 
 
@@ -405,11 +405,11 @@ def capacity_rows(
 # ------------------------------------------------------------------ the glue
 
 
-def _report_file(rec: RunRecorder, name: str) -> Path | None:
+def _report_file(run: ControlSide, name: str) -> Path | None:
     """A file of the written report (fixed ``name``), or None before it exists."""
-    if rec.report_path is None:
+    if run.report_path is None:
         return None
-    path = Path(rec.report_path).parent / name
+    path = Path(run.report_path).parent / name
     return path.resolve() if path.is_file() else None
 
 
@@ -424,7 +424,7 @@ class LiveTables:
 
     def __init__(
         self,
-        rec: RunRecorder,
+        run: ControlSide,
         *,
         shape_kind: Callable[[], str | None] = lambda: None,
         state: Callable[[], str | None] = lambda: None,
@@ -432,7 +432,7 @@ class LiveTables:
         monotonic: Callable[[], float] = time.monotonic,
         min_refresh_s: float = MIN_REFRESH_S,
     ) -> None:
-        self.rec = rec
+        self.run = run
         self.shape_kind = shape_kind
         self.state = state
         self.report_url = report_url
@@ -468,18 +468,18 @@ class LiveTables:
         the last recomputation's time, see :data:`MAX_TIME_SHARE`) or
         nothing at all changed with no step running (a finished test).
         """
-        rec = self.rec
-        written = _report_file(rec, "report.html") is not None
-        running = rec.steps.current is not None
+        run = self.run
+        written = _report_file(run, "report.html") is not None
+        running = run.steps.current is not None
         structure = (
-            rec.started_at,
-            id(rec.steps),
-            len(rec.steps.spans(0.0)),
+            run.started_at,
+            id(run.steps),
+            len(run.steps.spans(0.0)),
             running,
             written,
             self.state(),
         )
-        key = (*structure, rec.report is None, rec.samples.requests)
+        key = (*structure, run.report is None, run.samples.requests)
         now = self.monotonic()
         old = self._key
         if old is not None and old[:-1] == key[:-1]:
@@ -494,13 +494,13 @@ class LiveTables:
         return self._tables
 
     def _compute(self, written: bool) -> dict[str, list[dict[str, Any]]]:
-        rec = self.rec
-        slos = rec.options.shape.slos
-        steps = _summaries(rec)
-        cur = rec.steps.current
+        run = self.run
+        slos = run.options.load.slos
+        steps = _summaries(run)
+        cur = run.steps.current
         running = cur.id if cur is not None else None
-        verdicts = _judgements(rec, steps, running)
-        report = rec.report
+        verdicts = _judgements(run, steps, running)
+        report = run.report
         state = self.state()
         if report is not None and written:
             live = LiveCapacity(
@@ -517,9 +517,9 @@ class LiveTables:
                 slos,
                 running_step=running,
                 shape=self.shape_kind(),
-                total_requests=rec.samples.requests,
-                settings=rec.options.report,
-                rec=rec,
+                total_requests=run.samples.requests,
+                settings=run.settings,
+                run=run,
             )
             if state is not None and state not in _RUNNING:
                 live = replace(live, running=None)  # stopping: no step runs any more
@@ -543,7 +543,7 @@ class LiveTables:
         report: Any,
     ) -> None:
         """The plot's input, with a new version when the steps it shows change."""
-        key = (self.rec.started_at, live.judged, live.final)
+        key = (self.run.started_at, live.judged, live.final)
         if key == self._curve_key:
             return
         if report is not None:
@@ -557,18 +557,27 @@ class LiveTables:
         self._curve = (self._curve[0] + 1, data)
 
 
-def _shape_kind(environment: Environment, rec: RunRecorder) -> Callable[[], str | None]:
+def _shape_kind(run: ControlSide) -> Callable[[], str | None]:
     """The running shape's kind, read the way the report's verdict reads it."""
 
     def kind() -> str | None:
-        from locust_ml.plugin.shapes import MLShape
-
-        shape = environment.shape_class
-        if not isinstance(shape, MLShape):
+        if run.shape is None:
             return None
-        return rec.options.shape.kind or shape.kind
+        try:
+            return run.shape.spec(run.options).kind
+        except Exception:  # a bad --ml-shape: the start form says so
+            return None
 
     return kind
+
+
+def _shape_spec(run: ControlSide) -> Callable[[], str | None]:
+    """The locustfile's shape as ``--ml-shape`` writes it (the start form's default)."""
+
+    def spec() -> str | None:
+        return run.shape.spec_text() if run.shape is not None else None
+
+    return spec
 
 
 def _declare_tables(web_ui: Any, slos: Sequence[SLO]) -> None:
@@ -587,7 +596,7 @@ def _declare_tables(web_ui: Any, slos: Sequence[SLO]) -> None:
     ]
 
 
-def _runner_state(environment: Environment) -> Callable[[], str | None]:
+def _runner_state(environment: Any) -> Callable[[], str | None]:
     def state() -> str | None:
         runner = getattr(environment, "runner", None)
         return None if runner is None else str(runner.state)
@@ -595,12 +604,11 @@ def _runner_state(environment: Environment) -> Callable[[], str | None]:
     return state
 
 
-def _start_problem(environment: Environment, form: Any) -> str | None:
+def _start_problem(run: ControlSide, form: Any) -> str | None:
     """Why the start form's values can't start a test (one line), or None."""
     from locust_ml.plugin.preflight import run_preflight
-    from locust_ml.plugin.shapes import MLShape
 
-    shape = environment.shape_class if isinstance(environment.shape_class, MLShape) else None
+    environment, shape = run.environment, run.shape
     host = str(form.get("host") or "") or environment.host
 
     def preflight(options: Any) -> None:
@@ -609,12 +617,13 @@ def _start_problem(environment: Environment, form: Any) -> str | None:
     return webform.check_start(environment.parsed_options, form, shape=shape, preflight=preflight)
 
 
-def install(environment: Environment, rec: RunRecorder) -> None:
+def install(run: ControlSide) -> None:
     """Add the tabs, the live plot and the report routes to ``environment.web_ui``.
 
     A no-op without a web UI. Also makes the start form's fields usable and
     checks them when START is pressed (:mod:`.webform`).
     """
+    environment = run.environment
     web_ui = environment.web_ui
     if web_ui is None or web_ui.app is None:
         return
@@ -622,18 +631,18 @@ def install(environment: Environment, rec: RunRecorder) -> None:
 
     app = web_ui.app
     if "locust_ml_report" in app.view_functions:
-        return  # installed already (one recorder per environment)
+        return  # installed already (one run per environment)
     from locust_ml.report import plots  # noqa: F401 - matplotlib: imported now, not mid-run
 
     base = str(getattr(environment.parsed_options, "web_base_path", None) or "").rstrip("/")
     live = LiveTables(
-        rec,
-        shape_kind=_shape_kind(environment, rec),
+        run,
+        shape_kind=_shape_kind(run),
         state=_runner_state(environment),
         report_url=base + REPORT_ROUTE,
     )
     plot = liveplot.LivePlot(live)
-    _declare_tables(web_ui, rec.options.shape.slos)
+    _declare_tables(web_ui, run.options.load.slos)
     extra = [
         {"href": base + liveplot.LIVE_ROUTE, "title": "locust-ml live plot (latency/throughput)"},
         {"href": base + REPORT_ROUTE, "title": "locust-ml report (HTML, once the test has ended)"},
@@ -641,16 +650,16 @@ def install(environment: Environment, rec: RunRecorder) -> None:
     ]
     files = [f for f in web_ui.template_args.get("extended_csv_files", []) if f not in extra]
     web_ui.template_args["extended_csv_files"] = [*files, *extra]
-    webform.install_form_labels(web_ui, _shape_kind(environment, rec))
+    webform.install_form_labels(web_ui, _shape_spec(run))
     failures: set[str] = set()
 
     @app.before_request
     def before() -> Any:
         if request.endpoint == "locust.index":
             # The start form can change --ml-slo; the page reads the columns on load.
-            _declare_tables(web_ui, rec.options.shape.slos)
+            _declare_tables(web_ui, run.options.load.slos)
         elif request.endpoint == "locust.swarm" and request.method == "POST":
-            problem = _start_problem(environment, request.form)
+            problem = _start_problem(run, request.form)
             if problem is not None:
                 logger.error("%s", problem)
                 return jsonify({"success": False, "message": problem, "host": environment.host})
@@ -682,7 +691,7 @@ def install(environment: Environment, rec: RunRecorder) -> None:
         return response
 
     def serve(name: str, mimetype: str) -> Response:
-        path = _report_file(rec, name)
+        path = _report_file(run, name)
         if path is None:
             return Response(
                 f"locust-ml: no {name} yet; the report is written when the test ends\n",
@@ -701,11 +710,11 @@ def install(environment: Environment, rec: RunRecorder) -> None:
     def report_json() -> Response:
         return serve("report.json", "application/json")
 
-    _add_live_routes(web_ui, base, rec, live, plot)
+    _add_live_routes(web_ui, base, run, live, plot)
 
 
 def _add_live_routes(
-    web_ui: Any, base: str, rec: RunRecorder, live: LiveTables, plot: liveplot.LivePlot
+    web_ui: Any, base: str, run: ControlSide, live: LiveTables, plot: liveplot.LivePlot
 ) -> None:
     """The live plot's routes (see :mod:`locust_ml.plugin.liveplot`)."""
     from flask import Response
@@ -732,12 +741,12 @@ def _add_live_routes(
     @web_ui.auth_required_if_enabled
     def live_page() -> Response:
         svg = plot.svg()
-        written = _report_file(rec, "report.html") is not None
+        written = _report_file(run, "report.html") is not None
         page = liveplot.live_page(
             svg,
             live.state_text(),
             live.tables()[TAB_KEY],
-            step_columns(rec.options.shape.slos),
+            step_columns(run.options.load.slos),
             refresh=not written,
             report_url=base + REPORT_ROUTE if written else None,
         )

@@ -277,7 +277,7 @@ def warnings_for(report: Mapping[str, Any], *, forced: bool = False) -> list[str
         out.append(
             "the SLO capacity is a lower bound: every step of the run met the SLOs, so a "
             "replica may sustain more and this target scales out earlier than needed; "
-            "rerun with a higher --ml-ramp-max to find the bound"
+            "rerun with a higher ramp max (--ml-shape ramp:max=N) to find the bound"
         )
     because = _invalid_because(report)
     if forced and because is not None:

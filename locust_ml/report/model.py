@@ -162,7 +162,7 @@ class ReportSettings:
     #: The exit code of a failed run (Locust's --exit-code-on-error).
     fail_code: int = EXIT_SLO_FAILED
     #: Seconds at the start of each step not measured by the stability and
-    #: soak/stress analyses (--ml-warmup).
+    #: soak/stress analyses (the shape's ``warmup`` key).
     warmup_s: float = 0.0
 
 

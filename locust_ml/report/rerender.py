@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from locust_ml.errors import EXIT_CONFIG, ConfigError, ReportError
-from locust_ml.report.options import add_report_options, read_report_settings
+from locust_ml.report.options import add_report_options, given_decisions
 
 if TYPE_CHECKING:  # the parser is built without numpy; run() imports the rest
     from locust_ml.report.model import ReportSettings, RunReport
@@ -34,22 +34,6 @@ __all__ = ["add_parser", "new_folder", "rerender", "run"]
 
 #: The clock that names new folders (a test replaces it).
 now = time.time
-
-_SETTINGS = (
-    "min_capacity",
-    "price_per_hour",
-    "instance",
-    "target_rps",
-    "target_utilization",
-    "redundancy",
-)
-
-
-def _arg(group: Any, flag: str, **kwargs: Any) -> None:
-    kwargs.pop("form", None)
-    kwargs["default"] = None  # unset options keep the saved report's values
-    kwargs["help"] = kwargs.get("help", "").split(" Default:")[0]
-    group.add_argument(flag, **kwargs)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -81,19 +65,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default=None,
         help="an SLO to judge instead of the saved ones, e.g. 'p99<300ms' (repeatable)",
     )
-    group = p.add_argument_group("decisions (default: as saved in the report)")
-    add_report_options(group, _arg)
+    # Unset options keep the values saved in the report.
+    add_report_options(p)
     p.set_defaults(func=run)
     return p
 
 
 def _settings(saved: ReportSettings, args: argparse.Namespace) -> ReportSettings:
-    given = {k: getattr(args, f"ml_{k}") for k in _SETTINGS}
-    parsed = read_report_settings(
-        lambda name: given.get(name.removeprefix("ml_")), saved.stability_tolerance, saved.warmup_s
-    )
-    changes = {k: getattr(parsed, k) for k in _SETTINGS if given[k] is not None}
-    return dataclasses.replace(saved, **changes)
+    return dataclasses.replace(saved, **given_decisions(args))
 
 
 def rerender(report: RunReport, args: argparse.Namespace) -> RunReport:

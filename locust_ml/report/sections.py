@@ -400,7 +400,7 @@ _SETTINGS: Final = (
     ("redundancy", "spare replicas (--ml-redundancy)", ""),
     ("stability_tolerance", "step stability tolerance", "%"),
     ("error_ceiling", "error ceiling without an errors SLO", "%"),
-    ("warmup_s", "warm-up excluded per step (--ml-warmup)", "s"),
+    ("warmup_s", "warm-up excluded per step (--ml-shape ...:warmup=)", "s"),
     ("interrupted", "interrupted", ""),
 )
 

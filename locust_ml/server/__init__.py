@@ -12,8 +12,9 @@ on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from locust_ml.lazy import lazy_exports
 from locust_ml.server.config import ServerConfig, saturation_rps, unloaded_latency_ms
 
 if TYPE_CHECKING:
@@ -23,13 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["ServerConfig", "create_app", "saturation_rps", "serve", "unloaded_latency_ms"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from locust_ml.server.app import create_app
-
-        return create_app
-    if name == "serve":
-        from locust_ml.server.run import serve
-
-        return serve
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"create_app": "locust_ml.server.app", "serve": "locust_ml.server.run"}
+)

@@ -78,11 +78,11 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import FastAPI, Request, Response
 
-from locust_ml import __version__
 from locust_ml.protocols.v2_tensors import DATATYPES
 from locust_ml.server.generation import QueueFull
 from locust_ml.server.oneshot import Done, InputError, OneShotBatcher, Tensor, TensorSpec
 from locust_ml.server.state import ServerState
+from locust_ml.version import __version__
 
 __all__ = [
     "DATATYPES",

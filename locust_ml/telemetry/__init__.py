@@ -16,8 +16,9 @@ sidecar. Nothing here imports Locust or gevent.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from locust_ml.lazy import lazy_exports
 
 __all__ = [
     "METRICS",
@@ -69,8 +70,6 @@ if TYPE_CHECKING:
     from locust_ml.telemetry.sampler import SourceStatus, TelemetrySampler
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'locust_ml.telemetry' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"locust_ml.telemetry.{module}"), name)
+__getattr__, __dir__ = lazy_exports(
+    __name__, {name: f"locust_ml.telemetry.{module}" for name, module in _LAZY.items()}
+)

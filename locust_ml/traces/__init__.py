@@ -21,7 +21,9 @@ Locust worker that only samples sizes imports numpy alone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from locust_ml.lazy import lazy_exports
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -70,16 +72,4 @@ if TYPE_CHECKING:
     from locust_ml.traces.timeline import load_timestamps
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'locust_ml.traces' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -91,7 +91,7 @@ def fit_trace(
     ``source_info`` adds fields to ``provenance.source`` (origin, licence,
     citation of a published trace).
     """
-    from locust_ml import __version__
+    from locust_ml.version import __version__
 
     opts = options or FitOptions()
     if not trace.columns:

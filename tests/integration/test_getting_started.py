@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 #: One 3 s step of the example's first load (4 users) instead of 16 steps of 60 s
 #: (six half-second windows: enough for the step to be judged).
-SHORT = ["--ml-ramp-max", "4", "--ml-step-time", "3s", "--ml-server-backend", "simulated"]
+SHORT = ["--ml-shape", "ramp:max=4,step=3s", "--ml-server-backend", "simulated"]
 
 
 def _example(tmp_path: Path) -> Path:

@@ -37,14 +37,8 @@ def test_a_signal_mid_test_still_writes_a_whole_partial_report(
             "--headless",
             "--ml-server-backend",
             "simulated",
-            "--ml-ramp-start",
-            "1",
-            "--ml-ramp-factor",
-            "2",
-            "--ml-ramp-max",
-            "64",
-            "--ml-step-time",
-            "4s",
+            "--ml-shape",
+            "ramp:start=1,factor=2,max=64,step=4s",
             "--ml-slo",
             "p99<2s",
             "--ml-prompt-tokens",
@@ -98,7 +92,7 @@ def test_a_signal_mid_test_still_writes_a_whole_partial_report(
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
-def _ramp(out: Path) -> list[str]:
+def _ramp(out: Path, top: int = 32) -> list[str]:
     # A short ramp with slow spawning: 1, 2, 4, ... 32 users, 2 s steps, 4 users/s,
     # so the delays below land in a step, in spawning, and early and late in the run.
     return [
@@ -108,16 +102,8 @@ def _ramp(out: Path) -> list[str]:
         "--headless",
         "--ml-server-backend",
         "simulated",
-        "--ml-ramp-start",
-        "1",
-        "--ml-ramp-factor",
-        "2",
-        "--ml-ramp-max",
-        "32",
-        "--ml-step-time",
-        "2s",
-        "--ml-spawn-rate",
-        "4",
+        "--ml-shape",
+        f"ramp:start=1,factor=2,max={top},step=2s,spawn_rate=4",
         "--ml-prompt-tokens",
         "const:20",
         "--ml-output-tokens",
@@ -261,8 +247,7 @@ def test_a_signal_before_the_load_is_one_line_and_exit_2(tmp_path: Path) -> None
 def test_a_signal_during_locusts_own_stop_changes_nothing(tmp_path: Path) -> None:
     """The schedule ended and Locust is stopping: the report is whole and not 'interrupted'."""
     out = tmp_path / "r"
-    cmd = _ramp(out)
-    cmd[cmd.index("32")] = "2"  # two 2 s steps, then Locust stops by itself
+    cmd = _ramp(out, top=2)  # two 2 s steps, then Locust stops by itself
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,

@@ -16,7 +16,7 @@ from tests.integration.helpers import locust_aggregated_count, run_locust
 
 pytestmark = pytest.mark.slow
 
-SHORT_RAMP = ["--ml-ramp-start", "1", "--ml-ramp-factor", "2", "--ml-ramp-max", "2"]
+SHORT_RAMP = ["--ml-shape", "ramp:start=1,factor=2,max=2,step=3s"]
 SMALL_POOL = ["--ml-pool-draws", "64", "--ml-pool-max-mb", "4"]
 
 
@@ -28,8 +28,6 @@ def _run(tmp_path: Path, locustfile: str, *args: str) -> tuple[dict, str]:
             f"locustfiles/{locustfile}",
             "--headless",
             *SHORT_RAMP,
-            "--ml-step-time",
-            "3s",
             "--ml-report-dir",
             str(out_dir),
             "--json-file",

@@ -52,14 +52,8 @@ def test_distributed_open_loop_total_matches_the_target(
         simulated_server.url,
         "--ml-arrival",
         "poisson",
-        "--ml-ramp-start",
-        "80",
-        "--ml-ramp-max",
-        "80",
-        "--ml-step-time",
-        "14s",
-        "--ml-window",
-        "2s",
+        "--ml-shape",
+        "ramp:start=80,max=80,step=14s,window=2s",
         *SMALL,
         "--ml-report-dir",
         str(out),
@@ -163,8 +157,8 @@ def _stalling_server() -> tuple[ThreadingHTTPServer, str]:
 def test_open_loop_latency_shows_a_stall_that_closed_loop_hides(tmp_path: Path) -> None:
     results = {}
     for mode, args in {
-        "closed": ["--ml-ramp-start", "1", "--ml-ramp-max", "1"],
-        "open": ["--ml-arrival", "constant", "--ml-ramp-start", "20", "--ml-ramp-max", "20"],
+        "closed": ["--ml-shape", "ramp:start=1,max=1,step=9s"],
+        "open": ["--ml-arrival", "constant", "--ml-shape", "ramp:start=20,max=20,step=9s"],
     }.items():
         server, url = _stalling_server()
         try:
@@ -176,8 +170,6 @@ def test_open_loop_latency_shows_a_stall_that_closed_loop_hides(tmp_path: Path) 
                     "--host",
                     url,
                     *args,
-                    "--ml-step-time",
-                    "9s",
                     *SMALL,
                     "--ml-report-dir",
                     str(tmp_path / mode),
@@ -217,9 +209,7 @@ def test_a_stages_file_of_rates_runs_open_loop_without_ml_arrival(
             "--host",
             simulated_server.url,
             "--ml-shape",
-            "stages",
-            "--ml-stages",
-            str(stages),
+            f"stages:file={stages}",
             *SMALL,
             "--ml-report-dir",
             str(out),

@@ -14,16 +14,7 @@ from tests.integration.helpers import Server, locust_aggregated_count, run_locus
 
 pytestmark = pytest.mark.slow
 
-RAMP = [
-    "--ml-ramp-start",
-    "1",
-    "--ml-ramp-factor",
-    "2",
-    "--ml-ramp-max",
-    "4",
-    "--ml-step-time",
-    "3s",
-]
+RAMP = ["--ml-shape", "ramp:start=1,factor=2,max=4,step=3s"]
 SMALL = ["--ml-prompt-tokens", "uniform:50,150", "--ml-output-tokens", "uniform:4,12"]
 
 
@@ -131,8 +122,8 @@ def test_distributed_processes_merge_every_worker(tmp_path: Path, simulated_serv
             "2",
             # Workers hear of step 1 a moment after it starts: 4 s steps leave it
             # the five complete windows a step needs to be judged.
-            *RAMP[:-1],
-            "4s",
+            "--ml-shape",
+            "ramp:start=1,factor=2,max=4,step=4s",
             *SMALL,
             "--host",
             simulated_server.url,

@@ -51,14 +51,8 @@ STEP_S = 2
 ARGS = [
     "--ml-server-backend",
     "simulated",
-    "--ml-ramp-start",
-    "1",
-    "--ml-ramp-factor",
-    "2",
-    "--ml-ramp-max",
-    "64",
-    "--ml-step-time",
-    f"{STEP_S}s",
+    "--ml-shape",
+    f"ramp:start=1,factor=2,max=64,step={STEP_S}s",
 ]
 STEPS_TAB = "locust-ml-steps"
 CAPACITY_TAB = "locust-ml-capacity"
@@ -178,7 +172,10 @@ def test_start_form_live_plot_stop_and_an_slo_through_the_web_ui(tmp_path: Path)
         labels = page.locator("label").all_inner_texts()
         assert not [t for t in labels if "%(" in t or "%%" in t], labels
         assert any("SLOs, comma-separated" in t for t in labels), labels
-        assert page.locator("select[name=mlShape]").input_value() == "ramp"
+        # The shape field shows the locustfile's shape with every parameter the run will use.
+        shape = page.locator("input[name=mlShape]").input_value()
+        assert shape.startswith("ramp:"), shape
+        assert "max=" in shape, shape
         page.screenshot(path=str(ARTIFACTS / "webui-form-defaults.png"), full_page=True)
         page.get_by_role("button", name="START").click()
 

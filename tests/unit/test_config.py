@@ -25,8 +25,8 @@ def test_parse_duration(text: str | int, seconds: float) -> None:
 
 @pytest.mark.parametrize("text", ["", "abc", "10x", "s10", "1m 30s", "-5"])
 def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(ConfigError, match="--ml-step-time"):
-        parse_duration(text, option="--ml-step-time")
+    with pytest.raises(ConfigError, match="--ml-telemetry-interval"):
+        parse_duration(text, option="--ml-telemetry-interval")
 
 
 def test_parse_percentiles() -> None:
@@ -43,5 +43,7 @@ def test_parse_percentiles_rejects(text: str) -> None:
 @pytest.mark.parametrize("text", ["inf", "nan", "1e999", "-inf"])
 def test_parse_duration_rejects_non_finite(text: str) -> None:
     # "1e999" is float("inf"): it used to pass as an endless duration.
-    with pytest.raises(ConfigError, match=r"--ml-step-time: '.*' is not a finite duration"):
-        parse_duration(text, option="--ml-step-time")
+    with pytest.raises(
+        ConfigError, match=r"--ml-telemetry-interval: '.*' is not a finite duration"
+    ):
+        parse_duration(text, option="--ml-telemetry-interval")

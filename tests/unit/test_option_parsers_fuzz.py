@@ -27,8 +27,9 @@ from locust_ml.analysis.slo import parse_slo, parse_slos
 from locust_ml.arrivals import parse_arrival
 from locust_ml.config import parse_duration, parse_percentiles
 from locust_ml.errors import ConfigError, LocustMLError
+from locust_ml.options import LoadOptions, flags
 from locust_ml.payloads.lengths import LengthDistribution
-from locust_ml.stages import parse_stages
+from locust_ml.shapes import parse_shape, parse_stages
 from locust_ml.telemetry.prometheus_scrape import parse_scrape_spec
 
 FUZZ = settings(
@@ -87,9 +88,9 @@ PARSERS: list[tuple[str, Callable[[str], Any], list[str], str]] = [
     ),
     (
         "duration",
-        lambda t: parse_duration(t, option="--ml-step-time"),
+        lambda t: parse_duration(t, option="--ml-telemetry-interval"),
         ["1", "30", "1m30s", "250ms", "h", "m", "s", "ms", "."],
-        "--ml-step-time",
+        "--ml-telemetry-interval",
     ),
     (
         "percentiles",
@@ -102,6 +103,25 @@ PARSERS: list[tuple[str, Callable[[str], Any], list[str], str]] = [
         lambda t: LengthDistribution.parse(t, option="--ml-prompt-tokens"),
         ["const", "uniform", "lognormal", ":", "median=", "sigma=", "min=", "max=", ","],
         "--ml-prompt-tokens",
+    ),
+    (
+        "shape",
+        lambda t: parse_shape(t, option="--ml-shape"),
+        [
+            *("ramp", "soak", "spike", "stages", "capacity-search", "soak-1h", ":", "=", ","),
+            *("start", "add", "factor", "max", "step", "load", "hold", "ramp", "down", "base"),
+            *("base_time", "spike", "recovery", "file", "precision", "max_time", "max_step"),
+            *("warmup", "window", "spawn_rate", "30s", "0", "-"),
+        ],
+        "--ml-shape",
+    ),
+    (
+        "open-loop",
+        lambda t: next(m for _n, m, _d in flags(LoadOptions) if m.flag == "--ml-open-loop").parse(
+            t, "--ml-open-loop"
+        ),
+        ["senders", "inflight", "lateness", "=", ",", "10s", "8", "0"],
+        "--ml-open-loop",
     ),
     (
         "scrape",

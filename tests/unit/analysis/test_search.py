@@ -158,7 +158,7 @@ def test_a_pass_waits_for_the_minimum_step_time() -> None:
 
 
 def test_a_slow_step_runs_past_the_max_step_time_while_samples_accrue() -> None:
-    search = CapacitySearch(SearchConfig(slos=LOOSE, start=5.0, warmup_s=0.0, max_step_s=30.0))
+    search = CapacitySearch(SearchConfig(slos=LOOSE, start=5.0, warmup_s=0.0, max_step=30.0))
     tick = search.at(0.0)
     assert tick is not None
     # 5 req/s: p99 needs 299 requests, i.e. 60 s; at 30 s the step is not failed.
@@ -168,19 +168,19 @@ def test_a_slow_step_runs_past_the_max_step_time_while_samples_accrue() -> None:
 
 
 def test_a_step_never_measured_fails_at_the_max_step_time() -> None:
-    search = CapacitySearch(SearchConfig(slos=LOOSE, start=50.0, warmup_s=0.0, max_step_s=30.0))
+    search = CapacitySearch(SearchConfig(slos=LOOSE, start=50.0, warmup_s=0.0, max_step=30.0))
     search.at(0.0)
     search.at(31.0)
     assert search.history[0].outcome is Outcome.NO_ANSWERS
 
 
 def test_stop_returns_what_was_found_and_the_time_limit_stops_it() -> None:
-    search = CapacitySearch(SearchConfig(slos=LOOSE, max_total_s=60.0))
+    search = CapacitySearch(SearchConfig(slos=LOOSE, max_time=60.0))
     assert search.at(0.0) is not None
     result = search.stop()
     assert result.reason is StopReason.STOPPED
     assert search.at(1.0) is None
-    limited = CapacitySearch(SearchConfig(slos=LOOSE, max_total_s=40.0))
+    limited = CapacitySearch(SearchConfig(slos=LOOSE, max_time=40.0))
     limited.at(0.0)
     assert limited.at(40.0) is None
     assert limited.result is not None
@@ -203,8 +203,8 @@ def test_the_search_shares_the_reports_rule() -> None:
         ({"mode": "closed", "start": 2.5}, "whole number of users"),
         ({"precision": 0.0}, "precision"),
         ({"factor_down": 1.5}, "factor down"),
-        ({"min_step_s": 40.0, "max_step_s": 30.0}, "step time"),
-        ({"max_step_s": 300.0, "max_total_s": 100.0}, "longer than the whole search"),
+        ({"min_step_s": 40.0, "max_step": 30.0}, "step time"),
+        ({"max_step": 300.0, "max_time": 100.0}, "longer than the whole search"),
         ({"pool_users": 0}, "pool users"),
     ],
 )

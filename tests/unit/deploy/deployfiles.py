@@ -306,7 +306,7 @@ import json, os, sys
 import locust  # noqa: F401 - patches this subprocess, never the test process
 import locust_ml.plugin.hooks  # noqa: F401 - registers the --ml-* options
 from locust.argument_parser import get_parser
-from locust_ml.plugin.options import read_options
+from locust_ml.options import read_options
 from locust_ml.telemetry.prometheus_scrape import parse_scrape_spec
 
 results = []
@@ -321,8 +321,9 @@ for case in json.load(sys.stdin):
             "worker": ns.worker, "master_host": ns.master_host, "master_port": ns.master_port,
             "master_bind_port": ns.master_bind_port, "web_port": ns.web_port,
             "headless": ns.headless, "expect_workers": ns.expect_workers,
-            "exporter_port": ml.exporter_port, "exporter_host": ml.exporter_host,
-            "scrape": [list(parse_scrape_spec(s)) for s in ml.scrape],
+            "exporter_port": (ml.telemetry.exporter or (None, None))[1],
+            "exporter_host": (ml.telemetry.exporter or (None, None))[0],
+            "scrape": [list(parse_scrape_spec(s)) for s in ml.telemetry.scrape],
         })
     except SystemExit as exc:
         results.append({"error": f"exit {exc.code}"})

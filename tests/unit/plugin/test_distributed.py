@@ -24,18 +24,19 @@ from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.event import Events
 
-from locust_ml.analysis.samples import RequestSample
+from locust_ml.analysis.samples import RequestSample, StepSamples
 from locust_ml.plugin import hooks
-from locust_ml.plugin.options import read_options
-from locust_ml.plugin.recorder import RunRecorder
+from locust_ml.plugin.control import ControlSide, MasterRun
+from locust_ml.plugin.recorder import SampleRecorder
+from locust_ml.plugin.run import WorkerRun, load_side
 from locust_ml.plugin.shapes import RampShape
-from locust_ml.plugin.users import ChatCompletionsUser, MLUser, TextUser
+from locust_ml.plugin.users import MLUser, TextUser
 
 
-class Chat(ChatCompletionsUser):
+class Chat(TextUser):
     @task
     def one(self) -> None:
-        self.chat()
+        self.generate()
 
 
 class OpenShape(RampShape):
@@ -68,7 +69,7 @@ def _json_only(monkeypatch: pytest.MonkeyPatch) -> None:
     def write(report: Any, directory: Path) -> dict[str, Path]:
         return {"json": Path(directory) / "report.json"}
 
-    monkeypatch.setattr("locust_ml.plugin.recorder.write_report_files", write)
+    monkeypatch.setattr("locust_ml.plugin.control.write_report_files", write)
 
 
 def _wait(predicate: Any, timeout: float = 15.0) -> None:
@@ -120,8 +121,8 @@ def _sample(status: str = "ok") -> RequestSample:
     return RequestSample(("POST", "/v1/chat/completions"), 5.0, status=status)
 
 
-def test_a_worker_counts_what_it_recorded_and_shipped() -> None:
-    rec = RunRecorder("worker")
+def test_a_worker_counts_what_it_recorded_and_shipped(tmp_path: Path) -> None:
+    rec = SampleRecorder(StepSamples())
     for status in ("ok", "ok", "shed", "ok"):
         rec.record(_sample(status))
     rows = rec.drain_wire()
@@ -131,7 +132,7 @@ def test_a_worker_counts_what_it_recorded_and_shipped() -> None:
     )
     rec.drain_wire()
     assert rec.worker_summary("w1") == "worker w1 sent 5 requests (1 failures)"
-    master = RunRecorder("master")
+    master = MasterRun(Environment(events=Events(), parsed_options=_options(tmp_path)))
     master.merge_wire(rows, worker="w1")
     tally = master.roster.tally("w1")
     assert (tally.reports, tally.requests, tally.failures) == (1, 4, 1)
@@ -141,17 +142,18 @@ def test_a_worker_counts_what_it_recorded_and_shipped() -> None:
 
 def test_a_stopped_worker_becomes_a_report_note(tmp_path: Path) -> None:
     now = [1_700_000_000.0]
-    master = RunRecorder("master", clock=lambda: now[0], options=read_options(_options(tmp_path)))
+    env = Environment(events=Events(), parsed_options=_options(tmp_path))
+    master = MasterRun(env, clock=lambda: now[0])
     master.start()
-    master.observe(4)
-    worker = RunRecorder("worker")
+    master.tracker.observe(4)
+    worker = SampleRecorder(StepSamples())
     for _ in range(7):
         worker.record(_sample())
     now[0] += 3
     master.merge_wire(worker.drain_wire(), worker="w-dead")
-    assert master.watch_workers({"w-dead": False}, open_loop=False, rebalancing=False) == []
+    assert master.note_workers({"w-dead": False}) == []
     now[0] += 4
-    (gap,) = master.watch_workers({"w-dead": True}, open_loop=False, rebalancing=False)
+    (gap,) = master.note_workers({"w-dead": True})
     assert gap.worker == "w-dead"
     report = master.finish()
     assert report is not None
@@ -166,8 +168,8 @@ def test_a_stopped_worker_becomes_a_report_note(tmp_path: Path) -> None:
 
 
 def _plan_of(env: Environment) -> Any:
-    driver = hooks.driver_for(env)
-    return None if driver is None else driver._plan
+    side = load_side(env)
+    return None if side is None else side.driver._plan
 
 
 def test_open_loop_shares_follow_workers_that_join_and_die(
@@ -178,16 +180,8 @@ def test_open_loop_shares_follow_workers_that_join_and_die(
     monkeypatch.setattr(locust.runners, "HEARTBEAT_LIVENESS", 3)
     opts = _options(
         tmp_path,
-        "--ml-arrival",
-        "poisson",
-        "--ml-ramp-start",
-        "100",
-        "--ml-ramp-max",
-        "100",
-        "--ml-step-time",
-        "60s",
-        "--ml-pool-users",
-        "4",
+        *("--ml-arrival", "poisson", "--ml-shape", "ramp:start=100,max=100,step=60s"),
+        *("--ml-open-loop", "senders=4"),
     )
     master_env = Environment(
         user_classes=[Chat],
@@ -198,13 +192,16 @@ def test_open_loop_shares_follow_workers_that_join_and_die(
     )
     master = master_env.create_master_runner("127.0.0.1", 0)
     m_rec = hooks.bind(master_env)
+    assert isinstance(m_rec, MasterRun)
     envs = [Environment(user_classes=[Chat], events=Events(), parsed_options=opts) for _ in "ab"]
     workers: list[Any] = []
-    recs: list[RunRecorder] = []
+    recs: list[WorkerRun] = []
 
     def join(env: Environment) -> None:
         workers.append(env.create_worker_runner("127.0.0.1", master.server.port))
-        recs.append(hooks.bind(env))
+        run = hooks.bind(env)
+        assert isinstance(run, WorkerRun)
+        recs.append(run)
 
     killed = False
     try:
@@ -215,8 +212,8 @@ def test_open_loop_shares_follow_workers_that_join_and_die(
         _wait(lambda: _plan_of(envs[0]) is not None)
         plan = _plan_of(envs[0])
         assert (plan.worker_index, plan.worker_count, plan.rate) == (0, 1, 100.0)
-        assert recs[0].steps.current is None  # no steps of its own
-        _wait(lambda: recs[0].shipped > 5)
+        assert not isinstance(recs[0], ControlSide)  # no steps of its own
+        _wait(lambda: recs[0].recorder.shipped > 5)
         # A second worker joins: the rate is split over both.
         join(envs[1])
         _wait(lambda: all(p is not None and p.worker_count == 2 for p in map(_plan_of, envs)))
@@ -225,7 +222,7 @@ def test_open_loop_shares_follow_workers_that_join_and_die(
             (0, 2, 100.0),
             (1, 2, 100.0),
         ]
-        _wait(lambda: recs[1].shipped > 5)
+        _wait(lambda: recs[1].recorder.shipped > 5)
 
         # Worker b dies: no quit message, no more heartbeats or reports.
         dead, dead_rec = workers[1], recs[1]
@@ -233,7 +230,7 @@ def test_open_loop_shares_follow_workers_that_join_and_die(
         dead.stop()
         dead.client.close(linger=0)
         killed = True
-        shipped_by_dead = dead_rec.shipped
+        shipped_by_dead = dead_rec.recorder.shipped
         _wait(lambda: m_rec.roster.gaps)
         (gap,) = m_rec.roster.gaps
         assert gap.worker == dead.client_id
@@ -241,20 +238,20 @@ def test_open_loop_shares_follow_workers_that_join_and_die(
         _wait(lambda: _plan_of(envs[0]).worker_count == 1)
         plan = _plan_of(envs[0])
         assert (plan.worker_index, plan.worker_count, plan.rate) == (0, 1, 100.0)
-        n = recs[0].recorded
-        _wait(lambda: recs[0].recorded > n + 20)
+        n = recs[0].recorder.recorded
+        _wait(lambda: recs[0].recorder.recorded > n + 20)
         assert master.state in ("spawning", "running")
         workers[0].stop()  # the survivor's users (the master would wait a second)
         # Everything shipped arrives: the survivor's last delta, and all of the dead one's.
-        _wait(lambda: recs[0].shipped == recs[0].recorded)
-        _wait(lambda: m_rec.samples.requests == recs[0].shipped + shipped_by_dead)
-        report = m_rec.finish(target=fake_target)
+        _wait(lambda: recs[0].recorder.shipped == recs[0].recorder.recorded)
+        _wait(lambda: m_rec.samples.requests == recs[0].recorder.shipped + shipped_by_dead)
+        report = m_rec.finish()
     finally:
         master.quit()
         for worker in workers[:1] if killed else workers:
             worker.quit()
     assert report is not None
-    assert report.totals.requests == recs[0].recorded + shipped_by_dead
+    assert report.totals.requests == recs[0].recorder.recorded + shipped_by_dead
     assert report.totals.requests == master_env.stats.total.num_requests
     (note,) = [n for n in report.notes if dead.client_id in n]
     assert "stopped reporting at" in note
@@ -281,25 +278,27 @@ def test_a_worker_stopped_on_its_own_ships_its_last_requests(
     worker_env = Environment(user_classes=[Chat], events=Events(), parsed_options=opts)
     worker = worker_env.create_worker_runner("127.0.0.1", master.server.port)
     w_rec = hooks.bind(worker_env)
+    assert isinstance(m_rec, MasterRun)
+    assert isinstance(w_rec, WorkerRun)
     try:
         _wait(lambda: master.worker_count == 1)
         master.start(2, spawn_rate=100)
-        _wait(lambda: w_rec.recorded > 20)
-        assert w_rec.shipped < w_rec.recorded  # the next report is seconds away
+        _wait(lambda: w_rec.recorder.recorded > 20)
+        assert w_rec.recorder.shipped < w_rec.recorder.recorded  # the next report is seconds away
         # What Locust's shutdown does on a worker: quitting, then the runner's
         # quit, which stops its greenlets (the periodic report among them).
         with caplog.at_level("INFO", logger="locust_ml"):
             worker_env.events.quitting.fire(environment=worker_env, reverse=True)
         worker.quit()
-        _wait(lambda: m_rec.samples.requests == w_rec.recorded)
+        _wait(lambda: m_rec.samples.requests == w_rec.recorder.recorded)
     finally:
         master.quit()
         worker.quit()
     (line,) = [r.getMessage() for r in caplog.records if "sent" in r.getMessage()]
     assert line == (
-        f"locust-ml: worker {worker.client_id} sent {w_rec.recorded} requests (0 failures)"
+        f"locust-ml: worker {worker.client_id} sent {w_rec.recorder.recorded} requests (0 failures)"
     )
-    assert m_rec.roster.tally(worker.client_id).requests == w_rec.recorded
+    assert m_rec.roster.tally(worker.client_id).requests == w_rec.recorder.recorded
 
 
 def test_telemetry_and_the_embedded_server_stay_on_the_master(
@@ -312,17 +311,16 @@ def test_telemetry_and_the_embedded_server_stay_on_the_master(
     worker_env = Environment(user_classes=[Chat], events=Events(), parsed_options=opts)
     worker = worker_env.create_worker_runner("127.0.0.1", master.server.port)
     try:
-        hooks._on_init(master_env, runner=master)
-        hooks._on_init(worker_env, runner=worker)
-        assert master_env in hooks._telemetry
-        assert worker_env not in hooks._telemetry
-        assert worker_env not in hooks._servers
-        assert worker_env not in hooks._exporters
-        assert hooks.driver_for(master_env) is None  # no users there: no arrival driver
-        assert hooks.driver_for(worker_env) is not None
+        hooks._on_init(master_env)
+        hooks._on_init(worker_env)
+        run = master_env.locust_ml
+        assert isinstance(run, MasterRun)
+        assert run.telemetry is not None
+        assert run.server is None  # a --host was given
+        assert isinstance(worker_env.locust_ml, WorkerRun)  # no telemetry, server, exporter
+        assert load_side(master_env) is None  # no users there: no arrival driver
+        assert load_side(worker_env) is not None
     finally:
-        loop = hooks._telemetry.pop(master_env, None)
-        if loop is not None:
-            loop.close()
+        master_env.locust_ml.close()
         master.quit()
         worker.quit()

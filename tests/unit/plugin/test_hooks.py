@@ -22,13 +22,15 @@ from locust.env import Environment
 from locust.event import Events
 
 from locust_ml.plugin import hooks
-from locust_ml.plugin.users import ChatCompletionsUser
+from locust_ml.plugin.control import LocalRun, MasterRun
+from locust_ml.plugin.run import WorkerRun
+from locust_ml.plugin.users import TextUser
 
 
-class Chat(ChatCompletionsUser):
+class Chat(TextUser):
     @task
     def one(self) -> None:
-        self.chat()
+        self.generate()
 
 
 def _options(tmp_path: Path) -> argparse.Namespace:
@@ -59,7 +61,9 @@ def test_local_run_records_each_step(tmp_path: Path, fake_target: str) -> None:
     )
     runner = env.create_local_runner()
     rec = hooks.bind(env)
+    assert isinstance(rec, LocalRun)
     assert hooks.bind(env) is rec
+    assert env.locust_ml is rec
     try:
         runner.start(2, spawn_rate=100)
         _wait(lambda: rec.steps.current is not None and env.stats.total.num_requests > 20)
@@ -70,7 +74,7 @@ def test_local_run_records_each_step(tmp_path: Path, fake_target: str) -> None:
         runner.stop()
     finally:
         runner.quit()
-    report = rec.finish(target=env.host)
+    report = rec.finish()
     assert report is not None
     assert [s.users for s in report.steps] == [2, 4]
     assert all(s.requests > 0 for s in report.steps)
@@ -92,6 +96,8 @@ def test_master_and_worker_merge_exactly(
     worker_env = Environment(user_classes=[Chat], events=Events(), parsed_options=opts)
     worker = worker_env.create_worker_runner("127.0.0.1", master.server.port)
     m_rec, w_rec = hooks.bind(master_env), hooks.bind(worker_env)
+    assert isinstance(m_rec, MasterRun)
+    assert isinstance(w_rec, WorkerRun)
     assert (m_rec.role, w_rec.role) == ("master", "worker")
     try:
         _wait(lambda: master.worker_count == 1)
@@ -100,15 +106,15 @@ def test_master_and_worker_merge_exactly(
         # The first announcement can race the spawn message (the worker's
         # test_start resets it; its early samples fold into step 1); the
         # master re-announces the current step periodically.
-        _wait(lambda: w_rec.current_step == 1)
+        _wait(lambda: w_rec.recorder.current_step == 1)
         master.start(3, spawn_rate=100)
-        _wait(lambda: w_rec.current_step == 2)
+        _wait(lambda: w_rec.recorder.current_step == 2)
         n = master_env.stats.total.num_requests
         _wait(lambda: master_env.stats.total.num_requests > n + 20)
         master.stop()
         _wait(lambda: worker.state == "stopped")
         gevent.sleep(0.6)  # the worker's last reports
-        report = m_rec.finish(target=fake_target)
+        report = m_rec.finish()
     finally:
         master.quit()
         worker.quit()
@@ -133,7 +139,8 @@ def test_web_ui_tab_serves_live_step_rows(
     runner = env.create_local_runner()
     web_ui = env.create_web_ui("127.0.0.1", 0)
     rec = hooks.bind(env)
-    install(env, rec)
+    assert isinstance(rec, LocalRun)
+    install(rec)
     assert {"title": "ML steps", "key": TAB_KEY} in web_ui.template_args["extended_tabs"]
     try:
         runner.start(2, spawn_rate=100)
@@ -162,6 +169,7 @@ def test_step_hook_runs_at_each_step_boundary(tmp_path: Path, fake_target: str) 
     env = Environment(user_classes=[Chat], events=Events(), host=fake_target, parsed_options=opts)
     runner = env.create_local_runner()
     rec = hooks.bind(env)
+    assert isinstance(rec, LocalRun)
     os.environ["HOOK_OUT"] = str(out)
     try:
         runner.start(1, spawn_rate=100)

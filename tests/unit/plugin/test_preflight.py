@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from locust_ml.errors import ConfigError
-from locust_ml.plugin.options import MLOptions, UserOptions
+from locust_ml.options import MLOptions, UserOptions
 from locust_ml.plugin.payload_users import ImageUser
 from locust_ml.plugin.preflight import ModelCheck, check_models, model_checks
 from locust_ml.plugin.text_users import TextUser

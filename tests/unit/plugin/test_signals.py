@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import gevent
@@ -36,9 +37,10 @@ class FakeEnvironment:
 
 
 def _watched(runner: FakeRunner, shape_class: Any = None) -> Any:
-    env = FakeEnvironment(runner, shape_class)
-    signals._state[env] = signals._Shutdown()  # what watch() sets up, without real handlers
-    return env
+    """A run as the handlers see it: what watch() sets up, without real handlers."""
+    return SimpleNamespace(
+        environment=FakeEnvironment(runner, shape_class), shutdown=signals.Shutdown(watched=True)
+    )
 
 
 def test_before_the_load_exits_2_with_no_report() -> None:

@@ -29,10 +29,10 @@ from locust.env import Environment
 from locust.event import Events
 
 from locust_ml.errors import ConfigError, TraceError
+from locust_ml.options import read_options
 from locust_ml.payloads.pool import PayloadPool, build_audio_pool, build_image_pool
 from locust_ml.payloads.text import count_tokens
-from locust_ml.plugin import hooks, ml_user, users
-from locust_ml.plugin.options import read_options
+from locust_ml.plugin import embedded, ml_user, users
 from locust_ml.plugin.recorder import CONTEXT_KEY, sample_from_event
 from locust_ml.plugin.users import (
     AudioUser,
@@ -473,7 +473,7 @@ def test_payload_settings_take_formats_and_pool_sizes_from_options() -> None:
 def test_embedded_server_backend_follows_the_users_unless_the_option_says() -> None:
     def backend(cls: type, *args: str) -> str:
         env = types.SimpleNamespace(parsed_options=_options(*args), user_classes=[cls])
-        return hooks._embedded_backend(env, read_options(env.parsed_options))  # type: ignore[arg-type]
+        return embedded.backend(env, read_options(env.parsed_options))
 
     assert backend(Img) == "image-classifier"
     assert backend(Audio) == "speech"

@@ -13,22 +13,22 @@ from locust_ml.plugin.webform import check_start, form_namespace, install_form_l
 
 
 class Ramp(RampShape):
-    start_users = 1
-    max_users = 4
+    start = 1
+    max = 4
 
 
 def _parsed(**kw: object) -> argparse.Namespace:
-    base: dict[str, object] = {"ml_slo": None, "ml_ramp_max": None, "ml_seed": 0, "host": "h"}
+    base: dict[str, object] = {"ml_slo": None, "ml_shape": None, "ml_seed": 0, "host": "h"}
     return argparse.Namespace(**{**base, **kw})
 
 
 def test_form_values_are_applied_as_locust_applies_them() -> None:
     form = MultiDict(
-        [("ml_slo", "p99<500ms, errors<1%"), ("ml_ramp_max", "8"), ("ml_seed", "3"), ("x", "1")]
+        [("ml_slo", "p99<500ms, errors<1%"), ("ml_shape", ":max=8"), ("ml_seed", "3"), ("x", "1")]
     )
     ns = form_namespace(_parsed(), form)
     assert ns.ml_slo == "p99<500ms, errors<1%"  # a None default takes the text
-    assert ns.ml_ramp_max == "8"
+    assert ns.ml_shape == ":max=8"
     assert ns.ml_seed == 3  # a typed default keeps its type
     assert not hasattr(ns, "x")  # Locust ignores fields it has no option for
     listed = form_namespace(_parsed(ml_slo=["p99<1s"]), MultiDict([("ml_slo", "p99<1s,e<1%")]))
@@ -46,10 +46,11 @@ def test_start_is_refused_with_one_line_for_bad_values_and_impossible_shapes() -
     bad = check_start(_parsed(), MultiDict([("ml_slo", "p99 fast")]))
     assert bad is not None
     assert bad.startswith("locust-ml: --ml-slo: 'p99 fast' is not an SLO")
-    ramp = check_start(
-        _parsed(ml_ramp_start=None), MultiDict([("ml_ramp_start", "9")]), shape=Ramp()
-    )
-    assert ramp == "locust-ml: ramp max (4) must be >= ramp start (9)"
+    ramp = check_start(_parsed(), MultiDict([("ml_shape", ":start=9")]), shape=Ramp())
+    assert ramp == "locust-ml: ramp max (4 users) must be >= ramp start (9)"
+    key = check_start(_parsed(), MultiDict([("ml_shape", "ramp:steps=3")]), shape=Ramp())
+    assert key is not None
+    assert key.startswith("locust-ml: --ml-shape: ramp has no key 'steps'")
 
 
 def test_the_preflight_decides_last() -> None:
@@ -59,7 +60,7 @@ def test_the_preflight_decides_last() -> None:
         seen.append(options)
         raise ConfigError("the target does not serve the model 'x'")
 
-    problem = check_start(_parsed(), MultiDict([("ml_ramp_max", "8")]), preflight=preflight)
+    problem = check_start(_parsed(), MultiDict([("ml_shape", ":max=8")]), preflight=preflight)
     assert problem == "locust-ml: the target does not serve the model 'x'"
     assert len(seen) == 1
     seen.clear()
@@ -94,29 +95,23 @@ def test_form_labels_follow_each_rebuild_of_the_template_args() -> None:
 #: A value a person could type into each field of the form.
 FILLED = {
     "ml_slo": "p99<500ms, errors<1%",
-    "ml_shape": "ramp",
+    "ml_shape": "ramp:start=2,factor=1.5,max=8,step=10s",
     "ml_arrival": "poisson",
-    "ml_ramp_start": "2",
-    "ml_ramp_step": "2",
-    "ml_ramp_factor": "1.5",
-    "ml_ramp_max": "8",
-    "ml_step_time": "10s",
-    "ml_soak_load": "4",
-    "ml_soak_ramp": "10s",
-    "ml_soak_time": "1m",
-    "ml_soak_ramp_down": "0",
-    "ml_spike_baseline": "2",
-    "ml_spike_baseline_time": "15s",
-    "ml_spike_factor": "4",
-    "ml_spike_time": "15s",
-    "ml_spike_recovery": "15s",
     "ml_model": "my-model",
     "ml_target_rps": "100",
     "ml_price_per_hour": "1.5",
 }
 
 
-@pytest.mark.parametrize("shape", ["ramp", "soak", "spike"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "ramp:start=2,add=2,max=8,step=10s",
+        "soak:load=4,ramp=10s,hold=1m,down=0",
+        "spike:base=2,base_time=15s,factor=4,spike=15s,recovery=15s",
+        Ramp.spec_text(),  # what the form shows for the locustfile's shape
+    ],
+)
 def test_every_form_field_left_empty_or_filled_in_starts(shape: str) -> None:
     from locust.argument_parser import get_parser, ui_extra_args_dict
 

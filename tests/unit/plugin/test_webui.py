@@ -15,12 +15,15 @@ from typing import Any
 
 import pytest
 from flask import Blueprint, Flask, jsonify
+from locust.argument_parser import get_parser
+from locust.env import Environment
+from locust.event import Events
 
 from locust_ml.analysis.samples import RequestSample
 from locust_ml.analysis.slo import parse_slos
+from locust_ml.options import LoadOptions, MLOptions
 from locust_ml.plugin import webui
-from locust_ml.plugin.options import MLOptions, ShapeOptions
-from locust_ml.plugin.recorder import RunRecorder
+from locust_ml.plugin.control import LocalRun
 from locust_ml.plugin.webui import (
     CAPACITY_KEY,
     TAB_KEY,
@@ -45,32 +48,30 @@ class FakeClock:
         return self.t
 
 
-def _recorder(tmp_path: Path, slos: tuple[Any, ...] = SLOS) -> tuple[RunRecorder, FakeClock]:
+def _recorder(tmp_path: Path, slos: tuple[Any, ...] = SLOS) -> tuple[LocalRun, FakeClock]:
     clock = FakeClock()
-    rec = RunRecorder(
-        "local",
-        # One-second windows: a 10 s step has ten, enough for its stability to be judged.
-        options=MLOptions(
-            report_dir=str(tmp_path / "report"), shape=ShapeOptions(slos=slos), window_s=1.0
-        ),
-        clock=clock,
-    )
+    args = ["-f", "x.py", "--ml-report-dir", str(tmp_path / "report")]
+    args += [a for slo in slos for a in ("--ml-slo", str(slo))]
+    # One-second windows: a 10 s step has ten, enough for its stability to be judged.
+    args += ["--ml-shape", ":window=1s"]
+    env = Environment(events=Events(), parsed_options=get_parser().parse_args(args))
+    rec = LocalRun(env, clock=clock)
     rec.start()
     return rec, clock
 
 
-def _step(rec: RunRecorder, clock: FakeClock, users: int, n: int, base_ms: float) -> None:
+def _step(rec: LocalRun, clock: FakeClock, users: int, n: int, base_ms: float) -> None:
     """A step of ``users`` with ``n`` requests spread over 10 s; latencies base..base+9 ms."""
     start = clock.t
-    rec.observe(users)
+    rec.tracker.observe(users)
     for i in range(n):
         # Mid-interval end times: no sample on a window's edge.
         clock.t = start + (i + 0.5) * 10.0 / n
-        rec.record(RequestSample(("POST", "/x"), base_ms + i % 10), end_time=clock.t)
+        rec.recorder.record(RequestSample(("POST", "/x"), base_ms + i % 10), end_time=clock.t)
     clock.t = start + 10.0
 
 
-def _ramp(rec: RunRecorder, clock: FakeClock) -> None:
+def _ramp(rec: LocalRun, clock: FakeClock) -> None:
     """Steps 1 and 2 meet p99<50ms (40 and 80 req/s); step 3 (running) does not."""
     _step(rec, clock, 1, 400, 10.0)
     _step(rec, clock, 2, 800, 30.0)
@@ -79,7 +80,7 @@ def _ramp(rec: RunRecorder, clock: FakeClock) -> None:
 
 @pytest.fixture(autouse=True)
 def quick_report_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``RunRecorder.finish`` writes a small JSON and HTML, not the plotted report (~3 s)."""
+    """``LocalRun.finish`` writes a small JSON and HTML, not the plotted report (~3 s)."""
     from locust_ml.report.json import report_to_dict
 
     def write(report: Any, directory: Path) -> dict[str, Path]:
@@ -90,7 +91,12 @@ def quick_report_files(monkeypatch: pytest.MonkeyPatch) -> None:
         (out / "report.md").write_text("# report")
         return {"json": out / "report.json", "html": out / "report.html"}
 
-    monkeypatch.setattr("locust_ml.plugin.recorder.write_report_files", write)
+    monkeypatch.setattr("locust_ml.plugin.control.write_report_files", write)
+
+
+def _finish(rec: LocalRun, kind: str) -> Any:
+    rec.kind = kind  # judged as that shape's run
+    return rec.finish()
 
 
 def _items(rows: list[dict[str, str]]) -> dict[str, str]:
@@ -123,7 +129,7 @@ def test_step_rows_judge_each_step_the_running_one_provisionally(tmp_path: Path)
 def test_step_rows_are_judged_on_the_error_ceiling_without_slos(tmp_path: Path) -> None:
     rec, clock = _recorder(tmp_path, slos=())
     _step(rec, clock, 1, 100, 10.0)
-    rec.close_steps()
+    rec.tracker.close()
     (row,) = step_rows(rec)
     assert row["slo"] == "pass"
     assert row["requests"] == 100
@@ -153,11 +159,11 @@ def test_live_capacity_judges_only_the_steps_that_ended(tmp_path: Path) -> None:
 def test_live_verdict_matches_the_final_report(tmp_path: Path) -> None:
     rec, clock = _recorder(tmp_path)
     _ramp(rec, clock)
-    rec.close_steps()
+    rec.tracker.close()
     live = live_capacity(
         webui._summaries(rec), SLOS, shape="ramp", total_requests=rec.samples.requests
     )
-    report = rec.finish(shape="ramp")
+    report = _finish(rec, "ramp")
     assert report is not None
     assert report.capacity is not None
     assert live.analysis is not None
@@ -191,7 +197,7 @@ def test_capacity_rows_before_any_step_ended() -> None:
 def test_capacity_rows_without_slos_say_so(tmp_path: Path) -> None:
     rec, clock = _recorder(tmp_path, slos=())
     _step(rec, clock, 1, 100, 10.0)
-    rec.close_steps()
+    rec.tracker.close()
     items = _items(capacity_rows(live_capacity(webui._summaries(rec), ())))
     assert items["SLOs"] == "none given (--ml-slo)"
     # The error ceiling judged the step: what it sustained is the capacity so far.
@@ -202,7 +208,7 @@ def test_capacity_rows_without_slos_say_so(tmp_path: Path) -> None:
 def test_final_rows_carry_the_interval_exit_code_and_report_link(tmp_path: Path) -> None:
     rec, clock = _recorder(tmp_path)
     _ramp(rec, clock)
-    report = rec.finish(shape="ramp")
+    report = _finish(rec, "ramp")
     assert report is not None
     live = LiveCapacity(report.slos, report.capacity, report.verdict, (1, 2, 3), final=True)
     rows = capacity_rows(live, "/locust-ml/report")
@@ -245,7 +251,7 @@ def test_tables_are_recomputed_only_when_something_changed(tmp_path: Path) -> No
     assert live.tables() is first
     assert live.computed == 1
     # More requests within MIN_REFRESH_S: the cached tables stand.
-    rec.record(RequestSample(("POST", "/x"), 10.0))
+    rec.recorder.record(RequestSample(("POST", "/x"), 10.0))
     ticker.t += 1.0
     assert live.tables() is first
     ticker.t += 1.5
@@ -257,7 +263,7 @@ def test_tables_are_recomputed_only_when_something_changed(tmp_path: Path) -> No
     assert len(live.tables()[TAB_KEY]) == 2
     assert live.computed == 3
     # So does the written report.
-    rec.finish(shape="ramp")
+    _finish(rec, "ramp")
     ticker.t += 0.1
     items = _items(live.tables()[CAPACITY_KEY])
     assert items["figures"] == "final report (the test has ended)"
@@ -275,7 +281,7 @@ def test_a_slow_recomputation_spaces_out_the_next(tmp_path: Path) -> None:
     ticks = iter([0.0, 0.5, 5.0])  # the first recomputation takes 0.5 s
     live = LiveTables(rec, monotonic=lambda: next(ticks))
     live.tables()
-    rec.record(RequestSample(("POST", "/x"), 10.0))
+    rec.recorder.record(RequestSample(("POST", "/x"), 10.0))
     live.tables()  # 5 s later: within 0.5 s / MAX_TIME_SHARE = 10 s
     assert live.computed == 1
 
@@ -304,8 +310,11 @@ def test_a_new_run_starts_a_fresh_table(tmp_path: Path) -> None:
 # -------------------------------------------------------------- Flask routes
 
 
-def _fake_web_ui() -> tuple[SimpleNamespace, SimpleNamespace]:
-    """An app shaped like Locust's: blueprint ``locust`` with ``index`` and ``request_stats``."""
+def _fake_web_ui(rec: LocalRun | None = None) -> tuple[SimpleNamespace, SimpleNamespace]:
+    """An app shaped like Locust's: blueprint ``locust`` with ``index`` and ``request_stats``.
+
+    With ``rec``, its environment gets it as its web UI.
+    """
     app = Flask(__name__)
     bp = Blueprint("locust", __name__)
     web_ui = SimpleNamespace(app=app, template_args={}, auth_required_if_enabled=lambda f: f)
@@ -320,14 +329,16 @@ def _fake_web_ui() -> tuple[SimpleNamespace, SimpleNamespace]:
 
     app.register_blueprint(bp)
     env = SimpleNamespace(web_ui=web_ui, parsed_options=None, shape_class=None)
+    if rec is not None:
+        rec.environment.web_ui = web_ui
     return env, web_ui
 
 
 def test_routes_serve_the_report_once_written_and_404_before(tmp_path: Path) -> None:
     rec, clock = _recorder(tmp_path)
-    env, web_ui = _fake_web_ui()
-    install(env, rec)  # type: ignore[arg-type]
-    install(env, rec)  # type: ignore[arg-type]  # idempotent
+    _env, web_ui = _fake_web_ui(rec)
+    install(rec)
+    install(rec)  # idempotent
     client = web_ui.app.test_client()
     for route in ("/locust-ml/report", "/locust-ml/report.json"):
         missing = client.get(route)
@@ -352,8 +363,8 @@ def test_routes_serve_the_report_once_written_and_404_before(tmp_path: Path) -> 
 
 def test_stats_poll_carries_both_tables_and_tabs_are_declared(tmp_path: Path) -> None:
     rec, clock = _recorder(tmp_path, slos=())
-    env, web_ui = _fake_web_ui()
-    install(env, rec)  # type: ignore[arg-type]
+    _env, web_ui = _fake_web_ui(rec)
+    install(rec)
     keys = [t["key"] for t in web_ui.template_args["extended_tabs"]]
     assert keys == [TAB_KEY, CAPACITY_KEY]
     hrefs = [f["href"] for f in web_ui.template_args["extended_csv_files"]]
@@ -366,7 +377,7 @@ def test_stats_poll_carries_both_tables_and_tabs_are_declared(tmp_path: Path) ->
     assert tables[TAB_KEY][0]["requests"] == 100
     assert _items(tables[CAPACITY_KEY])["figures"].startswith("live: waiting")
     # The start form set SLOs: the next page load declares the SLO column.
-    rec.options = MLOptions(shape=ShapeOptions(slos=SLOS))
+    rec.options = MLOptions(load=LoadOptions(slos=SLOS))
     page = json.loads(client.get("/").data)
     (table,) = [t for t in page["extended_tables"] if t["key"] == TAB_KEY]
     assert table["structure"][-1]["key"] == "slo"
@@ -377,8 +388,8 @@ def test_a_failing_table_does_not_break_locusts_stats(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rec, _ = _recorder(tmp_path)
-    env, web_ui = _fake_web_ui()
-    install(env, rec)  # type: ignore[arg-type]
+    _env, web_ui = _fake_web_ui(rec)
+    install(rec)
 
     def boom(self: LiveTables) -> None:
         raise RuntimeError("boom")
@@ -391,19 +402,15 @@ def test_a_failing_table_does_not_break_locusts_stats(
 
 
 def test_locusts_web_ui_renders_both_tabs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from locust.argument_parser import get_parser
-    from locust.env import Environment
-    from locust.event import Events
-
     # The web UI parses sys.argv to list extra options; give it Locust's, not pytest's.
     monkeypatch.setattr("sys.argv", ["locust", "-f", "locustfiles/summarizer.py"])
     options = get_parser().parse_args(["-f", "locustfiles/summarizer.py", "--ml-slo", "p99<1s"])
     env = Environment(events=Events(), parsed_options=options)
     env.create_local_runner()
     web_ui = env.create_web_ui("127.0.0.1", 0)
-    rec, _ = _recorder(tmp_path)
+    rec = LocalRun(env)
     try:
-        install(env, rec)
+        install(rec)
         client = web_ui.app.test_client()
         page = client.get("/").data.decode()
         stats = client.get("/stats/requests").get_json()
@@ -432,12 +439,12 @@ def test_the_state_row_follows_locusts_runner_not_the_open_step(tmp_path: Path) 
         items = _items(live.tables()[CAPACITY_KEY])
         assert items["state"] == "stopping: the users finish the requests in flight"
         assert "is running" not in items["figures"]
-    rec.close_steps()
+    rec.tracker.close()
     state[0] = "stopped"
     assert _items(live.tables()[CAPACITY_KEY])["state"] == (
         "stopped after 3 steps; writing the report"
     )
-    rec.finish(shape="ramp")
+    _finish(rec, "ramp")
     live.tables()
     assert live.state_text() == "stopped after 3 steps; the report is written"
 
@@ -455,7 +462,7 @@ def test_the_curve_changes_version_only_when_a_step_ends(tmp_path: Path) -> None
     assert data is not None
     assert [s["id"] for s in data["steps"]] == [1]
     assert data["slos"] == ["p99<50ms"]
-    rec.record(RequestSample(("POST", "/x"), 10.0))
+    rec.recorder.record(RequestSample(("POST", "/x"), 10.0))
     ticker.t += 5.0
     live.tables()
     assert live.curve()[0] == version  # more requests in the open step: same picture
@@ -466,7 +473,7 @@ def test_the_curve_changes_version_only_when_a_step_ends(tmp_path: Path) -> None
     assert data is not None
     assert [s["id"] for s in data["steps"]] == [1, 2]
     assert data["steps"][1]["slo"]["passed"] is True
-    rec.finish(shape="ramp")
+    _finish(rec, "ramp")
     live.tables()
     version3, data = live.curve()
     assert version3 == version2 + 1
@@ -497,8 +504,8 @@ def test_the_plot_is_drawn_once_per_version(tmp_path: Path) -> None:
 
 def test_live_routes_and_the_script_on_locusts_page(tmp_path: Path) -> None:
     rec, clock = _recorder(tmp_path)
-    env, web_ui = _fake_web_ui()
-    install(env, rec)  # type: ignore[arg-type]
+    _env, web_ui = _fake_web_ui(rec)
+    install(rec)
     client = web_ui.app.test_client()
     page = client.get("/")
     assert b'<script defer src="/locust-ml/tab.js"></script>' not in page.data  # not HTML
@@ -535,7 +542,7 @@ def test_the_script_is_added_to_locusts_html_page() -> None:
 
 def test_start_with_a_bad_value_is_answered_in_the_form(tmp_path: Path) -> None:
     rec, _ = _recorder(tmp_path)
-    env, web_ui = _fake_web_ui()
+    _env, web_ui = _fake_web_ui(rec)
     started: list[str] = []
 
     @web_ui.app.route("/swarm", methods=["POST"], endpoint="locust.swarm")
@@ -543,10 +550,10 @@ def test_start_with_a_bad_value_is_answered_in_the_form(tmp_path: Path) -> None:
         started.append("yes")
         return jsonify({"success": True})
 
-    env.parsed_options = SimpleNamespace(ml_slo=None)
-    env.user_classes = []
-    env.host = None
-    install(env, rec)  # type: ignore[arg-type]
+    rec.environment.parsed_options = SimpleNamespace(ml_slo=None)
+    rec.environment.user_classes = []
+    rec.environment.host = None
+    install(rec)
     client = web_ui.app.test_client()
     bad = client.post("/swarm", data={"ml_slo": "p99 fast"}).get_json()
     assert bad["success"] is False
