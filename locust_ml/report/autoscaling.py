@@ -486,8 +486,8 @@ def autoscaling_manifests(
 
 def run_autoscale(args: argparse.Namespace) -> int:
     """Build both manifests, then write them atomically; 2 and nothing written on bad input."""
+    from locust_ml.files import write_atomic
     from locust_ml.report.compare import load_report
-    from locust_ml.report.files import write_atomic
 
     try:
         report = load_report(args.report)

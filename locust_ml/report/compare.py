@@ -542,7 +542,7 @@ def _parse_price(text: str | None) -> float | None:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Load, rank, print; write ``--markdown``/``--json`` atomically. 2 on bad input."""
-    from locust_ml.report.files import write_atomic
+    from locust_ml.files import write_atomic
 
     try:
         paths = [str(p) for p in args.reports]

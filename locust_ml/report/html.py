@@ -39,9 +39,9 @@ from markupsafe import Markup
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.status import STATUS_CLASSES
 from locust_ml.analysis.verdict import NO_CAPACITY_SHAPES, NOT_JUDGED_LABELS
+from locust_ml.files import write_atomic
 from locust_ml.report import sections
 from locust_ml.report.console import format_ms
-from locust_ml.report.files import write_atomic
 from locust_ml.report.redact import redact
 
 __all__ = [

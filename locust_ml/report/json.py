@@ -26,7 +26,7 @@ from locust_ml.analysis.slo import SLOVerdict
 from locust_ml.analysis.steps import EndpointStats, StepStats, WindowStats
 from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.analysis.verdict import RunVerdict
-from locust_ml.report.files import write_atomic
+from locust_ml.files import write_atomic
 from locust_ml.report.model import SCHEMA_VERSION, ReportSettings, RunReport
 
 __all__ = ["curve_dict", "report_to_dict", "write_json"]

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from locust_ml.report.files import write_atomic
+from locust_ml.files import write_atomic
 from locust_ml.report.html import (
     fmt_money,
     fmt_pct,

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from locust_ml.report.files import write_atomic
+from locust_ml.files import write_atomic
 from locust_ml.report.json import report_to_dict
 from locust_ml.report.model import RunReport
 from locust_ml.report.redact import redact

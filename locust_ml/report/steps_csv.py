@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.status import STATUS_CLASSES
-from locust_ml.report.files import write_atomic
+from locust_ml.files import write_atomic
 from locust_ml.report.redact import redact
 
 __all__ = [

@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import pytest
 
 from locust_ml.analysis.steps import StepSamples, StepSpan
 from locust_ml.report.console import format_ms, format_step_table
-from locust_ml.report.files import write_atomic
 from locust_ml.report.json import report_to_dict, write_json
 from locust_ml.report.model import SCHEMA_VERSION, RunInfo, build_report
 
@@ -63,24 +61,6 @@ def test_empty_steps_serialize_as_null_not_nan(tmp_path: Path) -> None:
     d = json.loads(text)
     assert d["steps"][0]["latency_ms"]["p99"] is None
     assert d["totals"]["requests"] == 0
-
-
-def test_write_atomic_replaces_whole_files(tmp_path: Path) -> None:
-    target = tmp_path / "a" / "b.json"
-    write_atomic(target, "first")
-    write_atomic(target, b"second")
-    assert target.read_text() == "second"
-    assert [p.name for p in target.parent.iterdir()] == ["b.json"]
-
-
-def test_write_atomic_leaves_no_temp_file_on_failure(tmp_path: Path, monkeypatch) -> None:
-    def boom(*_a, **_k):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
-        write_atomic(tmp_path / "x.json", "data")
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_step_table_lists_every_step_and_totals() -> None:
