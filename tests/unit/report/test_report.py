@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from locust_ml.analysis.steps import StepSamples, StepSpan
+from locust_ml.analysis.samples import StepSamples
+from locust_ml.analysis.steps import StepSpan
 from locust_ml.report.console import format_ms, format_step_table
 from locust_ml.report.json import report_to_dict, write_json
 from locust_ml.report.model import SCHEMA_VERSION, RunInfo, build_report
