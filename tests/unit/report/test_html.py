@@ -255,7 +255,7 @@ def test_settings_and_run_have_labels_not_field_names(pages: dict[str, str]) -> 
 
 def test_errors_are_listed_most_frequent_first(pages: dict[str, str]) -> None:
     rows = error_rows(load("hostile"))
-    assert [n for _, _, n in rows] == [6, 1, 1]
+    assert [n for _, _, n in rows] == [6, 1, 1, 1]
     assert rows[0][1] == "500 Internal Server Error: <script>alert(1)</script>"
     errors = section(pages["hostile"], "errors")
     assert "500 Internal Server Error: &lt;script&gt;" in errors
@@ -283,7 +283,7 @@ def test_empty_report_renders_and_says_why(pages: dict[str, str]) -> None:
     page = pages["empty"]
     assert '<span class="badge INVALID" id="verdict-word">INVALID</span>' in page
     assert 'id="partial-banner"' in page
-    assert "No capacity analysis in this report." in page
+    assert "no step completed a request" in section(page, "capacity")
     assert "Latency vs throughput: no data" in page
     assert "Time series: no data" in page
     assert "No steps: the test made no measurements." in page

@@ -152,11 +152,12 @@ def test_a_real_report_has_nothing_to_redact() -> None:
 
 def test_redact_returns_a_deep_copy_and_leaves_the_input() -> None:
     report = load("hostile")
+    report["run"]["headers"] = {"Authorization": "Bearer sk-proj-ABCDEFGH", "Cookie": "a=b"}
     before = copy.deepcopy(report)
     out = redact(report)
     assert report == before
     assert out["steps"][0] is not report["steps"][0]
-    assert out["run"]["headers"]["Authorization"] == REDACTED
+    assert out["run"]["headers"] == {"Authorization": REDACTED, "Cookie": REDACTED}
     assert out["totals"]["endpoints"][0]["tokens_in"] == 4242
 
 
