@@ -49,6 +49,7 @@ from locust_ml.report.model import ErrorCount, ReportSettings, RunInfo, RunRepor
 
 __all__ = [
     "capacity_from_dict",
+    "curve_report_from_dict",
     "load_report",
     "missing_percentiles",
     "report_from_dict",
@@ -603,6 +604,33 @@ def report_from_dict(raw: Mapping[str, Any], *, source: str = "report") -> RunRe
         raise ReportError(
             f"{source}: not a locust-ml report ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def curve_report_from_dict(raw: Mapping[str, Any]) -> RunReport:
+    """What the latency-throughput plot reads, from ``report.json`` or ``json.curve_dict``.
+
+    The live web UI builds the plot's input as JSON (the steps that ended,
+    their judgements, the live capacity analysis, the SLOs) before any
+    report exists; the returned report holds those and nothing else. For
+    ``plugin/liveplot.py`` until it passes the typed parts itself.
+    """
+    if "run" in raw:
+        return report_from_dict(raw)
+    steps = tuple(step_from_dict(s) for s in raw.get("steps") or ())
+    return RunReport(
+        run=RunInfo(locustfile="", target=None, started_at=0.0, ended_at=0.0, mode="local"),
+        percentiles=(),
+        window_s=None,
+        steps=steps,
+        totals=Totals(requests=0, failures=0, latency_ms={}, endpoints=()),
+        slos=parse_slos(list(raw.get("slos") or ()), option="slos"),
+        judgements={
+            int(s["id"]): j
+            for s in raw.get("steps") or ()
+            if (j := _judgement(int(s["id"]), s.get("judgement"))) is not None
+        },
+        capacity=capacity_from_dict(raw.get("capacity"), steps),
+    )
 
 
 class _NotFinite(ValueError):
