@@ -91,8 +91,10 @@ def _amount(section: Mapping[str, Any], key: str, where: str) -> float | None:
     raw = section.get(key)
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < 0:
-        raise ValueError(f"{where}.{key} must be a number >= 0 or null, got {raw!r}")
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise TypeError(f"{where}.{key} must be a number or null, got {raw!r}")
+    if raw < 0:
+        raise ValueError(f"{where}.{key} must be >= 0 or null, got {raw!r}")
     return float(raw)
 
 

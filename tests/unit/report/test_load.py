@@ -56,8 +56,8 @@ def test_the_placeholder_capacity_of_an_empty_run_reads_as_none() -> None:
 @pytest.mark.parametrize(
     ("where", "value", "message"),
     [
-        (("capacity", "slo_rps"), -5.0, "capacity.slo_rps must be a number >= 0 or null, got -5.0"),
-        (("capacity", "slo_rps"), "fast", "capacity.slo_rps must be a number >= 0 or null"),
+        (("capacity", "slo_rps"), -5.0, "capacity.slo_rps must be >= 0 or null, got -5.0"),
+        (("capacity", "slo_rps"), "fast", "capacity.slo_rps must be a number or null, got 'fast'"),
         (("capacity", "knee_rps"), -1, "capacity.knee_rps must be"),
         (("cost", "price_per_hour"), -0.5, "cost.price_per_hour must be"),
         (("capacity", "slo_rps_ci"), [-1.0, 2.0], "capacity.slo_rps_ci.low must be"),
