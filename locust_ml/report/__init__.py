@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "CapacityReport", "RunInfo", "RunReport", "build_report", "decide"]
+__all__ = ["SCHEMA_VERSION", "RunInfo", "RunReport", "build_report", "decide"]
 
 
 def __getattr__(name: str) -> Any:

@@ -88,3 +88,11 @@ def test_step_table_lists_every_step_and_totals() -> None:
 )
 def test_format_ms(x: float | None, s: str) -> None:
     assert format_ms(x) == s
+
+
+def test_every_exported_name_of_the_report_package_exists() -> None:
+    """``locust_ml.report`` exports lazily: a name left in ``__all__`` must still resolve."""
+    import locust_ml.report
+
+    for name in locust_ml.report.__all__:
+        assert getattr(locust_ml.report, name) is not None
