@@ -626,7 +626,7 @@ def spec_from_args(args: argparse.Namespace) -> ColdStartSpec:
 
 def run_coldstart(args: argparse.Namespace) -> int:
     """Measure, print, write ``-o``; ConfigError (2) and TargetError (3) go to the CLI."""
-    from locust_ml.report.files import write_atomic
+    from locust_ml.files import write_atomic
 
     spec = spec_from_args(args)
     if args.output is not None and Path(args.output).is_dir():

@@ -47,12 +47,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final
 
 from locust_ml.analysis.histogram import percentile_key
-from locust_ml.analysis.slo import SLO, SLOStats, SLOVerdict, evaluate
+from locust_ml.analysis.slo import SLO, SLOStats, SLOVerdict, evaluate, step_slo_stats
 from locust_ml.analysis.stability import StabilityRule
 from locust_ml.analysis.steps import StepStats, WindowStats, measured_windows
 
@@ -324,14 +324,6 @@ def judge_step(m: StepMeasurement, rule: JudgeRule, *, final: bool) -> StepJudge
     )
 
 
-def _judged_window(w: WindowStats, open_loop: bool) -> WindowStats:
-    if open_loop and w.corrected_ms:
-        return WindowStats(
-            w.start, w.end, w.requests, w.failures, w.corrected_ms, w.achieved_rps, w.index
-        )
-    return w
-
-
 def measure_step(
     step: StepStats, window_s: float | None, generator_cpu: float | None = None
 ) -> StepMeasurement:
@@ -341,8 +333,7 @@ def measure_step(
     measured part's counts and judged latency, and its complete windows
     after the warm-up (latency from the intended send time in open loop).
     """
-    extra = step.extra_ms or {}
-    lateness = extra.get("lateness") or {}
+    lateness = (step.extra_ms or {}).get("lateness") or {}
     open_loop = step.mode == "open"
     load = step.offered_rps if open_loop and step.offered_rps is not None else step.users
     return StepMeasurement(
@@ -350,15 +341,12 @@ def measure_step(
         mode=step.mode,
         load=float(load or 0.0),
         seconds=step.measured_s,
-        stats=SLOStats(
-            requests=step.requests,
-            failure_ratio=step.failure_ratio,
-            latency_ms=step.judged_latency_ms,
-            ttft_ms=extra.get("ttft"),
-            itl_ms=extra.get("itl"),
-        ),
+        stats=step_slo_stats(step),
         ok=step.ok,
-        windows=tuple(_judged_window(w, open_loop) for w in measured_windows(step, window_s)),
+        windows=tuple(
+            replace(w, latency_ms=step.judged_window_ms(w))
+            for w in measured_windows(step, window_s)
+        ),
         in_flight=step.in_flight,
         lateness_p99_ms=lateness.get(percentile_key(99.0)),
         dropped=step.events.get("dropped", 0),

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from locust_ml.analysis.histogram import LatencyHistogram
 from locust_ml.analysis.status import STATUS_CLASSES
@@ -47,6 +47,7 @@ __all__ = [
     "EndpointKey",
     "RequestSample",
     "StepSamples",
+    "judged_latency",
     "window_index",
 ]
 
@@ -58,6 +59,23 @@ HISTOGRAM_FIELDS: Final = ("latency", "corrected", "lateness", "ttft", "itl")
 #: Fields recorded in window accumulators (the rest only per step).
 _WINDOW_FIELDS: Final = ("latency", "corrected", "ttft", "itl")
 _WINDOW_DIGITS: Final = 2
+
+_L = TypeVar("_L")
+
+
+def judged_latency(open_loop: bool, latency: _L, corrected: _L | None) -> _L:
+    """The latency the SLOs judge: ``corrected`` (from the intended send time) in open loop.
+
+    In open loop a request that waited for a free slot waited as a user
+    would (coordinated omission), so its latency counts from when it was
+    meant to leave; closed-loop users send when the last answer came, so
+    their latency is the service's. ``corrected`` stands in only when it
+    holds data (pass None otherwise). This is the one place the rule lives:
+    :attr:`~locust_ml.analysis.steps.StepStats.judged_latency_ms` (finished
+    steps and their windows) and :meth:`Accumulator.judged_hist` (live
+    histograms) apply it, and every table, plot and judgement asks them.
+    """
+    return corrected if open_loop and corrected is not None else latency
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,18 +131,14 @@ class Accumulator:
         return self.hists.get(name)
 
     def judged_hist(self, open_loop: bool) -> LatencyHistogram | None:
-        """The latency the SLOs judge: from the intended send time in open loop.
+        """The histogram SLOs judge: corrected in open loop (while it has data), else latency.
 
-        The same rule as :attr:`locust_ml.analysis.steps.StepStats.judged_latency_ms`,
-        for what is still being measured (the search's running step, the live
-        exporter): in open loop the ``corrected`` histogram when it has
-        samples, else the service latency.
+        The same rule as :attr:`~locust_ml.analysis.steps.StepStats.judged_latency_ms`
+        (:func:`judged_latency`), for the glue that reads live accumulators.
         """
-        if open_loop:
-            corrected = self.hists.get("corrected")
-            if corrected is not None:
-                return corrected
-        return self.hists.get("latency")
+        corrected = self.hists.get("corrected")
+        has_data = corrected is not None and corrected.count > 0
+        return judged_latency(open_loop, self.hist("latency"), corrected if has_data else None)
 
     def _h(self, name: str) -> LatencyHistogram:
         h = self.hists.get(name)

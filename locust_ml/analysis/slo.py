@@ -363,19 +363,16 @@ def evaluate(slos: Sequence[SLO], stats: SLOStatsLike) -> SLOVerdict:
 
 
 def step_slo_stats(step: StepStats) -> SLOStats:
-    """What the SLOs judge in a step: in open loop, latency from the intended send time.
+    """What the SLOs judge in a step: its counts and its judged latency.
 
-    A closed-loop user never sends late, so its measured latency is the
-    latency; an open-loop arrival that left late (a busy generator) would
-    hide that delay from the measured latency (coordinated omission), so
-    the corrected one is judged there.
+    The latency is :attr:`~locust_ml.analysis.steps.StepStats.judged_latency_ms`
+    (from the intended send time in open loop), where that rule lives.
     """
     extra = step.extra_ms or {}
-    latency = extra.get("corrected") if step.mode == "open" else None
     return SLOStats(
         requests=step.requests,
         failure_ratio=step.failure_ratio,
-        latency_ms=latency or step.latency_ms,
+        latency_ms=step.judged_latency_ms,
         ttft_ms=extra.get("ttft"),
         itl_ms=extra.get("itl"),
     )

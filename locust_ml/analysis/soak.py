@@ -95,7 +95,7 @@ from typing import Any, Final
 import numpy as np
 
 from locust_ml.analysis.slo import SLO
-from locust_ml.analysis.steps import StepStats, WindowStats
+from locust_ml.analysis.steps import StepStats
 from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.errors import ConfigError
 
@@ -371,12 +371,6 @@ def _kept(start: float, end: float, step: StepStats, c: SoakConfig, window_s: fl
     return start >= step.start + c.warmup_s - 1e-9 and end - start >= 0.5 * window_s - 1e-9
 
 
-def _latency_of(step: StepStats, w: WindowStats) -> Mapping[str, float | None]:
-    if step.mode == "open" and w.corrected_ms:
-        return w.corrected_ms
-    return w.latency_ms
-
-
 def _label_name(metric: str, labels: Mapping[str, str]) -> str:
     shown = {k: v for k, v in labels.items() if k in _NAME_LABELS} or dict(labels)
     if not shown:
@@ -408,7 +402,7 @@ def _request_series(
             if not _kept(w.start, w.end, step, c, window_s) or w.requests <= 0:
                 continue
             t = ((w.start + w.end) / 2 - t0) / _HOUR
-            table = _latency_of(step, w)
+            table = step.judged_window_ms(w)
             for k, series in zip(keys, out, strict=True):
                 v = table.get(k)
                 if v is not None and math.isfinite(v):

@@ -37,16 +37,13 @@ from locust_ml.analysis.samples import (
     HISTOGRAM_FIELDS,
     Accumulator,
     EndpointKey,
-    RequestSample,
     StepSamples,
+    judged_latency,
 )
 
 __all__ = [
-    "EndpointKey",
     "EndpointStats",
-    "RequestSample",
     "StepLog",
-    "StepSamples",
     "StepSpan",
     "StepStats",
     "Totals",
@@ -303,16 +300,15 @@ class StepStats:
     def judged_latency_ms(self) -> Percentiles:
         """The latency the SLOs judge: from the intended send time in open loop.
 
-        In open loop a request that waited for a free slot waited as a user
-        would (coordinated omission); closed-loop users send when the last
-        answer came, so their latency is the service's. This is the one
-        place the rule lives; every table and judgement asks it.
+        :func:`~locust_ml.analysis.samples.judged_latency` states the rule;
+        every table, plot and judgement of a finished step asks this.
         """
-        if self.mode == "open":
-            corrected = (self.extra_ms or {}).get("corrected")
-            if corrected:
-                return corrected
-        return self.latency_ms
+        corrected = (self.extra_ms or {}).get("corrected")
+        return judged_latency(self.mode == "open", self.latency_ms, corrected or None)
+
+    def judged_window_ms(self, window: WindowStats) -> Percentiles:
+        """:attr:`judged_latency_ms` of one of this step's windows (the same rule)."""
+        return judged_latency(self.mode == "open", window.latency_ms, window.corrected_ms or None)
 
 
 @dataclass(frozen=True)

@@ -299,17 +299,11 @@ def _describe(counts: FailureCounts) -> str:
 # --------------------------------------------------------------------------- recovery
 
 
-def _window_latency(step: StepStats, w: WindowStats) -> Mapping[str, float | None]:
-    if step.mode == "open" and w.corrected_ms:
-        return w.corrected_ms
-    return w.latency_ms
-
-
 def _p99(step: StepStats, windows: Sequence[WindowStats]) -> float | None:
     vals = [
         v
         for w in windows
-        if (v := _window_latency(step, w).get("p99")) is not None and math.isfinite(v)
+        if (v := step.judged_window_ms(w).get("p99")) is not None and math.isfinite(v)
     ]
     return statistics.median(vals) if vals else None
 
@@ -341,7 +335,7 @@ def _latency_bars(
 def _good(step: StepStats, w: WindowStats, bars: Sequence[SLO], budget: SLO) -> bool:
     if w.requests <= 0 or not budget.admits(w.failures / w.requests):
         return False
-    table = _window_latency(step, w)
+    table = step.judged_window_ms(w)
     for slo in bars:
         v = table.get(slo.key or "")
         if v is None or not math.isfinite(v) or not slo.admits(v):

@@ -7,13 +7,8 @@ layer until a command runs.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from locust_ml.lazy import lazy_exports
 
-__all__ = ["SCHEMA_VERSION", "CapacityReport", "RunInfo", "RunReport", "build_report", "decide"]
+__all__ = ["SCHEMA_VERSION", "RunInfo", "RunReport", "build_report", "decide"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("locust_ml.report.model"), name)
-    raise AttributeError(f"module 'locust_ml.report' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "locust_ml.report.model"))

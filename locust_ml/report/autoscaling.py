@@ -21,7 +21,7 @@ Which signal (``metric``), in the unit the report measured it in:
   expose); KEDA queries Prometheus directly:
   ``sum(rate(<counter>{namespace=..,pod=~"<deployment>-..."}[1m]))``.
 * ``gpu`` -- GPU utilization per pod, when the report measured it at the SLO
-  capacity (``capacity.utilization.slo_capacity.gpu_utilization``, 0..1):
+  capacity (``utilization["slo_capacity"].gpu_utilization``, 0..1):
   ``100 x gpu_utilization x u`` percent, DCGM's unit (``DCGM_FI_DEV_GPU_UTIL``).
   An approximation: it assumes utilization scales linearly with load, which
   batching bends; use it where no request metric is exported.
@@ -44,24 +44,28 @@ SLOs: a replica may sustain more) is used, and said so in the manifests'
 comments and on the console. Replica counts above what Kubernetes accepts
 (int32), e.g. from a hand-edited ``plan.replicas``, are refused.
 
-Everything here is pure (dicts in, YAML text out) except :func:`run_autoscale`,
-which writes the files atomically.
+Everything here is pure (a typed report in, YAML text out) except
+:func:`run_autoscale`, which reads the report with
+:func:`~locust_ml.report.load.load_report` and writes the files atomically.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from locust_ml.errors import EXIT_CONFIG, ConfigError, LocustMLError
+
+if TYPE_CHECKING:  # the CLI builds its parser without numpy; run_autoscale imports the rest
+    from locust_ml.analysis.planning import Plan, UtilizationAt
+    from locust_ml.report.model import RunReport
 
 __all__ = [
     "DEFAULT_PROMETHEUS_URL",
@@ -152,17 +156,8 @@ def _check_dns_label(option: str, value: object) -> str:
     return value
 
 
-def _num(section: object, key: str) -> float | None:
-    if not isinstance(section, Mapping):
-        return None
-    value = section.get(key)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
 def scaling_target(
-    report: Mapping[str, Any],
+    report: RunReport,
     *,
     metric: str = "requests",
     target_utilization: float | None = None,
@@ -172,22 +167,20 @@ def scaling_target(
     """What to scale on and to what value, from the report's capacity and plan."""
     if metric not in METRICS:
         raise ConfigError(f"--metric {metric!r}: expected one of {', '.join(METRICS)}")
-    capacity = report.get("capacity")
-    slo_rps = _num(capacity, "slo_rps")
+    slo_rps = None if report.capacity is None else report.capacity.slo_rps
     if slo_rps is None or slo_rps <= 0:
         raise ConfigError(
             "the report has no SLO capacity (capacity.slo_rps is missing or null): "
             "run a ramp with --ml-slo until a step fails its SLO, then autoscale from that report"
         )
-    plan = report.get("plan")
-    plan = plan if isinstance(plan, Mapping) else None
+    plan = report.plan
     u = target_utilization
     if u is None:
-        u = _num(plan, "target_utilization") or DEFAULT_TARGET_UTILIZATION
+        u = (plan.target_utilization if plan is not None else 0.0) or DEFAULT_TARGET_UTILIZATION
     if not 0.0 < u <= 1.0:
         raise ConfigError(f"--target-utilization {u!r}: expected a fraction in (0, 1]")
 
-    at_capacity, unit = _per_replica(metric, slo_rps, capacity)
+    at_capacity, unit = _per_replica(metric, slo_rps, report.utilization.get("slo_capacity"))
     if float(_decimal(at_capacity * u)) <= 0:
         raise ConfigError(
             f"the per-replica target {at_capacity * u!r} {unit} rounds to 0; "
@@ -197,14 +190,12 @@ def scaling_target(
     return ScalingTarget(metric, unit, at_capacity, u, low, high, slo_rps)
 
 
-def _per_replica(metric: str, slo_rps: float, capacity: object) -> tuple[float, str]:
+def _per_replica(metric: str, slo_rps: float, at_slo: UtilizationAt | None) -> tuple[float, str]:
     """The metric's value per replica at the SLO capacity, and its unit."""
     if metric == "requests":
         return slo_rps, "req/s"
-    utilization = capacity.get("utilization") if isinstance(capacity, Mapping) else None
-    at_slo = utilization.get("slo_capacity") if isinstance(utilization, Mapping) else None
     key = "gpu_utilization" if metric == "gpu" else "target_cpu_cores"
-    value = _num(at_slo, key)
+    value = None if at_slo is None else getattr(at_slo, key)
     if value is None or value <= 0:
         what = "GPU utilization" if metric == "gpu" else "target CPU"
         raise ConfigError(
@@ -215,21 +206,21 @@ def _per_replica(metric: str, slo_rps: float, capacity: object) -> tuple[float, 
 
 
 def _replica_bounds(
-    plan: Mapping[str, Any] | None, min_replicas: int | None, max_replicas: int | None
+    plan: Plan | None, min_replicas: int | None, max_replicas: int | None
 ) -> tuple[int, int]:
     """``1 + plan.redundancy`` .. ``plan.replicas``, unless given."""
-    redundancy = _num(plan, "redundancy")
-    replicas = _num(plan, "replicas")
+    redundancy = None if plan is None else plan.redundancy
+    replicas = None if plan is None else plan.replicas
     if redundancy is not None and redundancy > MAX_REPLICAS:
         raise ConfigError(
             f"plan.redundancy in the report {redundancy:.3g}: more replicas than Kubernetes "
             f"accepts (at most {MAX_REPLICAS}); give --min-replicas N"
         )
-    low = min_replicas if min_replicas is not None else 1 + int(redundancy or 0)
+    low = min_replicas if min_replicas is not None else 1 + (redundancy or 0)
     if max_replicas is not None:
         high = max_replicas
     elif replicas is not None:
-        high = max(int(replicas), low)
+        high = max(replicas, low)
     else:
         raise ConfigError(
             "the report has no capacity plan (plan is null), so the most replicas isn't known: "
@@ -246,19 +237,17 @@ def _replica_bounds(
     return low, high
 
 
-def _invalid_because(report: Mapping[str, Any]) -> str | None:
+def _invalid_because(report: RunReport) -> str | None:
     """The first reason of an INVALID verdict (and how many more), or None if not INVALID."""
-    verdict = report.get("verdict")
-    if not isinstance(verdict, Mapping) or verdict.get("valid") is not False:
+    if report.verdict.valid:
         return None
-    raw = verdict.get("reasons")
-    reasons = [str(r) for r in raw] if isinstance(raw, list) else []
+    reasons = report.verdict.reasons
     first = " ".join(reasons[0].split()) if reasons else "no reason given"
     more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
     return first + more
 
 
-def refusal(report: Mapping[str, Any]) -> str | None:
+def refusal(report: RunReport) -> str | None:
     """Why the report's capacity must not be scaled on (INVALID verdict), or None."""
     because = _invalid_because(report)
     if because is None:
@@ -269,11 +258,10 @@ def refusal(report: Mapping[str, Any]) -> str | None:
     )
 
 
-def warnings_for(report: Mapping[str, Any], *, forced: bool = False) -> list[str]:
+def warnings_for(report: RunReport, *, forced: bool = False) -> list[str]:
     """What a reader of the manifests must know about the capacity they are built from."""
     out = []
-    capacity = report.get("capacity")
-    if isinstance(capacity, Mapping) and capacity.get("bound") == "lower-bound":
+    if report.capacity is not None and report.capacity.bound == "lower-bound":
         out.append(
             "the SLO capacity is a lower bound: every step of the run met the SLOs, so a "
             "replica may sustain more and this target scales out earlier than needed; "
@@ -401,7 +389,7 @@ def _dump(doc: Mapping[str, Any], header: str) -> str:
 
 
 def autoscaling_manifests(
-    report: Mapping[str, Any],
+    report: RunReport,
     *,
     deployment: str,
     namespace: str = "default",
@@ -486,8 +474,8 @@ def autoscaling_manifests(
 
 def run_autoscale(args: argparse.Namespace) -> int:
     """Build both manifests, then write them atomically; 2 and nothing written on bad input."""
-    from locust_ml.report.compare import load_report
-    from locust_ml.report.files import write_atomic
+    from locust_ml.files import write_atomic
+    from locust_ml.report.load import load_report
 
     try:
         report = load_report(args.report)

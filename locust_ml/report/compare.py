@@ -7,13 +7,13 @@ at $0.53/h and an A100 that sustains 400 req/s at $3.67/h are compared by
 either number alone. This module reads several ``report.json`` files and ranks
 them that way.
 
-It is pure over the loaded dicts (:func:`summarize_run`, :func:`compare_runs`,
-the formatters) plus a thin CLI (:func:`run_compare`). Reports are read
-defensively: a 1.0 report written before the capacity analysis existed has no
-``capacity``, ``verdict`` or ``cost`` keys, and any of them may be ``null``; such
-a run is listed, last, with the reason it can't be ranked. A key that is
-present with the wrong type is an error naming the file and the key, because a
-comparison built on a misread number is worse than none.
+It is pure over typed reports (:func:`summarize_run`, :func:`compare_runs`,
+the formatters) plus a thin CLI (:func:`run_compare`) that reads each file
+with :func:`~locust_ml.report.load.load_report`, the one reader: a field of
+the wrong type, or a negative capacity or price, is an error naming the file
+and the field, because a comparison built on a misread number is worse than
+none. A run without an SLO capacity (none was analysed, no SLOs, no step
+passed) is listed, last, with the reason it can't be ranked.
 
 Ranking (``--sort cost``, the default):
 
@@ -26,11 +26,11 @@ replica, highest first, then the rest. The relative cost is always against the
 cheapest priced run with an SLO capacity (``1.00x`` is the cheapest).
 
 The p99 at capacity is the p99 of the step that stands for the SLO capacity
-(``capacity.last_passing_step`` on ``capacity.curve``: the capacity is that
-step's good throughput, never an interpolation); when the curve does not
-have it, it is not shown rather than guessed. A capacity that no failing
-step bounds (``capacity.bound`` is ``lower-bound``: the ramp stopped before
-the SLO broke) is shown as ``>=``.
+(``last_passing_step`` on the capacity curve: the capacity is that step's
+good throughput, never an interpolation); when the curve does not have it,
+it is not shown rather than guessed. A capacity that no failing step bounds
+(``bound`` is ``lower-bound``: the ramp stopped before the SLO broke) is
+shown as ``>=``.
 """
 
 from __future__ import annotations
@@ -39,12 +39,16 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from locust_ml.errors import EXIT_CONFIG, ConfigError, LocustMLError, ReportError
+from locust_ml.errors import EXIT_CONFIG, ConfigError, LocustMLError
+
+if TYPE_CHECKING:  # the CLI builds its parser without numpy; run_compare imports the rest
+    from locust_ml.analysis.capacity import CapacityAnalysis
+    from locust_ml.report.model import RunReport
 
 __all__ = [
     "COMPARE_SCHEMA_VERSION",
@@ -56,7 +60,7 @@ __all__ = [
     "default_label",
     "format_markdown",
     "format_table",
-    "load_report",
+    "p99_at_capacity",
     "run_compare",
     "summarize_run",
 ]
@@ -65,89 +69,6 @@ __all__ = [
 COMPARE_SCHEMA_VERSION = "1.0"
 #: ``--sort`` choices (``locust_ml.cli`` defines the options; a test keeps them in step).
 SORT_KEYS = ("cost", "capacity")
-#: Major version of ``report.json`` this reader understands.
-_REPORT_MAJOR = "2"
-
-
-# --------------------------------------------------------------------- reading
-
-
-def load_report(path: str | Path) -> dict[str, Any]:
-    """Read one ``report.json`` (or the directory holding one) as a dict.
-
-    Checks the envelope only (a JSON object, ``schema_version`` 1.x, a ``run``
-    object); the keys a reader needs are checked where they are read. Raises
-    :class:`ReportError` naming the file. Also used by ``locust-ml autoscale``.
-    """
-    p = Path(path)
-    if p.is_dir():
-        p = p / "report.json"
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReportError(f"{p}: no such report file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ReportError(f"{p}: cannot read the report ({detail})") from None
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise ReportError(f"{p}: not a JSON report ({exc})") from None
-    except RecursionError:
-        raise ReportError(f"{p}: not a JSON report (nested too deeply)") from None
-    if not isinstance(data, dict):
-        raise ReportError(
-            f"{p}: expected a locust-ml report (a JSON object), got {type(data).__name__}"
-        )
-    version = data.get("schema_version")
-    if not isinstance(version, str) or version.split(".")[0] != _REPORT_MAJOR:
-        raise ReportError(
-            f"{p}: unsupported report schema_version {version!r}; "
-            f"expected {_REPORT_MAJOR}.x (a locust-ml report.json)"
-        )
-    if not isinstance(data.get("run"), dict):
-        raise ReportError(f"{p}: the report has no 'run' object; is it a locust-ml report.json?")
-    return data
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number a report may hold")
-
-
-def _section(report: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any] | None:
-    value = report.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ReportError(f"{source}: '{key}' must be an object or null, got {value!r}")
-    return value
-
-
-def _number(section: Mapping[str, Any] | None, key: str, where: str) -> float | None:
-    """A finite number >= 0 or None; ReportError for anything else.
-
-    Every number a comparison reads (capacities, utilizations, prices, costs)
-    is a rate or an amount: a negative one is a hand edit, and would rank a
-    run first (a negative cost) or last for no reason.
-    """
-    if section is None:
-        return None
-    value = section.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ReportError(
-            f"{where}.{key} must be a finite number >= 0 or null, got {value!r} "
-            f"({type(value).__name__})"
-        )
-    if value < 0:
-        raise ReportError(f"{where}.{key} must be >= 0 or null, got {value!r}")
-    return float(value)
-
-
-def _text(section: Mapping[str, Any] | None, key: str) -> str | None:
-    value = None if section is None else section.get(key)
-    return value if isinstance(value, str) and value else None
 
 
 # --------------------------------------------------------------------- one run
@@ -159,7 +80,7 @@ class RunSummary:
 
     label: str
     source: str
-    verdict: str  # PASS, FAIL, INVALID, or "-" when the report has no verdict
+    verdict: str  # PASS, FAIL or INVALID
     slo_rps: float | None
     slo_rps_ci: tuple[float, float | None] | None
     knee_rps: float | None
@@ -177,7 +98,7 @@ class RunSummary:
     relative_cost: float | None = None
 
 
-def default_label(report: Mapping[str, Any], path: str | Path | None = None) -> str:
+def default_label(report: RunReport, path: str | Path | None = None) -> str:
     """The run's directory name, else ``locustfile@target``; plus ``[instance]``.
 
     ``reports/t4-20261128/report.json`` is labelled ``t4-20261128`` (each run
@@ -190,99 +111,40 @@ def default_label(report: Mapping[str, Any], path: str | Path | None = None) -> 
         p = Path(path).resolve()
         label = p.parent.name if p.name == "report.json" else p.stem
     if not label:
-        run = report.get("run")
-        run = run if isinstance(run, Mapping) else {}
-        locustfile = _text(run, "locustfile")
-        target = _text(run, "target")
-        label = Path(locustfile).stem if locustfile else "run"
-        if target:
-            label += f"@{target}"
-    cost = report.get("cost")
-    instance = _text(cost, "instance") if isinstance(cost, Mapping) else None
+        run = report.run
+        label = Path(run.locustfile).stem if run.locustfile else "run"
+        if run.target:
+            label += f"@{run.target}"
+    instance = None if report.cost is None else report.cost.instance
     if instance and instance not in label:
         label += f" [{instance}]"
     return label
 
 
-def _verdict(report: Mapping[str, Any], source: str) -> str:
-    verdict = _section(report, "verdict", source)
-    if verdict is None:
-        return "-"
-    if verdict.get("valid") is False:
-        return "INVALID"
-    passed = verdict.get("passed")
-    if isinstance(passed, bool):
-        return "PASS" if passed else "FAIL"
-    return "-"
-
-
-def _ci(capacity: Mapping[str, Any] | None, source: str) -> tuple[float, float | None] | None:
-    """The interval ``[low, high]``; ``high`` is null when nothing bounds it from above."""
-    value = None if capacity is None else capacity.get("slo_rps_ci")
-    if value is None:
-        return None
-
-    def number(v: Any) -> bool:
-        real = isinstance(v, int | float) and not isinstance(v, bool)
-        return real and math.isfinite(v) and v >= 0
-
-    ok = (
-        isinstance(value, Sequence)
-        and not isinstance(value, str)
-        and len(value) == 2
-        and number(value[0])
-        and (value[1] is None or number(value[1]))
-    )
-    if not ok:
-        raise ReportError(
-            f"{source}: capacity.slo_rps_ci must be [low, high] or null, got {value!r}"
-        )
-    return (float(value[0]), None if value[1] is None else float(value[1]))
-
-
-def _curve_rate(point: Mapping[str, Any], key: str) -> float | None:
-    value = point.get(key)
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _curve_p99(point: Mapping[str, Any]) -> float | None:
-    lat = point.get("latency_ms")
-    return _curve_rate(lat, "p99") if isinstance(lat, Mapping) else None
-
-
-def p99_at_capacity(capacity: Mapping[str, Any] | None) -> float | None:
+def p99_at_capacity(capacity: CapacityAnalysis | None) -> float | None:
     """p99 (ms) of the step that stands for the SLO capacity; None when not derivable."""
-    slo = None if capacity is None else capacity.get("slo_rps")
-    curve = None if capacity is None else capacity.get("curve")
-    if capacity is None or not isinstance(slo, int | float) or not isinstance(curve, list):
+    if capacity is None or capacity.slo_rps is None:
         return None
-    points = {p.get("step"): p for p in curve if isinstance(p, Mapping)}
-    step = points.get(capacity.get("last_passing_step"))
-    return None if step is None else _curve_p99(step)
+    point = next((p for p in capacity.curve if p.step == capacity.last_passing_step), None)
+    return None if point is None else point.latency_ms.get("p99")
 
 
-def _no_capacity_reason(report: Mapping[str, Any], capacity: Mapping[str, Any] | None) -> str:
-    if "capacity" not in report:
-        version = report.get("schema_version")
-        return f"no capacity analysis in the report (schema {version})"
-    if capacity is None:
-        return "no capacity analysis in the report (capacity is null)"
-    slos = report.get("slos")
-    if isinstance(slos, list) and not slos:
+def _no_capacity_reason(report: RunReport) -> str:
+    c = report.capacity
+    if c is None:
+        return "no capacity analysis in the report (no step was measured)"
+    if not report.slos:
         return "no SLO capacity: the run had no SLOs"
-    notes = capacity.get("notes")
-    if isinstance(notes, list) and notes and isinstance(notes[0], str):
-        note = notes[0]
+    if c.notes:
+        note = c.notes[0]
         return note if "capacity" in note.lower() else f"no SLO capacity: {note}"
-    if capacity.get("last_passing_step") is None and capacity.get("first_failing_step") is not None:
+    if c.last_passing_step is None and c.first_failing_step is not None:
         return "no SLO capacity: no step met the SLOs"
     return "no SLO capacity in the report"
 
 
 def summarize_run(
-    report: Mapping[str, Any],
+    report: RunReport,
     label: str,
     source: str = "",
     *,
@@ -292,50 +154,44 @@ def summarize_run(
 
     ``price_per_hour`` overrides the report's price (a run made without one);
     the cost per 1M requests is then ``price / (slo_rps * 3600) * 1e6``. Without
-    an override the report's own ``cost.per_million_requests`` is used, and
-    computed the same way when only ``cost.price_per_hour`` is there.
+    an override the report's own cost per 1M requests is used.
     """
-    source = source or label
-    capacity = _section(report, "capacity", source)
-    cost = _section(report, "cost", source)
-    slo_rps = _number(capacity, "slo_rps", f"{source}: capacity")
-    knee_rps = _number(capacity, "knee_rps", f"{source}: capacity")
-    util = _section(capacity, "utilization", source) if capacity is not None else None
-    at_slo = _section(util, "slo_capacity", source) if util is not None else None
-    gpu = _number(at_slo, "gpu_utilization", f"{source}: capacity.utilization.slo_capacity")
+    from locust_ml.report.sections import verdict_word
 
-    price = _number(cost, "price_per_hour", f"{source}: cost")
-    per_m = _number(cost, "per_million_requests", f"{source}: cost")
-    per_m_tok = _number(cost, "per_million_output_tokens", f"{source}: cost")
+    c, cost = report.capacity, report.cost
+    slo_rps = None if c is None else c.slo_rps
+    at_slo = report.utilization.get("slo_capacity")
+    price = None if cost is None else cost.price_per_hour
+    per_m = None if cost is None else cost.per_million_requests
+    per_m_tok = None if cost is None else cost.per_million_output_tokens
     if price_per_hour is not None:
         if not math.isfinite(price_per_hour) or price_per_hour < 0:
             raise ConfigError(f"--price {price_per_hour!r}: expected dollars per hour >= 0")
-        tokens_per_s = _number(cost, "tokens_out_per_s", f"{source}: cost")
         price, per_m = price_per_hour, None
-        per_m_tok = _per_million(price, tokens_per_s)
+        per_m_tok = _per_million(price, None if cost is None else cost.tokens_out_per_s)
     if per_m is None and slo_rps is not None:
         per_m = _per_million(price, slo_rps)
 
     note: str | None = None
     if slo_rps is None:
-        note = _no_capacity_reason(report, capacity)
+        note = _no_capacity_reason(report)
     elif per_m is None:
         note = "no price per hour (--ml-price-per-hour, or compare --price)"
     return RunSummary(
         label=label,
-        source=source,
-        verdict=_verdict(report, source),
+        source=source or label,
+        verdict=verdict_word(report),
         slo_rps=slo_rps,
-        slo_rps_ci=_ci(capacity, source),
-        knee_rps=knee_rps,
-        p99_ms=p99_at_capacity(capacity),
-        gpu_utilization=gpu,
+        slo_rps_ci=None if c is None else c.slo_rps_ci,
+        knee_rps=None if c is None else c.knee_rps,
+        p99_ms=p99_at_capacity(c),
+        gpu_utilization=None if at_slo is None else at_slo.gpu_utilization,
         price_per_hour=price,
         cost_per_million_requests=per_m,
         cost_per_million_output_tokens=per_m_tok,
-        instance=_text(cost, "instance"),
+        instance=None if cost is None else cost.instance,
         note=note,
-        lower_bound=capacity is not None and capacity.get("bound") == "lower-bound",
+        lower_bound=c is not None and c.bound == "lower-bound",
     )
 
 
@@ -542,7 +398,8 @@ def _parse_price(text: str | None) -> float | None:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Load, rank, print; write ``--markdown``/``--json`` atomically. 2 on bad input."""
-    from locust_ml.report.files import write_atomic
+    from locust_ml.files import write_atomic
+    from locust_ml.report.load import load_report
 
     try:
         paths = [str(p) for p in args.reports]
@@ -551,16 +408,8 @@ def run_compare(args: argparse.Namespace) -> int:
         summaries = []
         for path, label, price in zip(paths, labels, prices, strict=True):
             report = load_report(path)
-            try:
-                name = label or default_label(report, path)
-                summaries.append(summarize_run(report, name, path, price_per_hour=price))
-            except LocustMLError:
-                raise
-            except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
-                # A hand-edited report: a list where a step id was, an object for a number...
-                raise ReportError(
-                    f"{path}: not a usable report ({type(exc).__name__}: {exc})"
-                ) from None
+            name = label or default_label(report, path)
+            summaries.append(summarize_run(report, name, path, price_per_hour=price))
         _dedupe(summaries)
         comparison = compare_runs(summaries, args.sort)
     except LocustMLError as exc:

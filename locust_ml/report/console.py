@@ -12,11 +12,15 @@ from collections.abc import Mapping, Sequence
 
 from locust_ml.analysis.capacity import CapacityAnalysis
 from locust_ml.analysis.histogram import percentile_key
-from locust_ml.analysis.steps import StepStats
-from locust_ml.analysis.utilization import SeriesStats
-from locust_ml.analysis.verdict import NO_CAPACITY_SHAPES, NOT_JUDGED_LABELS
+from locust_ml.analysis.verdict import NO_CAPACITY_SHAPES
 from locust_ml.report.model import RunReport
-from locust_ml.report.sections import knee_of, spike_summary
+from locust_ml.report.sections import (
+    gpu_utilization,
+    judged_word,
+    knee_of,
+    spike_summary,
+    verdict_word,
+)
 
 __all__ = ["format_capacity_summary", "format_ms", "format_step_table"]
 
@@ -47,29 +51,12 @@ def _lat_cells(lat: Mapping[str, float | None], keys: Sequence[str]) -> list[str
     return [format_ms(lat.get(k)) for k in keys]
 
 
-def _judged_word(report: RunReport, s: StepStats) -> str:
-    """The step's judgement in a word: pass, FAIL, a failure's kind, or why none."""
-    if s.partial:
-        return "partial"
-    if s.label in NOT_JUDGED_LABELS:
-        return s.label  # a transition, judged by the soak or spike verdict if at all
-    j = report.judgements.get(s.id)
-    if j is None:
-        return "-"
-    return "pass" if j.passed else ("FAIL" if j.outcome == "slo" else str(j.outcome))
-
-
-def _gpu(rows: Sequence[SeriesStats]) -> float | None:
-    vals = [r.mean for r in rows if r.metric == "gpu_utilization_ratio" and r.mean is not None]
-    return sum(vals) / len(vals) if vals else None
-
-
 def format_step_table(report: RunReport) -> str:
     """The per-step summary table, with a totals row."""
     keys = [percentile_key(q) for q in report.percentiles]
     gpu: dict[int, float] = {}
     for step, series in report.telemetry.items():
-        util = _gpu(series)
+        util = gpu_utilization(series)
         if util is not None:
             gpu[step] = util
     header = ["step", "users", "offered/s", "achieved/s", "requests", "fail%", *keys, "judged"]
@@ -80,7 +67,7 @@ def format_step_table(report: RunReport) -> str:
         header.append("gpu%")
     rows = [header]
     for s in report.steps:
-        extra: list[str] = [_judged_word(report, s)]
+        extra: list[str] = [judged_word(report, s)]
         if dropped:
             extra += [str(s.events.get("late", 0)), str(s.events.get("dropped", 0))]
         if gpu:
@@ -137,13 +124,6 @@ def _failed_steps(report: RunReport) -> list[str]:
     return lines
 
 
-def _verdict_word(report: RunReport) -> str:
-    v = report.verdict
-    if not v.valid:
-        return "INVALID"
-    return "PASS" if v.passed else "FAIL"
-
-
 def _cold_start_lines(report: RunReport) -> list[str]:
     cold = report.cold_start
     if cold is None or cold.time_to_ready_s is None:
@@ -159,15 +139,10 @@ def _cold_start_lines(report: RunReport) -> list[str]:
 
 def _spike_lines(report: RunReport) -> list[str]:
     """A spike test's verdict, which leads its summary (what the test was run for)."""
-    if report.stress is None or report.stress.kind != "spike":
-        return []
-    from locust_ml.report.json import report_to_dict
-
-    spike = spike_summary(report_to_dict(report))
+    spike = spike_summary(report)
     if spike is None:
         return []
-    word = "" if spike.passed is None else f" ({'PASS' if spike.passed else 'FAIL'})"
-    lines = [f"locust-ml spike: {spike.headline}{word}"]
+    lines = [f"locust-ml spike: {spike.headline} ({'PASS' if spike.passed else 'FAIL'})"]
     lines += [f"  {label}: {text}" for label, text in spike.rows]
     lines += [f"  - {n}" for n in spike.notes]
     return lines
@@ -270,7 +245,7 @@ def format_capacity_summary(report: RunReport) -> str:
         )
     lines.extend(_cold_start_lines(report))
     v = report.verdict
-    lines.append(f"verdict: {_verdict_word(report)} (exit code {v.exit_code})")
+    lines.append(f"verdict: {verdict_word(report)} (exit code {v.exit_code})")
     lines.extend(_top_error_lines(report))
     lines.extend(f"  - {r}" for r in v.reasons)
     lines.extend(f"  warning: {w}" for w in v.warnings)

@@ -6,6 +6,11 @@ Stable keys (kept across versions): ``schema_version``; ``steps[]`` with
 ``totals.{requests,failures}``. Times are Unix epoch seconds; latencies are
 milliseconds; missing values (an empty step, a field that does not apply such
 as ``ttft_ms`` for non-streaming requests) are ``null``.
+
+This module is the one place the report becomes a dict (:func:`report_to_dict`);
+:mod:`.load` reads it back. The file's text (:func:`render_json`) is
+redacted as it is serialized (:func:`~locust_ml.report.redact.redact`), as
+every writer's output is.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from locust_ml.analysis.slo import SLOVerdict
 from locust_ml.analysis.steps import EndpointStats, StepStats, WindowStats
 from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.analysis.verdict import RunVerdict
-from locust_ml.report.files import write_atomic
+from locust_ml.files import write_atomic
 from locust_ml.report.model import SCHEMA_VERSION, ReportSettings, RunReport
+from locust_ml.report.redact import redact
 
-__all__ = ["curve_dict", "report_to_dict", "write_json"]
+__all__ = ["curve_dict", "render_json", "report_to_dict", "step_to_dict", "write_json"]
 
 _EXTRA = HISTOGRAM_FIELDS[1:]  # corrected, lateness, ttft, itl
 
@@ -159,9 +165,10 @@ def _search(r: SearchResult | None) -> dict[str, Any] | None:
     }
 
 
-def _step(
+def step_to_dict(
     s: StepStats, telemetry: Sequence[SeriesStats] = (), judgement: StepJudgement | None = None
 ) -> dict[str, Any]:
+    """One of ``steps[]`` (steps.csv is these rows, flattened)."""
     return {
         "id": s.id,
         "label": s.label,
@@ -366,7 +373,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
         "window_s": report.window_s,
         "slos": [str(slo) for slo in report.slos],
         "steps": [
-            _step(s, report.telemetry.get(s.id, ()), report.judgements.get(s.id))
+            step_to_dict(s, report.telemetry.get(s.id, ()), report.judgements.get(s.id))
             for s in report.steps
         ],
         "search": _search(report.search),
@@ -407,12 +414,16 @@ def curve_dict(
     """
     return {
         "slos": [str(slo) for slo in slos],
-        "steps": [_step(s, (), verdicts.get(s.id)) for s in steps],
+        "steps": [step_to_dict(s, (), verdicts.get(s.id)) for s in steps],
         "capacity": _capacity(capacity, {}),
     }
 
 
+def render_json(report: RunReport) -> str:
+    """``report.json``'s text: :func:`report_to_dict`, redacted as it is serialized."""
+    return json.dumps(redact(report_to_dict(report)), indent=2, allow_nan=False) + "\n"
+
+
 def write_json(report: RunReport, path: str | os.PathLike[str]) -> Path:
     """Write ``report.json`` atomically; return its path."""
-    text = json.dumps(report_to_dict(report), indent=2, allow_nan=False)
-    return write_atomic(path, text + "\n")
+    return write_atomic(path, render_json(report))

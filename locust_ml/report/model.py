@@ -2,9 +2,11 @@
 
 Built once on the master when the test ends (pure: from the step log, the
 merged samples, and what the run knew about itself). Writers in this package
-(:mod:`.json`, :mod:`.console`) only turn it into bytes or text; they decide
-nothing. ``SCHEMA_VERSION`` versions the JSON form: fields may be added
-within a major version, never renamed or removed.
+(:mod:`.json`, :mod:`.html`, :mod:`.markdown`, :mod:`.steps_csv`,
+:mod:`.console`) take it as it is and only turn it into bytes or text; they
+decide nothing. :mod:`.load` reads the JSON form back into it.
+``SCHEMA_VERSION`` versions the JSON form: fields may be added within a
+major version, never renamed or removed.
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@
 
 Why this shape:
 
-* The plots read the *dict* (``report.json``), not the dataclasses, so
-  ``locust-ml report results.json`` re-draws them from a saved file; every
-  field is read defensively (missing, null or non-numeric values are skipped,
-  never raised on).
+* The plots read the typed report (``locust-ml report results.json``
+  re-draws them from a saved file through
+  :func:`~locust_ml.report.load.load_report`); latency is each step's judged
+  latency (from the intended send time in open loop), the one rule
+  :attr:`~locust_ml.analysis.steps.StepStats.judged_latency_ms` states.
 * Figures are built on :class:`matplotlib.figure.Figure` directly, never
   ``pyplot``: no backend is selected, no global figure registry grows, nothing
   needs a display, and a Locust master (or a test) that imports this module is
@@ -26,9 +27,10 @@ Why this shape:
   in the SVG namespace by itself. Element ids (and references to them) get
   a per-plot prefix, as ids are page-wide in HTML, and a fixed hash salt, so
   the same report always gives byte-identical SVG.
-* Text from the run (step labels) is drawn with ``parse_math=False``, so a
-  ``$`` in a label is a dollar sign, not a mathtext error; matplotlib's SVG
-  writer escapes ``<``/``>``/``&`` in text.
+* Text from the run (step labels) is redacted
+  (:func:`~locust_ml.report.redact.redact_text`) and drawn with
+  ``parse_math=False``, so a ``$`` in a label is a dollar sign, not a
+  mathtext error; matplotlib's SVG writer escapes ``<``/``>``/``&`` in text.
 
 Each ``*_figure`` function returns ``None`` when there is nothing to draw (no
 steps, no windows, no latency at all); the HTML says "no data" instead.
@@ -39,7 +41,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -48,11 +50,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from locust_ml.analysis.slo import SLO, parse_slo
-from locust_ml.errors import ConfigError
+from locust_ml.analysis.capacity import CapacityAnalysis, CurvePoint, points_from_steps
+from locust_ml.analysis.slo import SLO
+from locust_ml.analysis.steps import StepStats
+from locust_ml.analysis.utilization import SeriesStats
+from locust_ml.report.model import RunReport
+from locust_ml.report.redact import redact_text
 
 __all__ = [
-    "CurvePoint",
     "curve_points",
     "figure_to_svg",
     "latency_slos",
@@ -73,123 +78,53 @@ _KNEE_COLOUR: Final = "#9467bd"
 _STEP_SHADE: Final = "#000000"
 
 
-def _num(x: Any) -> float | None:
-    """A finite float, or None for null, NaN, booleans and anything non-numeric."""
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return None
-    value = float(x)
-    return value if math.isfinite(value) else None
+def curve_points(report: RunReport) -> list[CurvePoint]:
+    """The curve's points by achieved rate: the capacity analysis's, else the judged steps'."""
+    c = report.capacity
+    points = c.curve if c is not None else points_from_steps(report.steps, report.judgements)
+    return sorted(points, key=lambda p: p.achieved_rps)
 
 
-def _map(x: Any) -> Mapping[str, Any]:
-    return x if isinstance(x, Mapping) else {}
-
-
-def _seq(x: Any) -> Sequence[Any]:
-    return x if isinstance(x, list | tuple) else ()
-
-
-def _step_latency(step: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Open-loop steps show latency from the intended send time (as the console does)."""
-    corrected = _map(step.get("corrected_ms"))
-    if step.get("mode") == "open" and corrected:
-        return corrected
-    return _map(step.get("latency_ms"))
-
-
-@dataclass(frozen=True)
-class CurvePoint:
-    """One step on the latency-throughput curve."""
-
-    step: int | None
-    achieved_rps: float
-    latency_ms: Mapping[str, float | None]
-    passed: bool | None
-
-
-def curve_points(report: Mapping[str, Any]) -> list[CurvePoint]:
-    """The curve's points: ``capacity.curve`` when present, else one per step.
-
-    Points without an achieved rate are left out; latencies may be None.
-    """
-    capacity = _map(report.get("capacity"))
-    rows: Iterable[Any] = _seq(capacity.get("curve"))
-    from_steps = not rows
-    if from_steps:
-        rows = _seq(report.get("steps"))
-    points = []
-    for row in rows:
-        r = _map(row)
-        x = _num(r.get("achieved_rps"))
-        if x is None:
-            continue
-        if from_steps:
-            lat = _step_latency(r)
-            slo = _map(r.get("slo"))
-            passed = slo.get("passed") if slo else None
-            step = r.get("id")
-        else:
-            lat = _map(r.get("latency_ms"))
-            passed = r.get("passed")
-            step = r.get("step")
-        points.append(
-            CurvePoint(
-                step=step if isinstance(step, int) and not isinstance(step, bool) else None,
-                achieved_rps=x,
-                latency_ms={str(k): _num(v) for k, v in lat.items()},
-                passed=passed if isinstance(passed, bool) else None,
-            )
-        )
-    points.sort(key=lambda p: p.achieved_rps)
-    return points
-
-
-def latency_slos(report: Mapping[str, Any]) -> list[SLO]:
-    """The report's request-latency SLOs (``p99<500ms``...); others and bad strings skipped."""
-    out = []
-    for text in _seq(report.get("slos")):
-        if not isinstance(text, str):
-            continue
-        try:
-            slo = parse_slo(text)
-        except ConfigError:
-            continue
-        if slo.metric == "latency":
-            out.append(slo)
-    return out
+def latency_slos(slos: Sequence[SLO]) -> list[SLO]:
+    """The request-latency SLOs (``p99<500ms``...), drawn as thresholds."""
+    return [s for s in slos if s.metric == "latency"]
 
 
 def _fmt_rate(x: float) -> str:
     return f"{x:.3g}" if x < 100 else f"{x:.0f}"
 
 
-def latency_throughput_figure(report: Mapping[str, Any]) -> Figure | None:
+def latency_throughput_figure(report: RunReport) -> Figure | None:
     """Achieved req/s (x) vs latency percentiles (y), one point per step; None if empty."""
     points = curve_points(report)
-    capacity = _map(report.get("capacity"))
-    key = capacity.get("latency_key")
-    key = key if isinstance(key, str) else "p99"
+    capacity = report.capacity
+    key = capacity.latency_key if capacity is not None else "p99"
     series = [*CURVE_PERCENTILES]
     if key not in {k for k, _ in series}:
         series.append((key, "#8c564b"))
-    ys = [y for p in points for k, _ in series if (y := p.latency_ms.get(k)) is not None]
+    ys = [y for p in points for k, _ in series if (y := _finite(p.latency_ms.get(k))) is not None]
     if not ys:
         return None
 
     fig = Figure(figsize=(9.0, 4.8), layout="constrained")
     ax = fig.add_subplot()
     for name, colour in series:
-        xy = [(p.achieved_rps, y) for p in points if (y := p.latency_ms.get(name)) is not None]
+        xy = [
+            (p.achieved_rps, y)
+            for p in points
+            if (y := _finite(p.latency_ms.get(name))) is not None
+        ]
         if xy:
             ax.plot(*zip(*xy, strict=True), marker="o", ms=4, color=colour, label=name)
     _mark_steps(ax, points, key)
-    thresholds = latency_slos(report)
+    thresholds = latency_slos(report.slos)
     for slo in thresholds:
         ax.axhline(slo.threshold, ls="--", lw=1, color="#7f7f7f", label=f"SLO {slo}")
     positive = [y for y in ys + [s.threshold for s in thresholds] if y > 0]
     if positive and max(positive) / min(positive) > LOG_SCALE_RATIO:
         _log_y(ax)
-    _mark_capacity(ax, capacity)
+    if capacity is not None:
+        _mark_capacity(ax, capacity)
 
     ax.set_xlabel("achieved requests/s")
     ax.set_ylabel(f"latency (ms{', log scale' if ax.get_yscale() == 'log' else ''})")
@@ -198,6 +133,10 @@ def latency_throughput_figure(report: Mapping[str, Any]) -> Figure | None:
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
     return fig
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
 
 
 def _log_y(ax: Axes) -> None:
@@ -238,19 +177,19 @@ def _mark_steps(ax: Axes, points: Sequence[CurvePoint], key: str) -> None:
             )
 
 
-def _mark_capacity(ax: Axes, capacity: Mapping[str, Any]) -> None:
+def _mark_capacity(ax: Axes, capacity: CapacityAnalysis) -> None:
     """SLO capacity (with its interval), saturation and the knee, where known."""
-    ci = [_num(v) for v in _seq(capacity.get("slo_rps_ci"))]
-    if len(ci) == 2 and ci[0] is not None and ci[1] is not None:
+    ci = capacity.slo_rps_ci
+    if ci is not None and ci[1] is not None:
         ax.axvspan(
             ci[0], ci[1], color=_CAPACITY_COLOUR, alpha=0.15, lw=0, label="capacity 95% interval"
         )
-    slo_rps = _num(capacity.get("slo_rps"))
+    slo_rps = capacity.slo_rps
     if slo_rps is not None:
         ax.axvline(
             slo_rps, color=_CAPACITY_COLOUR, lw=2, label=f"SLO capacity {_fmt_rate(slo_rps)}/s"
         )
-    saturation = _num(capacity.get("saturation_rps"))
+    saturation = capacity.saturation_rps
     if saturation is not None:
         ax.axvline(
             saturation,
@@ -259,8 +198,7 @@ def _mark_capacity(ax: Axes, capacity: Mapping[str, Any]) -> None:
             lw=1.5,
             label=f"saturation {_fmt_rate(saturation)}/s",
         )
-    knee_x = _num(capacity.get("knee_rps"))
-    knee_y = _num(capacity.get("knee_latency_ms"))
+    knee_x, knee_y = capacity.knee_rps, _finite(capacity.knee_latency_ms)
     if knee_x is not None and knee_y is not None:
         ax.plot(
             [knee_x],
@@ -293,49 +231,33 @@ class _Window:
         return (self.start + self.end) / 2
 
 
-def _windows(step: Mapping[str, Any], sid: int) -> list[_Window]:
-    corrected_first = step.get("mode") == "open"
-    out: list[_Window] = []
-    for raw in _seq(step.get("windows")):
-        w = _map(raw)
-        start, end = _num(w.get("start")), _num(w.get("end"))
-        if start is None or end is None:
-            continue
-        lat = _map(w.get("latency_ms"))
-        if corrected_first and _map(w.get("corrected_ms")):
-            lat = _map(w.get("corrected_ms"))
-        index = w.get("index")
+def _windows(step: StepStats) -> list[_Window]:
+    out = []
+    for w in step.windows:
+        lat = step.judged_window_ms(w)
         out.append(
             _Window(
-                step=sid,
-                index=index if isinstance(index, int) else len(out),
-                start=start,
-                end=end,
-                requests=int(_num(w.get("requests")) or 0),
-                failures=int(_num(w.get("failures")) or 0),
-                achieved_rps=_num(w.get("achieved_rps")),
-                p50=_num(lat.get("p50")),
-                p99=_num(lat.get("p99")),
+                step=step.id,
+                index=w.index,
+                start=w.start,
+                end=w.end,
+                requests=w.requests,
+                failures=w.failures,
+                achieved_rps=w.achieved_rps,
+                p50=lat.get("p50"),
+                p99=lat.get("p99"),
             )
         )
     return out
 
 
-def _gpu_by_window(step: Mapping[str, Any]) -> dict[int, float]:
+def _gpu_by_window(rows: Sequence[SeriesStats]) -> dict[int, float]:
     """Mean GPU utilization (0..1) per window index, across all GPUs of the step."""
     acc: dict[int, list[float]] = {}
-    for raw in _seq(step.get("telemetry")):
-        series = _map(raw)
-        if series.get("metric") != GPU_METRIC:
-            continue
-        for key, value in _map(series.get("window_means")).items():
-            v = _num(value)
-            try:
-                index = int(key)
-            except (TypeError, ValueError):
-                continue
-            if v is not None:
-                acc.setdefault(index, []).append(v)
+    for series in rows:
+        if series.metric == GPU_METRIC:
+            for index, value in series.window_means.items():
+                acc.setdefault(index, []).append(value)
     return {i: sum(vs) / len(vs) for i, vs in sorted(acc.items())}
 
 
@@ -352,7 +274,7 @@ def _shade_steps(axes: Sequence[Axes], spans: Sequence[tuple[int, str, float, fl
             ax.axvline(start, color="#999999", lw=0.5)
     top = axes[0]
     for sid, label, start, end in spans:
-        text = f"{sid}" if not label else f"{sid}: {label}"
+        text = f"{sid}" if not label else f"{sid}: {redact_text(label)}"
         top.text(
             (start + end) / 2,
             1.02,
@@ -381,41 +303,29 @@ class _Timeline:
     gpu: list[tuple[float, float]]
 
 
-def _timeline(report: Mapping[str, Any]) -> _Timeline | None:
+def _timeline(report: RunReport) -> _Timeline | None:
     tl = _Timeline(0.0, [], [], [], [])
-    window_s = _num(report.get("window_s"))
-    for n, raw in enumerate(_seq(report.get("steps")), start=1):
-        step = _map(raw)
-        sid = step.get("id")
-        sid = sid if isinstance(sid, int) and not isinstance(sid, bool) else n
-        ws = _windows(step, sid)
+    for step in report.steps:
+        ws = _windows(step)
         tl.windows += ws
-        start, end = _num(step.get("start")), _num(step.get("end"))
-        if start is None or end is None:
-            if not ws:
-                continue
-            start, end = ws[0].start, ws[-1].end
-        label = step.get("label")
-        tl.spans.append((sid, label if isinstance(label, str) else "", start, end))
-        rate = _num(step.get("offered_rps"))
-        if rate is not None:
-            tl.offered.append((start, end, rate))
+        tl.spans.append((step.id, step.label, step.start, step.end))
+        if step.offered_rps is not None:
+            tl.offered.append((step.start, step.end, step.offered_rps))
         mids = {w.index: w.mid for w in ws}
-        for index, util in _gpu_by_window(step).items():
+        for index, util in _gpu_by_window(report.telemetry.get(step.id, ())).items():
             mid = mids.get(index)
-            if mid is None and window_s is not None:
-                mid = start + (index + 0.5) * window_s
+            if mid is None and report.window_s is not None:
+                mid = step.start + (index + 0.5) * report.window_s
             if mid is not None:
                 tl.gpu.append((mid, util))
     if not tl.windows:
         return None
-    run_start = _num(_map(report.get("run")).get("started_at"))
     starts = [w.start for w in tl.windows] + [s for _, _, s, _ in tl.spans]
-    tl.t0 = min(starts if run_start is None else [*starts, run_start])
+    tl.t0 = min([*starts, report.run.started_at])
     return tl
 
 
-def timeseries_figure(report: Mapping[str, Any]) -> Figure | None:
+def timeseries_figure(report: RunReport) -> Figure | None:
     """Per-window latency, rate, failures and GPU utilization over the run; None if empty."""
     tl = _timeline(report)
     if tl is None:
@@ -522,15 +432,25 @@ def _attr(text: str) -> str:
     )
 
 
-def latency_throughput_svg(report: Mapping[str, Any]) -> str | None:
-    """The latency-throughput plot as inline SVG, or None when there is no data."""
+def latency_throughput_svg(report: RunReport | Mapping[str, Any]) -> str | None:
+    """The latency-throughput plot as inline SVG, or None when there is no data.
+
+    The live web UI (``plugin/liveplot.py``) still hands the JSON form
+    (``report.json``, or :func:`~locust_ml.report.json.curve_dict` while the
+    test runs); it is read back through :mod:`.load`. Once the glue passes
+    the typed report, this takes :class:`RunReport` only.
+    """
+    if not isinstance(report, RunReport):
+        from locust_ml.report.load import curve_report_from_dict
+
+        report = curve_report_from_dict(report)
     fig = latency_throughput_figure(report)
     if fig is None:
         return None
     return figure_to_svg(fig, "latency-throughput", title="Latency vs throughput per step")
 
 
-def timeseries_svg(report: Mapping[str, Any]) -> str | None:
+def timeseries_svg(report: RunReport) -> str | None:
     """The time-series plot as inline SVG, or None when no step has windows."""
     fig = timeseries_figure(report)
     if fig is None:

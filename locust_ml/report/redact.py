@@ -1,12 +1,17 @@
-"""Remove secrets from a report before any writer sees it.
+"""Remove secrets from everything a report writer writes.
 
 A report quotes the outside world: the target URL, endpoint names, error
 messages and response bodies the server sent back, step-hook output, notes.
 Any of those can carry a credential - a URL with ``user:password@``, an error
 body that echoes the request's ``Authorization`` header, an OpenAI key pasted
 into a locustfile's ``host``. Reports get attached to CI runs and pull
-requests, so every writer (JSON, HTML, Markdown, CSV) renders
-``redact(report)``, never the raw dict.
+requests, so every writer redacts at the point it serializes, and the report
+in memory is left as it was: ``report.json`` is :func:`redact` of its dict
+form; the HTML page (its template's ``finalize``), the Markdown summary (its
+escaping function), the CSV (its text cells) and the plots (the labels they
+draw) pass each string through :func:`redact_text`. A string a writer
+composes (a sentence quoting the target) is redacted whole, so a field
+added to the report later is covered without edits here or there.
 
 What is replaced by ``"[redacted]"``:
 

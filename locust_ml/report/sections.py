@@ -1,15 +1,15 @@
 """The report's words for people: the knee line, the spike verdict, soak trends, the rest.
 
 The console, report.html and report.md say the same things, so each is
-phrased once here, from the JSON form of the report (``report.json``, read
-defensively: a missing or odd field gives "-" or leaves a row out, never an
-exception). Nothing here decides: every judgement (recovered or not, the
-failure mode, a flagged trend) was made by the analysis; these functions
-choose the words and leave out what does not apply to the run's shape -
-a ramp has no recovery, a spike no soak trends.
+phrased once here, from the typed report. Nothing here decides: every
+judgement (recovered or not, the failure mode, a flagged trend) was made by
+the analysis; these functions choose the words and leave out what does not
+apply to the run's shape - a ramp has no recovery, a spike no soak trends.
 
-* :func:`knee_text` - "54.76 req/s at p99 179.8 ms (step 4)", or "no knee
-  found (why)" instead of "- req/s at p99 - ms";
+* :func:`verdict_word`, :func:`judged_word` - PASS / FAIL / INVALID, and a
+  step's judgement in a word; :func:`gpu_utilization` - a step's GPU% cell;
+* :func:`knee_of` - "54.76 req/s at p99 179.8 ms (step 4)", or "no knee
+  found (why)" instead of "- req/s at p99 - ms"; :func:`saturation_of` alike;
 * :func:`spike_summary` - what a spike test is run for, first: did the
   target recover, how fast, what failed during the spike and how;
 * :func:`breaking_point_rows` - a ramp driven past its capacity: where it
@@ -23,26 +23,35 @@ a ramp has no recovery, a spike no soak trends.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
+
+from locust_ml.analysis.status import STATUS_CLASSES
+from locust_ml.analysis.verdict import NOT_JUDGED_LABELS
 
 if TYPE_CHECKING:
     from locust_ml.analysis.capacity import CapacityAnalysis
+    from locust_ml.analysis.steps import StepStats
+    from locust_ml.analysis.stress import BreakingPoint
+    from locust_ml.analysis.utilization import SeriesStats
+    from locust_ml.report.model import RunReport
 
 __all__ = [
     "SoakTrends",
     "SpikeSummary",
     "breaking_point_rows",
+    "gpu_utilization",
+    "judged_word",
     "knee_of",
-    "knee_text",
     "run_rows",
-    "saturation_text",
+    "saturation_of",
     "search_rows",
     "settings_rows",
     "soak_trends",
     "spike_summary",
+    "verdict_word",
 ]
 
 #: What each failure mode means, for a reader who has not read the analysis.
@@ -53,111 +62,84 @@ FAILURE_MODES: Final = {
 }
 
 
-def _map(x: Any) -> Mapping[str, Any]:
-    return x if isinstance(x, Mapping) else {}
-
-
-def _seq(x: Any) -> Sequence[Any]:
-    return x if isinstance(x, list | tuple) else ()
-
-
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return None
-    value = float(x)
-    return value if math.isfinite(value) else None
-
-
-def _ms(x: Any) -> str:
-    value = _num(x)
-    if value is None:
+def _ms(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
         return "-"
-    if value >= 1000:
-        return f"{value:.0f}"
-    if value >= 100:
-        return f"{value:.1f}"
-    return f"{value:.2f}" if value >= 10 else f"{value:.3f}"
+    if x >= 1000:
+        return f"{x:.0f}"
+    if x >= 100:
+        return f"{x:.1f}"
+    return f"{x:.2f}" if x >= 10 else f"{x:.3f}"
 
 
-def _secs(x: Any) -> str:
-    value = _num(x)
-    return "-" if value is None else f"{value:.3g} s"
+def _secs(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g} s"
 
 
-def _count(x: Any) -> str:
-    value = _num(x)
-    return "-" if value is None else f"{value:,.0f}"
+def _count(x: float) -> str:
+    return f"{x:,.0f}"
 
 
-def _pct(part: Any, whole: Any) -> str:
-    p, w = _num(part), _num(whole)
-    return "" if p is None or not w else f" ({100 * p / w:.1f}%)"
+def _pct(part: float, whole: float) -> str:
+    return "" if not whole else f" ({100 * part / whole:.1f}%)"
 
 
-def _strs(x: Any) -> list[str]:
-    return [str(s) for s in _seq(x) if s is not None]
+def _note(notes: Sequence[str], prefix: str) -> str | None:
+    return next((n[len(prefix) :].strip() for n in notes if n.startswith(prefix)), None)
 
 
-def _note(notes: Any, prefix: str) -> str | None:
-    for n in _strs(notes):
-        if n.startswith(prefix):
-            return n[len(prefix) :].strip()
-    return None
+def _units(unit: str) -> str:
+    return "req/s" if unit == "requests/s" else "users"
+
+
+# ------------------------------------------------------- verdict and steps
+
+
+def verdict_word(report: RunReport) -> str:
+    """``PASS``, ``FAIL`` or ``INVALID``: the word people and scripts grep for."""
+    if not report.verdict.valid:
+        return "INVALID"
+    return "PASS" if report.verdict.passed else "FAIL"
+
+
+def judged_word(report: RunReport, step: StepStats) -> str:
+    """The step's judgement in a word: pass, FAIL, a failure's kind, or why there is none."""
+    if step.partial:
+        return "partial"
+    j = report.judgements.get(step.id)
+    if j is None:
+        # A transition (ramp-up, a spike...) is judged by the soak or spike verdict if at all.
+        return step.label if step.label in NOT_JUDGED_LABELS else "-"
+    return "pass" if j.passed else ("FAIL" if j.outcome == "slo" else str(j.outcome))
+
+
+def gpu_utilization(rows: Sequence[SeriesStats]) -> float | None:
+    """Mean GPU utilization (0..1) over a step's telemetry, across GPUs; None without."""
+    means = [r.mean for r in rows if r.metric == "gpu_utilization_ratio" and r.mean is not None]
+    return sum(means) / len(means) if means else None
 
 
 # --------------------------------------------------------------------- knee
 
 
-def knee_text(capacity: Mapping[str, Any]) -> str:
-    """The knee in words: where it is, or that there is none and why.
-
-    >>> knee_text({"knee_rps": 54.76, "knee_latency_ms": 179.8, "latency_key": "p99",
-    ...            "knee_step": 4})
-    '54.76 req/s at p99 179.8 ms (step 4)'
-    >>> knee_text({"knee_rps": None, "knee_note": "2 steps with latency data"})
-    'no knee found (2 steps with latency data)'
-    """
-    rps = _num(capacity.get("knee_rps"))
-    if rps is None:
-        note = capacity.get("knee_note")
-        why = note if isinstance(note, str) and note else None
-        return f"no knee found ({why})" if why else "no knee found"
-    key = str(capacity.get("latency_key") or "p99")
-    latency = _num(capacity.get("knee_latency_ms"))
-    at = f" at {key} {_ms(latency)} ms" if latency is not None else ""
-    step = capacity.get("knee_step")
-    where = f" (step {step})" if isinstance(step, int) and not isinstance(step, bool) else ""
-    return f"{rps:.2f} req/s{at}{where}"
+def knee_of(capacity: CapacityAnalysis) -> str:
+    """The knee in words: where it is, or that there is none and why."""
+    c = capacity
+    if c.knee_rps is None:
+        return f"no knee found ({c.knee_note})" if c.knee_note else "no knee found"
+    at = f" at {c.latency_key} {_ms(c.knee_latency_ms)} ms" if c.knee_latency_ms is not None else ""
+    where = f" (step {c.knee_step})" if c.knee_step is not None else ""
+    return f"{c.knee_rps:.2f} req/s{at}{where}"
 
 
-def saturation_text(capacity: Mapping[str, Any]) -> str:
-    """Where achieved throughput stopped following the load, or why it was not seen.
-
-    >>> saturation_text({"saturation_rps": 62.36, "saturation_step": 5})
-    '62.36 req/s (step 5)'
-    >>> saturation_text({"notes": ["saturation: kept up with the load at every step"]})
-    'not reached (kept up with the load at every step)'
-    """
-    rps = _num(capacity.get("saturation_rps"))
-    if rps is None:
-        why = _note(capacity.get("notes"), "saturation:")
+def saturation_of(capacity: CapacityAnalysis) -> str:
+    """Where achieved throughput stopped following the load, or why it was not seen."""
+    c = capacity
+    if c.saturation_rps is None:
+        why = _note(c.notes, "saturation:")
         return f"not reached ({why})" if why else "not reached"
-    step = capacity.get("saturation_step")
-    where = f" (step {step})" if isinstance(step, int) and not isinstance(step, bool) else ""
-    return f"{rps:.2f} req/s{where}"
-
-
-def knee_of(analysis: CapacityAnalysis) -> str:
-    """:func:`knee_text` of a capacity analysis (the console and the live web UI)."""
-    return knee_text(
-        {
-            "knee_rps": analysis.knee_rps,
-            "knee_latency_ms": analysis.knee_latency_ms,
-            "latency_key": analysis.latency_key,
-            "knee_step": analysis.knee_step,
-            "knee_note": analysis.knee_note,
-        }
-    )
+    where = f" (step {c.saturation_step})" if c.saturation_step is not None else ""
+    return f"{c.saturation_rps:.2f} req/s{where}"
 
 
 # -------------------------------------------------------------------- spike
@@ -168,124 +150,110 @@ class SpikeSummary:
     """A spike test's verdict in words: ``headline`` first, then labelled rows."""
 
     headline: str
-    passed: bool | None
+    passed: bool
     rows: tuple[tuple[str, str], ...]
     notes: tuple[str, ...]
 
 
-def _step_by_label(report: Mapping[str, Any], label: str) -> Mapping[str, Any] | None:
-    return next((_map(s) for s in _seq(report.get("steps")) if _map(s).get("label") == label), None)
+def _step_by_label(report: RunReport, label: str) -> StepStats | None:
+    return next((s for s in report.steps if s.label == label), None)
 
 
-def _load(step: Mapping[str, Any] | None, unit: str) -> str:
+def _load(step: StepStats | None, unit: str) -> str:
     if step is None:
         return "-"
-    rps, users = _num(step.get("offered_rps")), _num(step.get("users"))
-    value = rps if unit == "requests/s" and rps is not None else users
-    word = "req/s" if unit == "requests/s" else "users"
-    return "-" if value is None else f"{value:g} {word} (step {step.get('id')})"
+    rps = step.offered_rps
+    value = rps if unit == "requests/s" and rps is not None else step.users
+    return "-" if value is None else f"{value:g} {_units(unit)} (step {step.id})"
 
 
-def spike_summary(report: Mapping[str, Any]) -> SpikeSummary | None:
+def spike_summary(report: RunReport) -> SpikeSummary | None:
     """The spike verdict of a spike test's report, or None for any other test."""
-    stress = _map(report.get("stress"))
-    if stress.get("kind") != "spike":
+    stress = report.stress
+    if stress is None or stress.kind != "spike":
         return None
-    unit = str(stress.get("load_unit") or "users")
-    baseline = _step_by_label(report, "baseline")
+    unit = stress.load_unit
     spike = _step_by_label(report, "spike")
-    recovery = _step_by_label(report, "recovery")
-    watched = _secs(stress.get("watched_s"))
-    if stress.get("recovered") is True:
-        headline = (
-            f"recovered {_secs(stress.get('recovery_s'))} after the spike ended (watched {watched})"
-        )
+    watched = _secs(stress.watched_s)
+    if stress.recovered:
+        headline = f"recovered {_secs(stress.recovery_s)} after the spike ended (watched {watched})"
     else:
         headline = f"did not recover within the {watched} watched after the spike"
-    passed = stress.get("passed")
-    rows: list[tuple[str, str]] = [
-        (
-            "loads",
-            f"baseline {_load(baseline, unit)}, spike {_load(spike, unit)}, "
-            f"recovery {_load(recovery, unit)}",
-        )
-    ]
+    loads = ", ".join(
+        f"{label} {_load(_step_by_label(report, label), unit)}"
+        for label in ("baseline", "spike", "recovery")
+    )
+    rows: list[tuple[str, str]] = [("loads", loads)]
     if spike is not None:
-        failed, total = spike.get("failures"), spike.get("requests")
+        failed, total = spike.failures, spike.requests
         rows.append(
             (
                 "errors during the spike",
                 f"{_count(failed)} of {_count(total)} requests failed{_pct(failed, total)}",
             )
         )
-    mode = str(stress.get("failure_mode") or "")
-    counts = _map(stress.get("failures"))
-    rows.append(("failure mode", FAILURE_MODES.get(mode, mode or "-")))
-    if _num(counts.get("failures")):
-        classes = _map(counts.get("by_class"))
-        worst = sorted(
-            ((str(k), int(v)) for k, v in classes.items() if k != "ok" and _num(v)),
-            key=lambda kv: -kv[1],
-        )
-        shown = ", ".join(f"{k} {v:,}" for k, v in worst[:4])
+    rows.append(("failure mode", FAILURE_MODES.get(stress.failure_mode, stress.failure_mode)))
+    counts = stress.failures
+    if counts.failures:
+        by_class = [(c, counts.by_class.get(c, 0)) for c in STATUS_CLASSES if c != "ok"]
+        worst = sorted(((c, n) for c, n in by_class if n), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{c} {n:,}" for c, n in worst[:4])
         rows.append(
             (
                 "failures from the spike on",
-                f"{_count(counts.get('failures'))} of {_count(counts.get('requests'))}: {shown}",
+                f"{_count(counts.failures)} of {_count(counts.requests)}: {shown}",
             )
         )
-    criteria = ", ".join(_strs(stress.get("recovery_criteria")))
-    windows = stress.get("recovery_windows")
+    criteria = ", ".join(stress.recovery_criteria)
     if criteria:
-        rows.append(("recovered means", f"{windows} windows in a row meeting {criteria}"))
-    before, after = stress.get("baseline_p99_ms"), stress.get("after_p99_ms")
-    if _num(before) is not None or _num(after) is not None:
+        rows.append(
+            ("recovered means", f"{stress.recovery_windows} windows in a row meeting {criteria}")
+        )
+    before, after = stress.baseline_p99_ms, stress.after_p99_ms
+    if before is not None or after is not None:
         rows.append(("p99", f"{_ms(before)} ms before the spike, {_ms(after)} ms after recovering"))
-    point = _map(stress.get("breaking_point"))
-    if point:
-        rows.append(("broke at", _breaking_text(point)))
-    reasons = _strs(stress.get("reasons"))
+    if stress.breaking_point is not None:
+        rows.append(("broke at", _breaking_text(stress.breaking_point)))
     return SpikeSummary(
         headline=headline,
-        passed=passed if isinstance(passed, bool) else None,
+        passed=stress.passed,
         rows=tuple(rows),
-        notes=tuple(reasons + _strs(stress.get("notes"))),
+        notes=(*stress.reasons, *stress.notes),
     )
 
 
-def _breaking_text(point: Mapping[str, Any]) -> str:
-    load = _num(point.get("load"))
-    unit = "req/s" if point.get("unit") == "requests/s" else "users"
-    what = f"step {point.get('step')}" + (f" ({load:g} {unit})" if load is not None else "")
-    reasons = "; ".join(_strs(point.get("reasons")))
+def _breaking_text(point: BreakingPoint) -> str:
+    what = f"step {point.step} ({point.load:g} {_units(point.unit)})"
+    reasons = "; ".join(point.reasons)
     return f"{what}: {reasons}" if reasons else what
 
 
-def breaking_point_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+def breaking_point_rows(report: RunReport) -> list[tuple[str, str]]:
     """A ramp or search driven past capacity: the first failing step and how it failed.
 
     Empty when no step failed, and for spike tests (:func:`spike_summary` says it).
     """
-    stress = _map(report.get("stress"))
-    point = _map(stress.get("breaking_point"))
-    if stress.get("kind") == "spike" or not point:
+    stress = report.stress
+    if stress is None or stress.kind == "spike" or stress.breaking_point is None:
         return []
-    rows = [("first failing step (by load)", _breaking_text(point))]
-    last = _num(stress.get("last_good_load"))
-    if last is not None:
-        unit = "req/s" if stress.get("load_unit") == "requests/s" else "users"
-        step = stress.get("last_good_step")
-        rows.append(("last load that passed", f"{last:g} {unit} (step {step})"))
-    mode = str(stress.get("failure_mode") or "")
-    rows.append(("how it failed", FAILURE_MODES.get(mode, mode or "-")))
-    counts = _map(stress.get("failures"))
-    if _num(counts.get("requests")):
-        failed = counts.get("failures")
+    rows = [("first failing step (by load)", _breaking_text(stress.breaking_point))]
+    if stress.last_good_load is not None:
+        rows.append(
+            (
+                "last load that passed",
+                f"{stress.last_good_load:g} {_units(stress.load_unit)} "
+                f"(step {stress.last_good_step})",
+            )
+        )
+    rows.append(("how it failed", FAILURE_MODES.get(stress.failure_mode, stress.failure_mode)))
+    counts = stress.failures
+    if counts.requests:
+        failed = counts.failures
         rows.append(
             (
                 "requests from that step on",
-                f"{_count(failed)} of {_count(counts.get('requests'))} failed"
-                f"{_pct(failed, counts.get('requests'))}",
+                f"{_count(failed)} of {_count(counts.requests)} failed"
+                f"{_pct(failed, counts.requests)}",
             )
         )
     return rows
@@ -306,91 +274,80 @@ class SoakTrends:
     warnings: tuple[str, ...]
 
 
-def _value(x: Any, unit: str) -> str:
-    value = _num(x)
-    if value is None:
+def _value(x: float | None, unit: str) -> str:
+    if x is None:
         return "-"
     if unit == "ms":
-        return f"{_ms(value)} ms"
+        return f"{_ms(x)} ms"
     if unit == "ratio":
-        return f"{100 * value:.2f}%"
+        return f"{100 * x:.2f}%"
     if unit == "bytes":
-        return f"{value / 2**20:,.1f} MiB"
-    return f"{value:.4g} {unit}".strip()
+        return f"{x / 2**20:,.1f} MiB"
+    return f"{x:.4g} {unit}".strip()
 
 
-def soak_trends(report: Mapping[str, Any]) -> SoakTrends | None:
+def soak_trends(report: RunReport) -> SoakTrends | None:
     """A soak test's trends, one row per series; None for any other test."""
-    soak = _map(report.get("soak"))
-    trends = [_map(t) for t in _seq(soak.get("trends"))]
-    if not soak or not (trends or "passed" in soak):
+    soak = report.soak
+    if soak is None:
         return None
-    hours = _num(soak.get("span_hours"))
+    hours = soak.span_hours
     span = f" over {hours * 60:.3g} min of hold" if hours is not None else ""
-    if soak.get("passed") is True:
+    if soak.passed:
         headline = f"no trend flagged{span}"
     else:
-        headline = f"{sum(1 for t in trends if t.get('flagged') is True)} trend(s) flagged{span}"
-    if soak.get("conclusive") is False:
+        headline = f"{len(soak.flagged)} trend(s) flagged{span}"
+    if not soak.conclusive:
         headline += " (too few windows to judge drift)"
     header = ("series", "windows", "start", "end", "change", "per hour", "p-value", "flagged")
-    rows = []
-    for t in trends:
-        unit = str(t.get("unit") or "")
-        change = _num(t.get("relative_change"))
-        p = _num(t.get("p_value"))
-        rows.append(
-            (
-                str(t.get("name") or "-"),
-                _count(t.get("n")),
-                _value(t.get("start_value"), unit),
-                _value(t.get("end_value"), unit),
-                "-" if change is None else f"{100 * change:+.1f}%",
-                _value(t.get("slope_per_hour"), unit),
-                "-" if p is None else f"{p:.3g}",
-                str(t.get("reason") or "") if t.get("flagged") is True else "no",
-            )
+    rows = tuple(
+        (
+            t.name or "-",
+            _count(t.n),
+            _value(t.start_value, t.unit),
+            _value(t.end_value, t.unit),
+            "-" if t.relative_change is None else f"{100 * t.relative_change:+.1f}%",
+            _value(t.slope_per_hour, t.unit),
+            "-" if t.p_value is None else f"{t.p_value:.3g}",
+            t.reason if t.flagged else "no",
         )
+        for t in soak.trends
+    )
     return SoakTrends(
         headline=headline,
         header=header,
-        rows=tuple(rows),
-        flagged=tuple(t.get("flagged") is True for t in trends),
-        reasons=tuple(_strs(soak.get("reasons"))),
-        warnings=tuple(_strs(soak.get("warnings"))),
+        rows=rows,
+        flagged=tuple(t.flagged for t in soak.trends),
+        reasons=soak.reasons,
+        warnings=soak.warnings,
     )
 
 
 # ----------------------------------------------------- search, settings, run
 
 
-def search_rows(report: Mapping[str, Any]) -> tuple[str, list[tuple[str, ...]]] | None:
+def search_rows(report: RunReport) -> tuple[str, list[tuple[str, ...]]] | None:
     """A capacity search: its one-line summary and one row per step it judged."""
-    search = _map(report.get("search"))
-    if not search:
+    search = report.search
+    if search is None:
         return None
-    rows: list[tuple[str, ...]] = []
     # One number per step: the throughput is the step's own, from the step table.
-    achieved_by_step = {
-        _map(s).get("id"): _num(_map(s).get("achieved_rps")) for s in _seq(report.get("steps"))
-    }
-    for raw in _seq(search.get("history")):
-        j = _map(raw)
-        achieved = achieved_by_step.get(j.get("step"))
-        rows.append(
-            (
-                str(j.get("step", "-")),
-                str(j.get("phase") or "-"),
-                "-" if _num(j.get("load")) is None else f"{_num(j.get('load')):g}",
-                "-" if achieved is None else f"{achieved:.2f}",
-                str(j.get("outcome") or "-"),
-                "; ".join(_strs(j.get("reasons"))),
-            )
+    achieved = {s.id: s.achieved_rps for s in report.steps}
+    rows: list[tuple[str, ...]] = [
+        (
+            str(j.step),
+            j.phase or "-",
+            f"{j.load:g}",
+            "-" if (rate := achieved.get(j.step)) is None else f"{rate:.2f}",
+            str(j.outcome),
+            "; ".join(j.reasons),
         )
-    return str(search.get("summary") or search.get("reason") or ""), rows
+        for j in search.history
+    ]
+    return search.summary(), rows
 
 
-#: Settings the decisions were made with: (key, label, how to show the value).
+#: Settings the decisions were made with: (field, label, how to show the value).
 _SETTINGS: Final = (
     ("min_capacity", "required capacity (--ml-min-capacity)", "req/s"),
     ("price_per_hour", "price per replica-hour (--ml-price-per-hour)", "$"),
@@ -405,59 +362,51 @@ _SETTINGS: Final = (
 )
 
 
-def settings_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+def settings_rows(report: RunReport) -> list[tuple[str, str]]:
     """What the report's decisions were made with; options never given are left out."""
-    settings = _map(report.get("settings"))
     rows = []
     for key, label, unit in _SETTINGS:
-        value = settings.get(key)
+        value = getattr(report.settings, key)
         if value is None or value == "":
             continue
-        number = _num(value)
-        if number is not None and unit == "%":
-            text = f"{100 * number:g}%"
-        elif number is not None and unit == "$":
-            text = f"${number:g}"
-        elif number is not None and unit:
-            text = f"{number:g} {unit}"
+        if isinstance(value, str):
+            text = value
+        elif unit == "%":
+            text = f"{100 * value:g}%"
+        elif unit == "$":
+            text = f"${value:g}"
         else:
-            text = str(value)
+            text = f"{value:g} {unit}".strip()
         rows.append((label, text))
     return rows
 
 
-def _time(x: Any) -> str:
-    value = _num(x)
-    if value is None:
-        return "-"
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def _time(x: float) -> str:
+    return datetime.fromtimestamp(x, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def run_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Facts about the run, labelled; fields this version does not know are left out."""
-    run = _map(report.get("run"))
-    tool = _map(report.get("tool"))
-    duration = _num(run.get("duration_s"))
-    workers = _num(run.get("workers"))
-    distributed = run.get("mode") == "distributed"
-    many = f", {workers:g} workers" if workers is not None else ""
+def run_rows(report: RunReport) -> list[tuple[str, str]]:
+    """Facts about the run, labelled."""
+    from locust_ml.report.model import SCHEMA_VERSION
+
+    run = report.run
+    distributed = f"distributed, {run.workers:g} workers"
     rows = [
-        ("locustfile", str(run.get("locustfile") or "-")),
-        ("target", str(run.get("target") or "-")),
-        ("test type", str(run.get("shape") or "-")),
-        ("started", _time(run.get("started_at"))),
-        ("ended", _time(run.get("ended_at"))),
-        ("duration", "-" if duration is None else f"{duration:.1f} s"),
-        ("load generation", f"distributed{many}" if distributed else "one process"),
-        ("measurement window", _secs(report.get("window_s"))),
-        ("percentiles", ", ".join(f"{p:g}" for p in _seq(report.get("percentiles")) if _num(p))),
+        ("locustfile", run.locustfile or "-"),
+        ("target", run.target or "-"),
+        ("test type", run.shape or "-"),
+        ("started", _time(run.started_at)),
+        ("ended", _time(run.ended_at)),
+        ("duration", f"{report.duration_s:.1f} s"),
+        ("load generation", distributed if run.mode == "distributed" else "one process"),
+        ("measurement window", _secs(report.window_s)),
+        ("percentiles", ", ".join(f"{p:g}" for p in report.percentiles)),
     ]
-    if _num(run.get("server_ready_s")) is not None:
-        rows.append(("reference server ready after", _secs(run.get("server_ready_s"))))
-    if _num(run.get("first_request_ms")) is not None:
-        rows.append(("first request", f"{_ms(run.get('first_request_ms'))} ms"))
-    if _num(run.get("telemetry_cpu_s")) is not None:
-        rows.append(("CPU spent reading telemetry", _secs(run.get("telemetry_cpu_s"))))
-    version = " ".join(str(tool[k]) for k in ("name", "version") if tool.get(k))
-    rows.append(("made by", f"{version or '-'}, report schema {report.get('schema_version', '-')}"))
+    if run.server_ready_s is not None:
+        rows.append(("reference server ready after", _secs(run.server_ready_s)))
+    if run.first_request_ms is not None:
+        rows.append(("first request", f"{_ms(run.first_request_ms)} ms"))
+    rows.append(("CPU spent reading telemetry", _secs(run.telemetry_cpu_s)))
+    made_by = " ".join(x for x in ("locust-ml", run.tool_version) if x)
+    rows.append(("made by", f"{made_by}, report schema {SCHEMA_VERSION}"))
     return rows

@@ -12,11 +12,13 @@ fields or latency fields that a newer report adds and this module does not
 know yet are appended after the known ones, sorted by name, so nothing is
 silently dropped.
 
-Numbers are written as JSON has them (full precision), booleans as
-``true``/``false``. A text cell that a spreadsheet would run as a formula
-(starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) is
-prefixed with ``'``, the usual guard against CSV injection; only step labels
-and modes are text. Secrets are removed first (:mod:`.redact`).
+The rows are ``report.json``'s steps flattened
+(:func:`~locust_ml.report.json.step_to_dict`), so every number is written as
+JSON has it (its precision), booleans as ``true``/``false``. A text cell
+that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
+``@``, tab or carriage return) is prefixed with ``'``, the usual guard
+against CSV injection; only step labels, modes and judgements are text, and
+each is redacted as it is written (:func:`~locust_ml.report.redact.redact_text`).
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from locust_ml.analysis.histogram import percentile_key
+from locust_ml.analysis.histogram import DEFAULT_PERCENTILES, percentile_key
 from locust_ml.analysis.status import STATUS_CLASSES
-from locust_ml.report.files import write_atomic
-from locust_ml.report.redact import redact
+from locust_ml.files import write_atomic
+from locust_ml.report.json import step_to_dict
+from locust_ml.report.model import RunReport
+from locust_ml.report.redact import redact_text
 
 __all__ = [
     "LATENCY_FIELDS",
@@ -74,7 +78,6 @@ SCALAR_FIELDS: Final = (
 )
 #: Latency-like step fields (``{percentile: ms}``), in column order.
 LATENCY_FIELDS: Final = ("latency_ms", "corrected_ms", "lateness_ms", "ttft_ms", "itl_ms")
-DEFAULT_PERCENTILES: Final = (50.0, 90.0, 95.0, 99.0, 99.9)
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -89,13 +92,11 @@ def _pkey_order(key: str) -> tuple[float, str]:
         return (math.inf, key)
 
 
-def steps_columns(report: Mapping[str, Any]) -> list[str]:
-    """The CSV header for ``report`` (see the module docs for the order)."""
-    steps = [s for s in report.get("steps") or () if isinstance(s, Mapping)]
-    percentiles = []
-    for q in report.get("percentiles") or DEFAULT_PERCENTILES:
-        if isinstance(q, int | float) and not isinstance(q, bool) and 0 < q <= 100:
-            percentiles.append(percentile_key(float(q)))
+def steps_columns(
+    steps: Sequence[Mapping[str, Any]], percentiles: Sequence[float] = DEFAULT_PERCENTILES
+) -> list[str]:
+    """The CSV header for JSON step rows (see the module docs for the order)."""
+    pkeys = [percentile_key(q) for q in percentiles or DEFAULT_PERCENTILES]
     # A field that is a mapping in some step (a latency field, null in others) is not scalar.
     structured = {k for s in steps for k, v in s.items() if not _is_scalar(v)}
     structured |= {*LATENCY_FIELDS, "status", "slo", "judgement"}
@@ -115,7 +116,7 @@ def steps_columns(report: Mapping[str, Any]) -> list[str]:
     columns = [*SCALAR_FIELDS, "judged", *extra_scalars]
     columns += [f"status_{c}" for c in [*STATUS_CLASSES, *sorted(statuses - set(STATUS_CLASSES))]]
     for name in latency_fields:
-        keys = list(percentiles)
+        keys = list(pkeys)
         seen = {str(k) for s in steps for k in (s.get(name) or {})}
         keys += sorted(seen - set(keys), key=_pkey_order)
         prefix = name.removesuffix("_ms")
@@ -131,7 +132,8 @@ def _cell(x: Any) -> str:
     if isinstance(x, float):
         return repr(x) if math.isfinite(x) else ""
     if isinstance(x, str):
-        return "'" + x if x.startswith(_FORMULA_START) else x
+        text = redact_text(x)
+        return "'" + text if text.startswith(_FORMULA_START) else text
     return str(x)
 
 
@@ -154,19 +156,25 @@ def _row(step: Mapping[str, Any], columns: Sequence[str]) -> list[str]:
     return [_cell(values.get(c)) for c in columns]
 
 
-def render_steps_csv(report: Mapping[str, Any]) -> str:
-    """The steps of ``report`` (its JSON form) as CSV text with a header row."""
-    data = redact(report)
-    columns = steps_columns(data)
+def _step_rows(report: RunReport) -> list[dict[str, Any]]:
+    return [
+        step_to_dict(s, report.telemetry.get(s.id, ()), report.judgements.get(s.id))
+        for s in report.steps
+    ]
+
+
+def render_steps_csv(report: RunReport) -> str:
+    """The steps of ``report`` as CSV text with a header row."""
+    steps = _step_rows(report)
+    columns = steps_columns(steps, report.percentiles)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
-    for step in data.get("steps") or ():
-        if isinstance(step, Mapping):
-            writer.writerow(_row(step, columns))
+    for step in steps:
+        writer.writerow(_row(step, columns))
     return buf.getvalue()
 
 
-def write_steps_csv(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+def write_steps_csv(report: RunReport, path: str | os.PathLike[str]) -> Path:
     """Write ``steps.csv`` atomically; return its path."""
     return write_atomic(path, render_steps_csv(report))

@@ -12,7 +12,7 @@ request sizes from them (:meth:`Profile.sampler`)::
 
 No Locust, no sockets; the only file access is reading the trace or profile a
 user names, and :meth:`Profile.save` (an atomic write through
-``locust_ml.report.files``), which the command line uses.
+``locust_ml.files``), which the command line uses.
 
 Names load lazily (PEP 562), and scipy only when fitting (or sampling a
 parametric or Gaussian-copula model): ``locust-ml --help`` stays instant and a

@@ -181,7 +181,7 @@ def run_sample(args: argparse.Namespace) -> int:
             for chunk in chunks:
                 sys.stdout.write(chunk)
             return 0
-        from locust_ml.report.files import write_atomic_chunks
+        from locust_ml.files import write_atomic_chunks
 
         write_atomic_chunks(args.output, chunks)
     except LocustMLError as exc:

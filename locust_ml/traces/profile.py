@@ -84,7 +84,7 @@ class Profile:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the profile atomically (whole or not at all)."""
-        from locust_ml.report.files import write_atomic
+        from locust_ml.files import write_atomic
 
         return write_atomic(path, self.dumps())
 

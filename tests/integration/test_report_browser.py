@@ -9,7 +9,6 @@ page asked for no resource and ran no script (the hostile fixture carries
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +17,12 @@ import pytest
 
 from locust_ml.report.html import write_html
 from tests.integration.browser import ARTIFACTS, launch_browser
+from tests.report_fixtures import fixture
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.slow
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "report_json"
 
 _PLOTS_JS = """
 () => [...document.querySelectorAll("svg.plot")].map(svg => {
@@ -47,8 +45,7 @@ def browser_page() -> Iterator[Page]:
 
 
 def _open(page: Page, name: str, tmp_path: Path) -> dict[str, Any]:
-    report = json.loads((FIXTURES / f"{name}.json").read_text())
-    path = write_html(report, tmp_path / f"{name}.html")
+    path = write_html(fixture(name), tmp_path / f"{name}.html")
     requests: list[str] = []
     dialogs: list[str] = []
     errors: list[str] = []

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from locust_ml.analysis.planning import Plan
+from locust_ml.analysis.verdict import RunVerdict
 from locust_ml.cli import build_parser, main
+from tests.report_fixtures import capacity, cost, decided, write_report
 
 
 def test_help_lists_serve() -> None:
@@ -93,27 +95,17 @@ def test_building_the_parser_does_not_import_numpy() -> None:
 
 
 def _report(path: Path, slo_rps: float | None, price: float | None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cost = None
-    if price is not None and slo_rps is not None:
-        cost = {
-            "price_per_hour": price,
-            "rps": slo_rps,
-            "per_million_requests": price / (slo_rps * 3600) * 1e6,
-        }
-    path.write_text(
-        json.dumps(
-            {
-                "schema_version": "2.0",
-                "run": {"locustfile": "locustfiles/summarizer.py", "target": None},
-                "capacity": {"slo_rps": slo_rps, "curve": [], "utilization": {}},
-                "verdict": {"passed": True, "valid": True},
-                "cost": cost,
-                "plan": {"replicas": 6, "redundancy": 1, "target_utilization": 0.7},
-            }
-        )
+    priced = None if price is None or slo_rps is None else cost(price, slo_rps)
+    plan = Plan(500.0, slo_rps or 0.0, target_utilization=0.7, redundancy=1, replicas=6)
+    return write_report(
+        path,
+        decided(
+            capacity=capacity(slo_rps),
+            cost=priced,
+            plan=plan,
+            verdict=RunVerdict(passed=True, valid=True),
+        ),
     )
-    return path
 
 
 def test_compare_ranks_cheapest_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,7 +33,7 @@ from locust_ml.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop.json"
-#: What compare and autoscale read today (schema 1.x; they refuse 2.0 reports).
+#: What compare and autoscale read (through the same loader as ``report``).
 READERS_REPORT = ROOT / "tests" / "fixtures" / "report_json" / "ramp_open_loop.json"
 PROFILE = ROOT / "locust_ml" / "profiles" / "librispeech_durations.json"
 

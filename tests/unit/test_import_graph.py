@@ -23,7 +23,9 @@ PURE = (
     "locust_ml.options",
     "locust_ml.payloads",
     "locust_ml.schedules",
+    "locust_ml.preflight",
     "locust_ml.shapes",
+    "locust_ml.traces",
     "locust_ml.version",
 )
 #: What the pure layer must never import: the glue, the adapters, the server, the CLI.

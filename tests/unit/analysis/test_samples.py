@@ -7,6 +7,7 @@ from locust_ml.analysis.samples import (
     Accumulator,
     RequestSample,
     StepSamples,
+    judged_latency,
     window_index,
 )
 from locust_ml.analysis.steps import StepSpan, summarize_steps, summarize_totals
@@ -57,6 +58,37 @@ def test_fields_that_never_occur_have_no_histogram() -> None:
     acc = Accumulator()
     acc.add(RequestSample(CHAT, 10.0))
     assert set(acc.hists) == {"latency"}
+
+
+def test_judged_hist_is_corrected_in_open_loop_and_latency_in_closed_loop() -> None:
+    acc = Accumulator()
+    acc.add(RequestSample(CHAT, 10.0, corrected_ms=40.0))
+    assert acc.judged_hist(open_loop=True) is acc.hist("corrected")
+    assert acc.judged_hist(open_loop=False) is acc.hist("latency")
+    # Without corrected data (closed-loop users never set it) open loop falls back.
+    plain = Accumulator()
+    plain.add(RequestSample(CHAT, 10.0))
+    assert plain.judged_hist(open_loop=True) is plain.hist("latency")
+    assert Accumulator().judged_hist(open_loop=True) is None
+    # A failure records no latency: an empty corrected histogram is no data either.
+    failed = Accumulator()
+    failed.add(RequestSample(CHAT, 10.0, corrected_ms=40.0, status="timeout"))
+    assert failed.judged_hist(open_loop=True) is None
+
+
+def test_judged_hist_agrees_with_the_finished_steps_judged_latency() -> None:
+    """The live rule and StepStats.judged_latency_ms are one rule (issue 15)."""
+    for mode in ("open", "closed"):
+        s = StepSamples()
+        for i in range(50):
+            s.add(1, RequestSample(CHAT, 100.0 + i, corrected_ms=300.0 + i), measured=True)
+        span = StepSpan(1, 0.0, 10.0, None, 5.0, mode=mode)
+        (step,) = summarize_steps([span], s, percentiles=(99,))
+        hist = s.measured_of(1).judged_hist(open_loop=mode == "open")
+        assert hist is not None
+        assert step.judged_latency_ms["p99"] == pytest.approx(hist.percentile_ms(99))
+    assert judged_latency(True, "latency", None) == "latency"
+    assert judged_latency(False, "latency", "corrected") == "latency"
 
 
 def test_status_classes_are_counted_and_failures_derive_from_them() -> None:

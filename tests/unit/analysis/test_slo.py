@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from locust_ml.analysis.samples import StepSamples
 from locust_ml.analysis.slo import (
     SLO,
     SLOStats,
@@ -15,7 +16,7 @@ from locust_ml.analysis.slo import (
     parse_slos,
     required_percentiles,
 )
-from locust_ml.analysis.steps import StepLog, StepSamples, summarize_steps
+from locust_ml.analysis.steps import StepLog, summarize_steps
 from locust_ml.errors import ConfigError
 
 

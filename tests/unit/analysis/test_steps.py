@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 
 from locust_ml.analysis.histogram import LatencyHistogram
-from locust_ml.analysis.steps import (
-    StepLog,
-    StepSamples,
-    StepSpan,
-    summarize_steps,
-    summarize_totals,
-)
+from locust_ml.analysis.samples import StepSamples
+from locust_ml.analysis.steps import StepLog, StepSpan, summarize_steps, summarize_totals
 
 GET = ("GET", "/a")
 POST = ("POST", "/v1/chat/completions")

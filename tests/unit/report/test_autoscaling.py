@@ -10,15 +10,17 @@ enums, the Quantity pattern, and no unknown fields where the schema is closed.
 
 from __future__ import annotations
 
-import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from locust_ml.analysis.planning import Plan, UtilizationAt
+from locust_ml.analysis.verdict import RunVerdict
 from locust_ml.cli import main
 from locust_ml.errors import ConfigError
 from locust_ml.report.autoscaling import (
@@ -26,6 +28,8 @@ from locust_ml.report.autoscaling import (
     autoscaling_manifests,
     scaling_target,
 )
+from locust_ml.report.model import RunReport
+from tests.report_fixtures import capacity, decided, write_report
 
 # The Kubernetes Quantity pattern (apimachinery resource.Quantity, as the CRDs carry it).
 QUANTITY = re.compile(
@@ -246,31 +250,28 @@ def report(
     gpu: float | None = 0.82,
     cpu: float | None = 1.5,
     plan: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "schema_version": "2.0",
-        "run": {"locustfile": "locustfiles/summarizer.py", "target": "http://127.0.0.1:8000"},
-        "capacity": {
-            "slo_rps": slo_rps,
-            "utilization": {
-                "knee": None,
-                "slo_capacity": {"step": 3, "gpu_utilization": gpu, "target_cpu_cores": cpu},
-            },
+) -> RunReport:
+    """A decided report with what autoscale reads: capacity, utilization at it, the plan."""
+    fields = (
+        plan if plan is not None else {"target_utilization": 0.7, "redundancy": 1, "replicas": 19}
+    )
+    return decided(
+        capacity=capacity(slo_rps),
+        utilization={
+            "slo_capacity": UtilizationAt(3, gpu_utilization=gpu, target_cpu_cores=cpu),
         },
-        "plan": plan
-        if plan is not None
-        else {
-            "target_rps": 500.0,
-            "per_replica_rps": slo_rps,
-            "target_utilization": 0.7,
-            "redundancy": 1,
-            "replicas": 19,
-            "formula": "ceil(500 / (41.3 x 0.7)) + 1 = 18 + 1 = 19",
-        },
-    }
+        plan=Plan(
+            target_rps=500.0,
+            per_replica_rps=slo_rps or 0.0,
+            target_utilization=float(fields["target_utilization"]),
+            redundancy=int(fields["redundancy"]),
+            replicas=int(fields["replicas"]),
+        ),
+        verdict=RunVerdict(passed=True, valid=True),
+    )
 
 
-def manifests(rep: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, dict[str, Any]]:
+def manifests(rep: RunReport | None = None, **kwargs: Any) -> dict[str, dict[str, Any]]:
     kwargs.setdefault("deployment", "summarizer")
     files = autoscaling_manifests(report() if rep is None else rep, **kwargs)
     return {name: yaml.safe_load(text) for name, text in files.items()}
@@ -385,7 +386,7 @@ def test_no_slo_capacity_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no SLO capacity"):
         manifests(report(None))
     with pytest.raises(ConfigError, match="no SLO capacity"):
-        manifests({"schema_version": "2.0", "run": {}})  # an old report
+        manifests(decided())  # no step was measured: no capacity analysis
 
 
 def test_plan_sets_replicas_and_default_utilization() -> None:
@@ -402,8 +403,7 @@ def test_plan_sets_replicas_and_default_utilization() -> None:
 
 
 def test_without_a_plan_max_replicas_must_be_given() -> None:
-    rep = report(50.0)
-    rep["plan"] = None
+    rep = replace(report(50.0), plan=None)
     with pytest.raises(ConfigError, match="--max-replicas"):
         scaling_target(rep)
     target = scaling_target(rep, max_replicas=8)
@@ -462,9 +462,7 @@ def autoscale(*argv: str | Path) -> int:
     return main(["autoscale", *(str(a) for a in argv)])
 
 
-def _write(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(data))
-    return path
+_write = write_report
 
 
 def test_run_autoscale_writes_both_files(
@@ -498,13 +496,14 @@ def test_run_autoscale_without_capacity_is_one_line_exit_2(
 # ------------------------------------------------ which reports, and what they say
 
 
-def invalid(rep: dict[str, Any]) -> dict[str, Any]:
-    rep["verdict"] = {
-        "valid": False,
-        "passed": False,
-        "reasons": ["step 2: 115 requests; p99<100ms needs at least 299", "generator busy"],
-    }
-    return rep
+def invalid(rep: RunReport) -> RunReport:
+    reasons = ("step 2: 115 requests; p99<100ms needs at least 299", "generator busy")
+    return replace(rep, verdict=RunVerdict(passed=False, valid=False, reasons=reasons))
+
+
+def lower_bound(rep: RunReport) -> RunReport:
+    assert rep.capacity is not None
+    return replace(rep, capacity=replace(rep.capacity, bound="lower-bound"))
 
 
 def test_an_invalid_report_is_refused_unless_forced() -> None:
@@ -521,15 +520,12 @@ def test_an_invalid_report_is_refused_unless_forced() -> None:
     for text in files.values():
         assert "# WARNING: made with --force from a report whose verdict is INVALID" in text
     # A valid report, passed or not, is used as it is.
-    rep = report()
-    rep["verdict"] = {"valid": True, "passed": False, "reasons": ["p99 failed at step 5"]}
+    rep = replace(report(), verdict=RunVerdict(False, True, reasons=("p99 failed at step 5",)))
     assert "WARNING" not in "".join(autoscaling_manifests(rep, deployment="summarizer").values())
 
 
 def test_a_lower_bound_capacity_is_flagged_in_the_comments() -> None:
-    rep = report()
-    rep["capacity"]["bound"] = "lower-bound"
-    files = autoscaling_manifests(rep, deployment="summarizer")
+    files = autoscaling_manifests(lower_bound(report()), deployment="summarizer")
     for text in files.values():
         assert "# WARNING: the SLO capacity is a lower bound: every step of the run met" in text
     assert validate(yaml.safe_load(files["summarizer-hpa.yaml"]), HPA_SCHEMA) == []
@@ -548,9 +544,7 @@ def test_an_absurd_plan_is_refused_with_one_line(replicas: float) -> None:
 def test_run_autoscale_refuses_an_invalid_report_then_writes_it_with_force(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rep = invalid(report())
-    rep["capacity"]["bound"] = "lower-bound"
-    path = _write(tmp_path / "report.json", rep)
+    path = _write(tmp_path / "report.json", lower_bound(invalid(report())))
     out = tmp_path / "k8s"
     assert autoscale(path, "--deployment", "summarizer", "-o", out) == 2
     err = capsys.readouterr().err

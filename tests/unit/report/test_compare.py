@@ -3,42 +3,48 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from locust_ml.analysis.capacity import CurvePoint
+from locust_ml.analysis.planning import UtilizationAt
+from locust_ml.analysis.verdict import RunVerdict
 from locust_ml.cli import main
-from locust_ml.errors import ConfigError, ReportError
+from locust_ml.errors import ConfigError
 from locust_ml.report.compare import (
     compare_runs,
     comparison_to_dict,
     default_label,
     format_markdown,
     format_table,
-    load_report,
     p99_at_capacity,
     summarize_run,
 )
+from locust_ml.report.json import report_to_dict
+from locust_ml.report.model import RunReport
+from tests.report_fixtures import capacity, cost, decided, write_report
 
 T4_PRICE, T4_RPS = 0.526, 40.0
 A100_PRICE, A100_RPS = 3.67, 400.0
 
 
-def _curve(points: list[tuple[int, float, float, float, bool]]) -> list[dict[str, Any]]:
-    """(step, good_rps, achieved_rps, p99, passed) -> capacity.curve entries."""
-    return [
-        {
-            "step": step,
-            "load": float(step),
-            "offered_rps": None,
-            "achieved_rps": achieved,
-            "good_rps": good,
-            "latency_ms": {"p50": p99 / 3, "p95": p99 * 0.9, "p99": p99, "p99.9": p99 * 1.2},
-            "passed": passed,
-        }
+def _curve(points: list[tuple[int, float, float, float, bool]]) -> tuple[CurvePoint, ...]:
+    """(step, good_rps, achieved_rps, p99, passed) -> capacity curve points."""
+    return tuple(
+        CurvePoint(
+            step=step,
+            load=float(step),
+            achieved_rps=achieved,
+            good_rps=good,
+            requests=100,
+            failure_ratio=0.0,
+            latency_ms={"p50": p99 / 3, "p95": p99 * 0.9, "p99": p99, "p99.9": p99 * 1.2},
+            passed=passed,
+        )
         for step, good, achieved, p99, passed in points
-    ]
+    )
 
 
 def report(
@@ -49,66 +55,34 @@ def report(
     knee_rps: float | None = None,
     gpu: float | None = None,
     tokens_out_per_s: float | None = None,
-    verdict: dict[str, Any] | None = None,
-    curve: list[dict[str, Any]] | None = None,
+    verdict: RunVerdict | None = None,
+    curve: tuple[CurvePoint, ...] = (),
     last_passing: int | None = None,
     first_failing: int | None = None,
     bound: str = "bracketed",
-) -> dict[str, Any]:
-    """A schema 2.0 report dict with only the keys compare reads."""
-    cost = None
-    if price is not None:
-        cost = {
-            "price_per_hour": price,
-            "instance": instance,
-            "rps": slo_rps,
-            "per_million_requests": None
-            if slo_rps is None
-            else price / (slo_rps * 3600) * 1_000_000,
-            "tokens_out_per_s": tokens_out_per_s,
-            "per_million_output_tokens": None
-            if tokens_out_per_s is None
-            else price / (tokens_out_per_s * 3600) * 1_000_000,
-        }
-    return {
-        "schema_version": "2.0",
-        "tool": {"name": "locust-ml", "version": "0.1.0"},
-        "run": {"locustfile": "locustfiles/summarizer.py", "target": "http://127.0.0.1:8000"},
-        "slos": ["p99<500ms"],
-        "steps": [],
-        "capacity": {
-            "slo_rps": slo_rps,
-            "slo_rps_ci": None if slo_rps is None else [slo_rps * 0.9, slo_rps * 1.1],
-            "bound": bound,
-            "knee_rps": knee_rps,
-            "limiting_slo": "p99<500ms",
-            "last_passing_step": last_passing,
-            "first_failing_step": first_failing,
-            "latency_key": "p99",
-            "curve": curve or [],
-            "utilization": {
-                "knee": None,
-                "slo_capacity": None if gpu is None else {"step": 1, "gpu_utilization": gpu},
-            },
-            "notes": [],
-        },
-        "verdict": verdict or {"passed": False, "valid": True, "partial": False, "reasons": []},
-        "cost": cost,
-        "plan": None,
-    }
+) -> RunReport:
+    """A decided report with only what compare reads."""
+    priced = None
+    if price is not None and slo_rps is not None:
+        priced = cost(price, slo_rps, instance=instance, tokens_out_per_s=tokens_out_per_s)
+    return decided(
+        capacity=capacity(
+            slo_rps,
+            knee_rps=knee_rps,
+            bound=bound,
+            curve=curve,
+            last_passing=last_passing,
+            first_failing=first_failing,
+        ),
+        cost=priced,
+        verdict=verdict,
+        utilization={} if gpu is None else {"slo_capacity": UtilizationAt(1, gpu_utilization=gpu)},
+    )
 
 
-def old_report() -> dict[str, Any]:
-    """A report without a capacity analysis (none was decided: nothing judged)."""
-    return {
-        "schema_version": "2.0",
-        "tool": {"name": "locust-ml", "version": "0.1.0"},
-        "run": {"locustfile": "locustfiles/summarizer.py", "target": "http://127.0.0.1:44565"},
-        "percentiles": [50.0, 99.0],
-        "steps": [{"id": 1, "achieved_rps": 9.3, "latency_ms": {"p50": 100.0, "p99": 180.0}}],
-        "totals": {"requests": 187, "failures": 0},
-        "notes": [],
-    }
+def old_report() -> RunReport:
+    """A report without a capacity analysis (no step was measured)."""
+    return replace(decided(), run=replace(decided().run, target="http://127.0.0.1:44565"))
 
 
 # --------------------------------------------------------------------- ranking and arithmetic
@@ -169,10 +143,10 @@ def test_unpriced_runs_rank_after_priced_ones_by_capacity_then_no_capacity_last(
     assert by["dear-10"].relative_cost == pytest.approx(2.0, rel=1e-12)
     assert by["unpriced-120"].relative_cost is None
     assert "no price" in (by["unpriced-90"].note or "")
-    assert "schema 2.0" in (by["old"].note or "")
+    assert "no step was measured" in (by["old"].note or "")
     assert "no SLO capacity" in (by["failed-everything"].note or "")
     table = format_table(result)
-    assert "schema 2.0" in table  # the reason is shown
+    assert "no step was measured" in table  # the reason is shown
     assert table.index("cheap-20") < table.index("old")
 
 
@@ -203,17 +177,16 @@ def test_unknown_sort_is_a_config_error() -> None:
 
 def test_verdict_column_reads_passed_and_valid() -> None:
     def verdict(passed: bool, valid: bool) -> str:
-        v = {"passed": passed, "valid": valid, "partial": False, "reasons": []}
+        v = RunVerdict(passed=passed, valid=valid)
         return summarize_run(report(slo_rps=1.0, verdict=v), "x").verdict
 
     assert verdict(True, True) == "PASS"
     assert verdict(False, True) == "FAIL"
     assert verdict(True, False) == "INVALID"
-    assert summarize_run(old_report(), "old").verdict == "-"
 
 
 def test_invalid_runs_get_a_footnote() -> None:
-    v = {"passed": True, "valid": False, "partial": False, "reasons": ["generator CPU 98%"]}
+    v = RunVerdict(passed=True, valid=False, reasons=("generator CPU 98%",))
     run = summarize_run(report(slo_rps=10.0, price=1.0, verdict=v), "hot")
     assert "hot: INVALID run" in format_table(compare_runs([run]))
 
@@ -236,17 +209,12 @@ def test_p99_at_capacity_is_the_capacity_steps() -> None:
     # step 2 passes at 30 good req/s with p99 400; step 3 fails at 50 with p99 600.
     curve = _curve([(1, 10.0, 10.0, 200.0, True), (2, 30.0, 30.0, 400.0, True)])
     curve += _curve([(3, 50.0, 50.0, 600.0, False)])
-    cap = {
-        "slo_rps": 30.0,
-        "curve": curve,
-        "last_passing_step": 2,
-        "first_failing_step": 3,
-    }
+    cap = capacity(30.0, curve=curve, last_passing=2, first_failing=3)
     # The capacity is step 2's good throughput; its p99 is step 2's (never interpolated).
     assert p99_at_capacity(cap) == pytest.approx(400.0)
     # Without the step on the curve, or without a curve: not guessed.
-    assert p99_at_capacity({**cap, "curve": []}) is None
-    assert p99_at_capacity({**cap, "last_passing_step": None}) is None
+    assert p99_at_capacity(replace(cap, curve=())) is None
+    assert p99_at_capacity(replace(cap, last_passing_step=None)) is None
     assert p99_at_capacity(None) is None
 
 
@@ -256,28 +224,12 @@ def test_p99_column_uses_the_curve() -> None:
     assert summarize_run(r, "x").p99_ms == pytest.approx(400.0)
 
 
-def test_null_capacity_and_missing_sections_are_tolerated() -> None:
-    r = report(slo_rps=None)
-    r["capacity"] = None
-    r["verdict"] = None
-    run = summarize_run(r, "x")
+def test_a_run_without_capacity_or_slos_says_why() -> None:
+    run = summarize_run(replace(report(slo_rps=None), capacity=None), "x")
     assert run.slo_rps is None
-    assert "capacity is null" in (run.note or "")
-    assert run.verdict == "-"
-    no_slos = report(slo_rps=None)
-    no_slos["slos"] = []
+    assert "no capacity analysis" in (run.note or "")
+    no_slos = replace(report(slo_rps=None), slos=())
     assert "no SLOs" in (summarize_run(no_slos, "y").note or "")
-
-
-def test_wrong_types_in_a_read_key_are_report_errors_naming_the_key() -> None:
-    r = report(slo_rps=10.0)
-    r["capacity"]["slo_rps"] = "fast"
-    with pytest.raises(ReportError, match=r"a\.json: capacity\.slo_rps"):
-        summarize_run(r, "x", "a.json")
-    r = report(slo_rps=10.0)
-    r["cost"] = [1, 2]
-    with pytest.raises(ReportError, match="'cost' must be an object"):
-        summarize_run(r, "x", "a.json")
 
 
 def test_markdown_and_json_forms() -> None:
@@ -307,40 +259,31 @@ def test_default_label_is_the_run_directory_plus_instance(tmp_path: Path) -> Non
     assert default_label(old_report()) == "summarizer@http://127.0.0.1:44565"
 
 
-def _write(path: Path, data: object) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
-    return path
-
-
-def test_load_report_accepts_reports_and_their_directories(tmp_path: Path) -> None:
-    _write(tmp_path / "old" / "report.json", old_report())
-    assert load_report(tmp_path / "old")["schema_version"] == "2.0"
-    p = _write(tmp_path / "new.json", report(slo_rps=1.0))
-    assert load_report(p)["capacity"]["slo_rps"] == 1.0
+_write = write_report
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         (None, "no such report file"),
-        ("{not json", "not a JSON report"),
-        ('{"schema_version": "2.0", "run": NaN}', "not a JSON report"),
-        ("[1, 2]", "expected a locust-ml report"),
-        ('{"schema_version": "1.1", "run": {}}', "unsupported report schema_version '1.1'"),
-        ('{"hello": "world"}', "unsupported report schema_version None"),
-        ('{"schema_version": "2.0"}', "no 'run' object"),
+        ("{not json", "not JSON"),
+        ('{"schema_version": "2.0", "run": NaN}', "NaN is not a number"),
+        ("[1, 2]", "not a locust-ml report (a JSON list)"),
+        ('{"schema_version": "1.1", "run": {}}', "schema_version '1.1'"),
+        ('{"schema_version": "2.0"}', "not a locust-ml report (KeyError: 'run')"),
     ],
 )
-def test_load_report_errors_name_the_file(
-    tmp_path: Path, content: str | None, message: str
+def test_a_bad_file_is_named_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, message: str
 ) -> None:
     path = tmp_path / "bad.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(ReportError, match=message) as info:
-        load_report(path)
-    assert str(path) in str(info.value)
+    assert main(["compare", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert message in err
+    assert str(path) in err
 
 
 # --------------------------------------------------------------------- the subcommand
@@ -362,7 +305,8 @@ def test_run_compare_prints_and_writes_markdown_and_json(
     assert "| a100 |" in md.read_text()
     data = json.loads(js.read_text())
     assert [r["label"] for r in data["runs"]] == ["a100", "t4"]
-    assert data["runs"][1]["relative_cost"] == pytest.approx(210.4 / 146.8, rel=1e-12)
+    # report.json keeps a cost per 1M requests to 6 decimals ($0.000001).
+    assert data["runs"][1]["relative_cost"] == pytest.approx(210.4 / 146.8, rel=1e-6)
 
 
 def test_labels_and_prices_are_given_per_report_in_order(
@@ -410,18 +354,19 @@ def test_a_bad_file_is_one_line_exit_2_and_nothing_written(
         (("capacity", "knee_rps"), -1),
         (("cost", "price_per_hour"), -0.5),
         (("capacity", "slo_rps_ci"), [-1.0, 2.0]),
+        (("capacity", "slo_rps"), "fast"),
     ],
 )
 def test_negative_capacities_and_prices_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], path: tuple[str, str], value: object
 ) -> None:
     # Issue 13: compare ranked a hand-edited negative capacity instead of refusing it.
-    data = report(slo_rps=40.0, price=1.0)
+    data = report_to_dict(report(slo_rps=40.0, price=1.0))
     data[path[0]][path[1]] = value
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(data))
+    bad = write_report(tmp_path / "bad.json", data)
     assert compare(bad) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "Traceback" not in err
-    assert f"{path[1]} must be" in err
+    assert f"{path[0]}.{path[1]}" in err
+    assert "must be" in err

@@ -1,19 +1,15 @@
 from __future__ import annotations
 
-import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from locust_ml.analysis.stress import FailureCounts, StressVerdict
 from locust_ml.report.markdown import MAX_STEPS, escape_md, render_markdown, write_markdown
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "report_json"
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+from tests.report_fixtures import fixture
 
 
 def table_rows(md: str) -> list[str]:
@@ -38,6 +34,7 @@ def cells(row: str) -> list[str]:
         ("ping @team", "ping @\u200dteam"),
         (None, ""),
         (12.5, "12.5"),
+        ("failed with Bearer abcdef12345", "failed with Bearer \\[redacted\\]"),
     ],
 )
 def test_escape_md(text: Any, expected: str) -> None:
@@ -49,7 +46,7 @@ def test_escape_md_shortens_long_text() -> None:
 
 
 def test_full_summary() -> None:
-    md = render_markdown(load("ramp_open_loop"))
+    md = render_markdown(fixture("ramp_open_loop"))
     lines = md.splitlines()
     assert lines[0] == "### locust-ml: PASS - locustfiles/summarizer.py"
     assert "**Verdict: PASS** (exit code 0)" in md
@@ -86,7 +83,7 @@ def test_full_summary() -> None:
 
 
 def test_strings_from_the_target_cannot_break_out() -> None:
-    md = render_markdown(load("hostile"))
+    md = render_markdown(fixture("hostile"))
     assert "<script" not in md
     assert "<b>" not in md
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md
@@ -99,13 +96,13 @@ def test_strings_from_the_target_cannot_break_out() -> None:
 
 def test_no_emoji_and_plain_verdict_words() -> None:
     for name, word in (("ramp_open_loop", "PASS"), ("hostile", "FAIL"), ("empty", "INVALID")):
-        md = render_markdown(load(name))
+        md = render_markdown(fixture(name))
         assert f"**Verdict: {word}**" in md
         assert all(ord(c) < 0x2000 or c == "\u200d" for c in md)
 
 
 def test_empty_and_partial_report() -> None:
-    md = render_markdown(load("empty"))
+    md = render_markdown(fixture("empty"))
     assert "**Verdict: INVALID** (exit code 2) - **partial run**" in md
     assert "No steps: the test made no measurements." in md
     assert "- no requests were made" in md
@@ -113,52 +110,56 @@ def test_empty_and_partial_report() -> None:
 
 
 def test_long_runs_are_cut_to_fit_a_comment() -> None:
-    report = load("hostile")
-    report["steps"] = [dict(report["steps"][0], id=i) for i in range(1, MAX_STEPS + 11)]
-    md = render_markdown(report)
+    report = fixture("hostile")
+    steps = tuple(replace(report.steps[0], id=i) for i in range(1, MAX_STEPS + 11))
+    md = render_markdown(replace(report, steps=steps))
     assert len(table_rows(md)) == 2 + MAX_STEPS
     assert "10 more steps in report.html" in md
 
 
-def test_a_report_without_the_new_keys() -> None:
-    report = load("ramp_open_loop")
-    for key in ("capacity", "verdict", "cost", "plan"):
-        del report[key]
-    md = render_markdown(report)
-    assert md.startswith("### locust-ml: NO VERDICT")
-    assert "SLO capacity" not in md
-    assert "knee" not in md
-    assert len(table_rows(md)) == 8
-
-
 def test_write_markdown(tmp_path: Path) -> None:
-    report = load("empty")
+    report = fixture("empty")
     path = write_markdown(report, tmp_path / "report.md")
     assert path.read_text() == render_markdown(report)
 
 
 def test_no_knee_says_so_and_why() -> None:
-    report = load("ramp_open_loop")
-    report["capacity"]["knee_rps"] = None
-    report["capacity"]["knee_note"] = "3 steps with latency data; a knee needs at least 4"
-    md = render_markdown(report)
+    report = fixture("ramp_open_loop")
+    assert report.capacity is not None
+    why = "3 steps with latency data; a knee needs at least 4"
+    capacity = replace(report.capacity, knee_rps=None, knee_note=why)
+    md = render_markdown(replace(report, capacity=capacity))
     assert "- knee: no knee found (3 steps with latency data; a knee needs at least 4)" in md
     assert "- req/s" not in md
 
 
 def test_a_spike_reports_its_verdict_before_the_capacity() -> None:
-    report = load("ramp_open_loop")
-    for step, label in zip(report["steps"][:3], ("baseline", "spike", "recovery"), strict=True):
-        step["label"] = label
-    report["stress"] = {
-        "kind": "spike",
-        "recovered": True,
-        "recovery_s": 5.0,
-        "watched_s": 15.0,
-        "failure_mode": "none",
-        "load_unit": "requests/s",
-    }
-    md = render_markdown(report)
+    report = fixture("ramp_open_loop")
+    labels = ("baseline", "spike", "recovery")
+    steps = tuple(replace(s, label=label) for s, label in zip(report.steps, labels, strict=False))
+    stress = StressVerdict(
+        kind="spike",
+        breaking_point=None,
+        last_good_load=None,
+        last_good_step=None,
+        load_unit="requests/s",
+        failure_mode="none",
+        failures=FailureCounts(requests=0, by_class={}),
+        recovery_s=5.0,
+        recovered=True,
+        passed=True,
+        reasons=(),
+        watched_s=15.0,
+    )
+    md = render_markdown(replace(report, steps=(*steps, *report.steps[3:]), stress=stress))
     assert "**Spike: recovered 5 s after the spike ended (watched 15 s)**" in md
     assert md.index("**Spike:") < md.index("SLO capacity")
     assert "- errors during the spike: " in md
+
+
+def test_secrets_are_redacted_where_they_are_written() -> None:
+    report = fixture("hostile")
+    reasons = ("step 2: the target said Authorization: Bearer sk-live-0123456789abcdefghij",)
+    md = render_markdown(replace(report, verdict=replace(report.verdict, reasons=reasons)))
+    assert "sk-live" not in md
+    assert "- step 2: the target said Authorization: \\[redacted\\]" in md

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from locust_ml.report.html import render_html
+from locust_ml.report.json import render_json, report_to_dict
 from locust_ml.report.markdown import render_markdown
+from locust_ml.report.model import RunReport
+from locust_ml.report.plots import timeseries_svg
 from locust_ml.report.redact import (
     REDACTED,
     header_secrets,
@@ -20,8 +23,7 @@ from locust_ml.report.redact import (
     redact_text,
 )
 from locust_ml.report.steps_csv import render_steps_csv
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "report_json"
+from tests.report_fixtures import fixture, fixture_json
 
 #: Every secret planted in hostile.json, in the forms a leak would show.
 SECRETS = (
@@ -37,8 +39,7 @@ SECRETS = (
 )
 
 
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+load = fixture_json
 
 
 @pytest.mark.parametrize(
@@ -152,12 +153,22 @@ def test_a_real_report_has_nothing_to_redact() -> None:
 
 def test_redact_returns_a_deep_copy_and_leaves_the_input() -> None:
     report = load("hostile")
+    report["run"]["headers"] = {"Authorization": "Bearer sk-proj-ABCDEFGH", "Cookie": "a=b"}
     before = copy.deepcopy(report)
     out = redact(report)
     assert report == before
     assert out["steps"][0] is not report["steps"][0]
-    assert out["run"]["headers"]["Authorization"] == REDACTED
+    assert out["run"]["headers"] == {"Authorization": REDACTED, "Cookie": REDACTED}
     assert out["totals"]["endpoints"][0]["tokens_in"] == 4242
+
+
+def _leaky() -> RunReport:
+    """The hostile fixture with a secret in every text the writers show besides."""
+    report = fixture("hostile")
+    key = "Bearer sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    steps = tuple(replace(s, label=f"step {key}") for s in report.steps)
+    verdict = replace(report.verdict, reasons=(f"reason {key}",), warnings=(f"warn {key}",))
+    return replace(report, steps=steps, verdict=verdict, notes=(*report.notes, f"note {key}"))
 
 
 @pytest.mark.parametrize(
@@ -166,17 +177,27 @@ def test_redact_returns_a_deep_copy_and_leaves_the_input() -> None:
         pytest.param(render_html, id="html"),
         pytest.param(render_markdown, id="markdown"),
         pytest.param(render_steps_csv, id="csv"),
-        pytest.param(lambda r: json.dumps(redact(r)), id="json"),
+        pytest.param(render_json, id="json"),
+        pytest.param(timeseries_svg, id="plot"),
     ],
 )
-def test_no_writer_output_contains_a_secret(writer: Callable[[Mapping[str, Any]], str]) -> None:
-    report = load("hostile")
-    raw = json.dumps(report)
-    assert all(s in raw for s in SECRETS)  # the fixture does carry them
+def test_no_writer_output_contains_a_secret(writer: Callable[[RunReport], str | None]) -> None:
+    report = _leaky()
+    raw = json.dumps(report_to_dict(report))
+    assert all(s in raw for s in SECRETS)  # the report does carry them
     out = writer(report)
+    assert out is not None
     leaked = [s for s in SECRETS if s in out]
     assert not leaked, f"secrets in the output: {leaked}"
     assert "Bearer sk" not in out
+    assert REDACTED in out.replace("\\", "")  # Markdown escapes its brackets
+
+
+def test_writers_redact_as_they_serialize_and_leave_the_report_alone() -> None:
+    report = _leaky()
+    render_json(report)
+    render_html(report)
+    assert "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ" in report.notes[-1]
 
 
 _PIECES = [*"abkpsAB19:=/@?&;- .\"'\n", "Bearer ", "Basic ", "sk-", "token", "://", "password"]

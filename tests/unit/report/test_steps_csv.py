@@ -2,22 +2,28 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
+from locust_ml.report.model import RunReport
 from locust_ml.report.steps_csv import (
     SCALAR_FIELDS,
     render_steps_csv,
     steps_columns,
     write_steps_csv,
 )
+from tests.report_fixtures import fixture, fixture_json
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "report_json"
+
+def header(report: RunReport) -> list[str]:
+    return next(csv.reader(io.StringIO(render_steps_csv(report))))
 
 
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+def labelled(*labels: str) -> RunReport:
+    """The hostile fixture with its steps' labels replaced."""
+    report = fixture("hostile")
+    steps = tuple(replace(s, label=label) for s, label in zip(report.steps, labels, strict=True))
+    return replace(report, steps=steps)
 
 
 def rows(text: str) -> list[dict[str, str]]:
@@ -26,9 +32,9 @@ def rows(text: str) -> list[dict[str, str]]:
 
 def test_columns_are_stable_across_runs() -> None:
     """Different runs (open/closed loop, streaming or not) give the same header."""
-    columns = steps_columns(load("ramp_open_loop"))
-    assert columns == steps_columns(load("hostile"))
-    assert columns == steps_columns(load("empty"))
+    columns = header(fixture("ramp_open_loop"))
+    assert columns == header(fixture("hostile"))
+    assert columns == header(fixture("empty"))
     assert columns[: len(SCALAR_FIELDS)] == list(SCALAR_FIELDS)
     assert columns[len(SCALAR_FIELDS)] == "judged"
     assert "status_ok" in columns
@@ -47,8 +53,8 @@ def test_columns_are_stable_across_runs() -> None:
 
 
 def test_one_row_per_step_with_the_json_values() -> None:
-    report = load("ramp_open_loop")
-    out = rows(render_steps_csv(report))
+    report = fixture_json("ramp_open_loop")
+    out = rows(render_steps_csv(fixture("ramp_open_loop")))
     assert len(out) == len(report["steps"])
     for row, step in zip(out, report["steps"], strict=True):
         assert int(row["id"]) == step["id"]
@@ -66,42 +72,42 @@ def test_one_row_per_step_with_the_json_values() -> None:
 
 
 def test_empty_report_is_a_header_only() -> None:
-    text = render_steps_csv(load("empty"))
+    text = render_steps_csv(fixture("empty"))
     assert text.count("\n") == 1
     assert text.startswith("id,label,mode,")
 
 
 def test_text_cells_cannot_become_spreadsheet_formulas() -> None:
-    report = load("hostile")
-    report["steps"][0]["label"] = "=HYPERLINK(1)"
-    report["steps"][1]["label"] = "@SUM(A1)"
-    out = rows(render_steps_csv(report))
+    out = rows(render_steps_csv(labelled("=HYPERLINK(1)", "@SUM(A1)")))
     assert out[0]["label"] == "'=HYPERLINK(1)"
     assert out[1]["label"] == "'@SUM(A1)"
 
 
 def test_quoting_keeps_commas_and_quotes_in_their_cell() -> None:
-    report = load("hostile")
-    report["steps"][0]["label"] = 'a, "b"\nc'
-    out = rows(render_steps_csv(report))
+    out = rows(render_steps_csv(labelled('a, "b"\nc', "")))
     assert out[0]["label"] == 'a, "b"\nc'
 
 
+def test_secrets_in_text_cells_are_redacted() -> None:
+    out = rows(render_steps_csv(labelled("key sk-ABCDEFGHIJKLMNOP0123", "x")))
+    assert out[0]["label"] == "key [redacted]"
+
+
 def test_negative_numbers_are_numbers() -> None:
-    report = load("hostile")
-    report["steps"][0]["late"] = -1
-    assert rows(render_steps_csv(report))[0]["late"] == "-1"
+    report = fixture("hostile")
+    steps = (replace(report.steps[0], events={"late": -1}), *report.steps[1:])
+    assert rows(render_steps_csv(replace(report, steps=steps)))[0]["late"] == "-1"
 
 
 def test_unknown_fields_are_appended_not_dropped() -> None:
-    report = load("hostile")
-    report["percentiles"] = [50, 99]
-    report["steps"][0]["zeta"] = 1.5
-    report["steps"][0]["alpha"] = "x"
-    report["steps"][0]["latency_ms"]["p99.99"] = 97.0
-    report["steps"][0]["queue_ms"] = {"p50": 3.0}
-    report["steps"][0]["status"]["teapot"] = 1
-    columns = steps_columns(report)
+    """A field report.json's steps gain later gets a column without an edit here."""
+    steps = fixture_json("hostile")["steps"]
+    steps[0]["zeta"] = 1.5
+    steps[0]["alpha"] = "x"
+    steps[0]["latency_ms"]["p99.99"] = 97.0
+    steps[0]["queue_ms"] = {"p50": 3.0}
+    steps[0]["status"]["teapot"] = 1
+    columns = steps_columns(steps, [50, 99])
     assert columns.index("judged") + 1 == columns.index("alpha")
     assert columns.index("alpha") + 1 == columns.index("zeta")
     lat = [c for c in columns if c.startswith("latency_")]
@@ -109,13 +115,9 @@ def test_unknown_fields_are_appended_not_dropped() -> None:
                    "latency_p99.9_ms", "latency_p99.99_ms"]  # fmt: skip
     assert columns[-2:] == ["queue_p50_ms", "queue_p99_ms"]
     assert "status_teapot" in columns
-    out = rows(render_steps_csv(report))
-    assert out[0]["latency_p99.99_ms"] == "97.0"
-    assert out[0]["queue_p50_ms"] == "3.0"
-    assert out[1]["zeta"] == ""
 
 
 def test_write_steps_csv(tmp_path: Path) -> None:
-    report = load("hostile")
+    report = fixture("hostile")
     path = write_steps_csv(report, tmp_path / "steps.csv")
     assert path.read_text() == render_steps_csv(report)

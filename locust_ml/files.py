@@ -1,9 +1,11 @@
-"""Atomic file writes: a report is either whole on disk or not there at all.
+"""Atomic file writes: an output is either whole on disk or not there at all.
 
 A test can be killed while it writes its report; a reader (CI, a dashboard)
 must never see half a JSON file. We write to a temporary file in the same
 directory and ``os.replace`` it over the target, which is atomic on POSIX and
-Windows.
+Windows. Reports, fitted profiles (``traces/``), samples and manifests all
+write this way, so the module sits beside the layers rather than in one of
+them: ``traces/`` must not import upward from ``report/`` for it.
 """
 
 from __future__ import annotations
