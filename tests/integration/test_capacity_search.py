@@ -1,12 +1,13 @@
 """The capacity search from its defaults, as a real Locust run (the glue end to end).
 
 Against the reference server's simulated backend (base 20 ms + 5 ms per item,
-batch 8: X_sat = 8 / 0.060 s = 133.3 requests/s) with only ``--ml-shape
-capacity-search``, an SLO, and a coarse precision (10 %) to keep the test
-short: the saturation probe runs on the arrival driver's concurrency plans,
-the search's Poisson steps are judged, the report decides with the search's
-own judgements. Accuracy from the defaults, over many targets, is
-benchmarks/capacity_search.py's job; here the figures need only be sane.
+batch 8: X_sat = 8 / 0.060 s = 133.3 requests/s) with ``--ml-shape
+capacity-search``, an SLO, a coarse precision (30 %) and steps of at most
+10 s to keep the test under a minute: the saturation probe runs on the
+arrival driver's concurrency plans, the search's Poisson steps are judged,
+the report decides with the search's own judgements. Accuracy from the
+defaults, over many targets, is benchmarks/capacity_search.py's job; here
+the figures need only be sane (within the precision asked for).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def test_the_default_search_probes_then_brackets_the_capacity(tmp_path: Path) ->
             "--ml-server-args",
             "--base-ms 20 --per-item-ms 5 --max-batch-size 8",
             "--ml-shape",
-            "capacity-search:precision=0.1",
+            "capacity-search:precision=0.3,max_step=10s",
             "--ml-slo",
             "p99<2s",
             "--ml-prompt-tokens",
@@ -68,7 +69,7 @@ def test_the_default_search_probes_then_brackets_the_capacity(tmp_path: Path) ->
     assert all(s["mode"] == "open" and s["warmup_s"] > 0 for s in searched)
     assert all(s["judgement"] is not None for s in searched)
     cap = report["capacity"]
-    assert 0.85 * X_SAT <= cap["slo_rps"] <= 1.05 * X_SAT, run.stdout[-3000:]
+    assert X_SAT / 1.3 - 5 <= cap["slo_rps"] <= 1.05 * X_SAT, run.stdout[-3000:]
     low, high = cap["slo_rps_ci"]
     assert low <= cap["slo_rps"] <= high
     assert "SLO capacity per replica" in run.stdout

@@ -20,9 +20,9 @@ from tests.integration.helpers import ROOT, run_locust
 
 pytestmark = pytest.mark.slow
 
-#: One 3 s step of the example's first load (4 users) instead of 16 steps of 60 s
-#: (six half-second windows: enough for the step to be judged).
-SHORT = ["--ml-shape", "ramp:max=4,step=3s", "--ml-server-backend", "simulated"]
+#: One 4 s step of the example's first load (4 users) instead of 16 steps of 60 s
+#: (eight half-second windows: enough for the step to be judged on a busy machine).
+SHORT = ["--ml-shape", "ramp:max=4,step=4s", "--ml-server-backend", "simulated"]
 
 
 def _example(tmp_path: Path) -> Path:

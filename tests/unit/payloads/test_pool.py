@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import soundfile as sf  # type: ignore[import-untyped]
 from PIL import Image
-from scipy import stats
 
 from locust_ml.errors import ConfigError
 from locust_ml.payloads.payload import make_payload
@@ -27,7 +26,7 @@ from locust_ml.payloads.pool import (
     build_image_pool,
     build_pool,
 )
-from locust_ml.traces import Profile, read_trace
+from locust_ml.traces import Profile
 
 TRACES = Path(__file__).resolve().parents[3] / "data" / "traces"
 
@@ -229,23 +228,6 @@ def test_bad_audio_sizes_are_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=match):
         build_audio_pool(sizes, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not TRACES.is_dir(), reason="data/traces not found")
-def test_default_imagenet_pool_follows_the_trace() -> None:
-    """The acceptance check through the pool: picked JPEG bytes and pixels vs the trace."""
-    trace = read_trace(TRACES / "image_sizes_imagenet_sample.csv", ["width", "height", "bytes"])
-    cols = trace.columns
-    pool = build_pool("imagenet_image_sizes", seed=2024)
-    assert pool.stats.tolerance == pytest.approx(0.03)
-    assert pool.stats.memory_bytes <= pool.stats.max_bytes
-    rng = random.Random(2024)
-    picks = [pool.pick(rng) for _ in range(20_000)]
-    sent_bytes = [p.nbytes for p in picks]
-    sent_pixels = [p.width * p.height for p in picks]  # type: ignore[operator]
-    assert stats.ks_2samp(sent_bytes, cols["bytes"]).statistic <= 0.1
-    assert stats.ks_2samp(sent_pixels, cols["width"] * cols["height"]).statistic <= 0.05
 
 
 def test_picks_are_whole_payloads(jpeg_pool: PayloadPool, flac_pool: PayloadPool) -> None:
