@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,3 +67,21 @@ def locust_aggregated_count(json_prefix: Path) -> tuple[int, int]:
 class Server:
     url: str
     proc: subprocess.Popen[bytes]
+
+    def served(self, endpoint: str = "chat") -> float:
+        """Requests the server counted so far on endpoints containing ``endpoint``.
+
+        The server is shared by the tests of a session: a test compares what
+        it sent with the difference of two readings.
+        """
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with urllib.request.urlopen(f"{self.url}/metrics") as resp:
+            text = resp.read().decode()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "locust_ml_server_requests"
+            for sample in family.samples
+            if sample.name.endswith("_total") and endpoint in sample.labels.get("endpoint", "")
+        )
