@@ -201,7 +201,8 @@ class SearchConfig:
             (0 <= self.min_warmup_s <= self.max_warmup_s, "warm-up bounds: 0 <= min <= max"),
             (
                 0 < self.min_step_s <= self.max_step,
-                f"step time: 0 < min ({self.min_step_s:g} s) <= max ({self.max_step:g} s)",
+                f"max_step ({self.max_step:g} s) must be at least a step's shortest time "
+                f"({self.min_step_s:g} s)",
             ),
             (
                 self.max_time >= self.max_step,
