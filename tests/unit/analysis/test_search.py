@@ -203,7 +203,7 @@ def test_the_search_shares_the_reports_rule() -> None:
         ({"mode": "closed", "start": 2.5}, "whole number of users"),
         ({"precision": 0.0}, "precision"),
         ({"factor_down": 1.5}, "factor down"),
-        ({"min_step_s": 40.0, "max_step": 30.0}, "step time"),
+        ({"min_step_s": 40.0, "max_step": 30.0}, "max_step"),
         ({"max_step": 300.0, "max_time": 100.0}, "longer than the whole search"),
         ({"pool_users": 0}, "pool users"),
     ],
