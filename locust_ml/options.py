@@ -601,7 +601,8 @@ class TelemetryOptions:
         "--ml-scrape",
         _strings,
         "A Prometheus endpoint to read every interval (repeatable): DCGM exporter, Triton, "
-        "vLLM, a locust-ml gpu-agent... KIND (dcgm, triton, vllm, locust-ml, gpu-agent) is "
+        "vLLM, SGLang, a locust-ml gpu-agent... KIND (dcgm, triton, vllm, sglang, locust-ml, "
+        "gpu-agent) is "
         "detected when omitted.",
         metavar="[KIND=]URL",
         core=True,

@@ -70,7 +70,8 @@ class BlockTexts:
 
     >>> from locust_ml.payloads.text import count_tokens
     >>> blocks = BlockTexts(seed=1, block_tokens=8)
-    >>> count_tokens(blocks.text(42)), blocks.text(42) == BlockTexts(seed=1, block_tokens=8).text(42)
+    >>> again = BlockTexts(seed=1, block_tokens=8)
+    >>> count_tokens(blocks.text(42)), blocks.text(42) == again.text(42)
     (8, True)
     >>> p = blocks.prompt([42, 7], 12)
     >>> count_tokens(p), p.startswith(blocks.text(42) + " ")

@@ -35,7 +35,8 @@ def test_prompts_sharing_ids_share_exactly_those_blocks() -> None:
     blocks = BlockTexts(seed=2, block_tokens=16)
     p = tokenize(blocks.prompt([1, 2, 3], 40))
     q = tokenize(blocks.prompt([1, 2, 9], 40))
-    assert p[:32] == q[:32] and p[32:] != q[32:]
+    assert p[:32] == q[:32]
+    assert p[32:] != q[32:]
 
 
 def test_the_lru_keeps_a_bounded_number_of_texts() -> None:

@@ -33,7 +33,7 @@ def test_only_full_leading_blocks_hit() -> None:
     assert cache.admit(first) == 0
     assert cache.admit(first) == 8  # the partial last block is computed again
     assert cache.admit(first[:7]) == 4  # one full block, the second is cut short
-    changed = first[:5] + ["zz"] + first[6:]
+    changed = [*first[:5], "zz", *first[6:]]
     assert cache.admit(changed) == 4  # the second block differs
     assert (cache.queries, cache.hits) == (10 + 10 + 7 + 10, 8 + 4 + 4)
 
@@ -67,7 +67,8 @@ def test_off_counts_queries_and_never_hits() -> None:
 def test_a_lookup_not_committed_stores_nothing() -> None:
     cache = PrefixCache(capacity=10, block_tokens=2)
     match = cache.lookup(["a", "b"])
-    assert match.cached == 0 and cache.queries == 0
+    assert match.cached == 0
+    assert cache.queries == 0
     assert cache.lookup(["a", "b"]).cached == 0  # a shed request computed nothing
     cache.commit(match)
     assert cache.lookup(["a", "b"]).cached == 2
@@ -126,7 +127,7 @@ async def test_a_cached_prompt_executes_faster_and_streams_after_its_prefill() -
         for cached in (0, 32):
             request = GenerationRequest(prompt, "", max_tokens=4, stream=True, cached_tokens=cached)
             gen = backend.submit(request)
-            events = []
+            events: list[object] = []
             while not events or not isinstance(events[-1], Finished):
                 events.append(await asyncio.wait_for(gen.next_event(), 10))
             assert isinstance(events[0], Started)

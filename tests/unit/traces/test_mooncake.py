@@ -28,7 +28,7 @@ def _write(tmp_path: Path, rows: list[object], name: str = "t.jsonl") -> Path:
     return path
 
 
-def _row(ts: float, n: int, ids: list[int], out: int = 3) -> dict[str, object]:
+def _row(ts: float, n: object, ids: list[object], out: int = 3) -> dict[str, object]:
     return {"timestamp": ts, "input_length": n, "output_length": out, "hash_ids": ids}
 
 
@@ -39,7 +39,8 @@ def test_reads_the_development_trace_and_its_limit() -> None:
     assert (first.input_length, first.output_length, first.hash_ids[:3]) == (40160, 6, (0, 1, 2))
     assert len(read_mooncake(TRACE, limit=500)) == 500
     ts = trace.timestamps_s()
-    assert ts[0] == 0.0 and np.all(np.diff(ts) >= 0)
+    assert ts[0] == 0.0
+    assert np.all(np.diff(ts) >= 0)
     assert trace.duration_s == pytest.approx(ts[-1])
 
 
@@ -101,9 +102,11 @@ def test_trace_arrivals_read_mooncake_milliseconds_and_a_limit(tmp_path: Path) -
     assert is_mooncake(path)
     assert load_timestamps(str(path)).tolist() == [0.0, 0.5, 3.0]
     spec = parse_arrival(f"trace:path={path},limit=2,time_scale=2")
-    assert spec.limit == 2 and "limit=2" in str(spec)
-    process = spec.process(load_timestamps)
-    assert process is not None and process.gaps_s == (0.5,)  # type: ignore[union-attr]
+    assert spec.limit == 2
+    assert "limit=2" in str(spec)
+    process = spec.process(lambda p, c: list(load_timestamps(p, c)))
+    assert process is not None
+    assert process.gaps_s == (0.5,)
     assert process.rate == pytest.approx(1.0)  # type: ignore[union-attr] # time_scale 2
     with pytest.raises(Exception, match="limit"):
         parse_arrival("poisson:limit=3")
