@@ -1,0 +1,129 @@
+"""Multi-turn conversations: what a chat client sends, turn after turn.
+
+A chat client sends the whole conversation every turn: the system prompt,
+every earlier user message and every answer the server actually gave, then
+the new message. Each turn's prompt is therefore the previous one plus an
+answer and a question, and a server with a prefix cache computes only that
+new part; the history is what makes a chat workload cheaper per token (or
+dearer per request) than independent prompts of the same lengths.
+
+:class:`ConversationSpec` is the workload (``--ml-conversation KEYS``):
+turns per conversation, think time between an answer and the next
+question, the shared system prompts (:mod:`~locust_ml.payloads.system_prompts`)
+and an optional dataset (:mod:`~locust_ml.payloads.datasets`). Each new
+message's length and each turn's ``max_tokens`` come from the user's token
+options (``--ml-prompt-tokens``, ``--ml-output-tokens``), or from the
+dataset. :class:`Session` is one conversation's state: it hands out the
+messages to send and takes the server's answers. Pure: the Locust glue
+(:mod:`locust_ml.plugin.conversation_users`) sends, waits and sleeps.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from locust_ml.config import (
+    duration_range,
+    int_range,
+    key,
+    non_negative,
+    plain_text,
+    positive_int_or_zero,
+)
+
+__all__ = ["ConversationSpec", "Session", "draw_think", "draw_turns"]
+
+
+@dataclass(frozen=True)
+class ConversationSpec:
+    """A conversation workload (``--ml-conversation KEY=VALUE,...``; keys below)."""
+
+    turns: tuple[int, int] = key(
+        (4, 4),
+        int_range,
+        "turns per conversation: N, or LOW-HIGH drawn uniformly (a dataset's conversations "
+        "keep their own)",
+        shown="4",
+    )
+    think: tuple[float, float] = key(
+        (1.0, 1.0),
+        duration_range,
+        "time between an answer and the next turn: TIME, or LOW-HIGH drawn uniformly",
+        shown="1s",
+    )
+    system: int = key(
+        0,
+        positive_int_or_zero,
+        "shared system prompts in the pool (0: none; a dataset's own system prompt wins)",
+    )
+    system_tokens: tuple[int, int] = key(
+        (1024, 1024),
+        int_range,
+        "each system prompt's length in tokens: N, or LOW-HIGH drawn once per prompt",
+        shown="1024",
+    )
+    zipf: float = key(
+        1.0,
+        non_negative,
+        "popularity of the system prompts: the i-th is picked with weight 1/i^zipf (0: all alike)",
+    )
+    dataset: str | None = key(
+        None,
+        plain_text,
+        "a file of JSONL prompts or ShareGPT/OpenAI conversations whose messages and answer "
+        "lengths are sent instead of generated ones",
+        shown="none",
+    )
+
+
+def draw_turns(spec: ConversationSpec, rng: random.Random) -> int:
+    """How many turns the next generated conversation has."""
+    return rng.randint(*spec.turns)
+
+
+def draw_think(spec: ConversationSpec, rng: random.Random) -> float:
+    """Seconds to wait after an answer before the next turn."""
+    low, high = spec.think
+    return low if low == high else rng.uniform(low, high)
+
+
+class Session:
+    """One conversation's messages, as the client keeps them.
+
+    >>> s = Session(system="Be brief.")
+    >>> s.ask("What is a KV cache?")[-1], s.turn
+    ({'role': 'user', 'content': 'What is a KV cache?'}, 1)
+    >>> s.answered("Stored attention keys and values.")
+    >>> [m["role"] for m in s.ask("Why keep it?")], s.turn
+    (['system', 'user', 'assistant', 'user'], 2)
+    """
+
+    def __init__(self, system: str | None = None) -> None:
+        self._messages: list[dict[str, Any]] = []
+        if system:
+            self._messages.append({"role": "system", "content": system})
+        #: The turn being asked (1 for the first question).
+        self.turn = 0
+        self._waiting = False
+
+    def ask(self, text: str) -> list[dict[str, Any]]:
+        """The messages to send for a new question: the whole history, then ``text``."""
+        if self._waiting:
+            raise RuntimeError("the previous turn has no answer yet")
+        self._messages.append({"role": "user", "content": text})
+        self.turn += 1
+        self._waiting = True
+        return list(self._messages)
+
+    def answered(self, text: str) -> None:
+        """The server's answer to the last question: it is part of every later turn."""
+        if not self._waiting:
+            raise RuntimeError("no question is waiting for an answer")
+        self._messages.append({"role": "assistant", "content": text})
+        self._waiting = False
+
+    @property
+    def messages(self) -> tuple[dict[str, Any], ...]:
+        return tuple(self._messages)
