@@ -10,13 +10,17 @@ last one cut to the prompt's length. Then two prompts share a prefix of
 different texts), and a prefix cache that hashes 512-token blocks
 (vLLM's, the reference server's) hits exactly the blocks the trace says.
 
-A block's text is natural-language-like
-(:class:`~locust_ml.payloads.text.PromptGenerator`), seeded from the run's
-seed and the block id alone, so every process (each worker of a
-distributed run) writes the same text for the same id without talking to
-the others. Writing a block costs about a quarter of a millisecond; texts
-are kept in an LRU of ``keep`` blocks (the Mooncake development trace's
-first 500 requests have about 12,000 distinct blocks, ~2.5 kB each).
+A block's text is two slices of the process's prompt corpus
+(:class:`~locust_ml.payloads.prompt_pool.PromptCorpus`, the same
+natural-language-like text in every process), each half a block long, at
+starts drawn from a hash of the run's seed and the block id alone: every
+process (each worker of a distributed run) writes the same text for the
+same id without talking to the others, in microseconds. Two ids get the
+same text only if both starts coincide, about one chance in 10^10 per pair
+(with one slice it would be one in 10^5: the development trace has 2.4
+million pairs of different blocks behind a same prefix). Texts are kept in
+an LRU of ``keep`` blocks (the development trace's first 500 requests have
+about 11,500 distinct blocks, ~2.5 kB each).
 
 **Token counts.** Under the reference counting rule
 (:func:`~locust_ml.payloads.text.count_tokens`, the reference server's) a
@@ -28,7 +32,9 @@ counts as several tokens can leave a block a token short, never over).
 BPE tokenizers start a word with its leading space, so joining blocks with
 a space keeps the blocks' tokens apart and the prompt's count is their sum
 as well, give or take a token where the tokenizer merges across a block
-boundary.
+boundary. With a tokenizer a block is written by
+:class:`~locust_ml.payloads.text.PromptGenerator` from the same hash (a
+quarter of a millisecond) and then cut.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Final
 
+from locust_ml.payloads.prompt_pool import PromptCorpus, prompt_corpus
 from locust_ml.payloads.text import TOKEN_PATTERN, PromptGenerator, Tokenizer
 
 __all__ = ["DEFAULT_BLOCK_TOKENS", "BlockTexts"]
@@ -50,9 +57,18 @@ DEFAULT_KEEP: Final = 16384
 _HEADROOM: Final = 2
 
 
-def _seed(seed: int, block_id: int) -> int:
-    digest = hashlib.blake2b(f"{seed}:{block_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+def _digest(seed: int, block_id: int) -> bytes:
+    return hashlib.blake2b(f"{seed}:{block_id}".encode(), digest_size=16).digest()
+
+
+def _corpus_text(corpus: PromptCorpus, digest: bytes, n_tokens: int) -> str:
+    """``n_tokens`` tokens: two corpus slices at starts taken from ``digest``."""
+    sizes = [n_tokens // 2, n_tokens - n_tokens // 2] if n_tokens > 1 else [n_tokens]
+    parts = []
+    for i, size in enumerate(sizes):
+        pick = int.from_bytes(digest[8 * i : 8 * i + 8], "big")
+        parts.append(corpus.cut(pick % (corpus.last_start(size) + 1), size))
+    return " ".join(parts)
 
 
 def _rule_cut(text: str, n_tokens: int) -> str:
@@ -92,6 +108,7 @@ class BlockTexts:
         self.block_tokens = block_tokens
         self._count = count
         self._keep = max(keep, 1)
+        self._corpus = prompt_corpus() if count is None else None
         self._texts: OrderedDict[int, str] = OrderedDict()
         #: Blocks written so far (texts found in the LRU are not counted).
         self.written = 0
@@ -103,10 +120,11 @@ class BlockTexts:
         if text is not None:
             texts.move_to_end(block_id)
             return text
-        generator = PromptGenerator(_seed(self.seed, block_id))
-        if self._count is None:
-            text = generator.text(self.block_tokens)
+        digest = _digest(self.seed, block_id)
+        if self._corpus is not None:
+            text = _corpus_text(self._corpus, digest, self.block_tokens)
         else:
+            generator = PromptGenerator(int.from_bytes(digest[:8], "big"))
             long = generator.text(self.block_tokens * _HEADROOM + 8)
             text = self._counted_cut(long, self.block_tokens)
         self.written += 1

@@ -7,7 +7,8 @@ answer and a question, and a server with a prefix cache computes only that
 new part; the history is what makes a chat workload cheaper per token (or
 dearer per request) than independent prompts of the same lengths.
 
-:class:`ConversationSpec` is the workload (``--ml-conversation KEYS``):
+:class:`~locust_ml.options.ConversationSpec` is the workload
+(``--ml-conversation KEYS``):
 turns per conversation, think time between an answer and the next
 question, the shared system prompts (:mod:`~locust_ml.payloads.system_prompts`)
 and an optional dataset (:mod:`~locust_ml.payloads.datasets`). Each new
@@ -21,61 +22,12 @@ messages to send and takes the server's answers. Pure: the Locust glue
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from locust_ml.config import (
-    duration_range,
-    int_range,
-    key,
-    non_negative,
-    plain_text,
-    positive_int_or_zero,
-)
+if TYPE_CHECKING:
+    from locust_ml.options import ConversationSpec
 
-__all__ = ["ConversationSpec", "Session", "draw_think", "draw_turns"]
-
-
-@dataclass(frozen=True)
-class ConversationSpec:
-    """A conversation workload (``--ml-conversation KEY=VALUE,...``; keys below)."""
-
-    turns: tuple[int, int] = key(
-        (4, 4),
-        int_range,
-        "turns per conversation: N, or LOW-HIGH drawn uniformly (a dataset's conversations "
-        "keep their own)",
-        shown="4",
-    )
-    think: tuple[float, float] = key(
-        (1.0, 1.0),
-        duration_range,
-        "time between an answer and the next turn: TIME, or LOW-HIGH drawn uniformly",
-        shown="1s",
-    )
-    system: int = key(
-        0,
-        positive_int_or_zero,
-        "shared system prompts in the pool (0: none; a dataset's own system prompt wins)",
-    )
-    system_tokens: tuple[int, int] = key(
-        (1024, 1024),
-        int_range,
-        "each system prompt's length in tokens: N, or LOW-HIGH drawn once per prompt",
-        shown="1024",
-    )
-    zipf: float = key(
-        1.0,
-        non_negative,
-        "popularity of the system prompts: the i-th is picked with weight 1/i^zipf (0: all alike)",
-    )
-    dataset: str | None = key(
-        None,
-        plain_text,
-        "a file of JSONL prompts or ShareGPT/OpenAI conversations whose messages and answer "
-        "lengths are sent instead of generated ones",
-        shown="none",
-    )
+__all__ = ["Session", "draw_think", "draw_turns"]
 
 
 def draw_turns(spec: ConversationSpec, rng: random.Random) -> int:

@@ -44,6 +44,7 @@ __all__ = [
     "is_mooncake",
     "prefix_reuse",
     "read_mooncake",
+    "replay_row",
 ]
 
 #: Tokens per prefix block in the Mooncake traces.
@@ -224,3 +225,16 @@ def prefix_reuse(
         hits.append(min(k * block_tokens, r.input_length))
         seen.update(r.hash_ids)
     return PrefixReuse(tuple(hits), sum(hits), sum(r.input_length for r in requests))
+
+
+def replay_row(arrival: int, worker_index: int, worker_count: int, rows: int) -> int:
+    """The trace request a worker's ``arrival``-th arrival (from 0) sends.
+
+    Worker ``k`` of ``W`` sends the global arrivals ``k, k + W, ...``
+    (:mod:`locust_ml.arrivals`), and global arrival ``i`` is request ``i``;
+    past the trace's end the requests start over.
+
+    >>> [replay_row(j, 1, 3, 10) for j in range(4)]
+    [1, 4, 7, 0]
+    """
+    return (worker_index + arrival * worker_count) % rows

@@ -9,7 +9,8 @@ import pytest
 
 from locust_ml.config import parse_keys, split_keys
 from locust_ml.errors import ConfigError
-from locust_ml.payloads.conversation import ConversationSpec, Session, draw_think, draw_turns
+from locust_ml.options import ConversationSpec
+from locust_ml.payloads.conversation import Session, draw_think, draw_turns
 from locust_ml.payloads.system_prompts import SystemPromptPool, zipf_weights
 from locust_ml.payloads.text import count_tokens
 
