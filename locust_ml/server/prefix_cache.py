@@ -38,7 +38,7 @@ number of blocks, as a GPU's KV-cache capacity is.
 >>> cache.admit(["a", "b", "z", "d"])        # the second block's prefix differs
 2
 >>> cache.queries, cache.hits
-(13, 6)
+(14, 6)
 """
 
 from __future__ import annotations

@@ -106,3 +106,11 @@ def test_bad_pools() -> None:
         zipf_weights(3, -0.5)
     with pytest.raises(ValueError, match="tokens"):
         SystemPromptPool(count=2, tokens=(0, 5))
+
+
+@pytest.mark.parametrize("module", ["blocks", "conversation", "datasets", "system_prompts"])
+def test_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module(f"locust_ml.payloads.{module}")).failed == 0

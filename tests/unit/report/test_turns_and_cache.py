@@ -85,3 +85,11 @@ def test_no_turns_no_section() -> None:
     assert turn_table(report) is None
     assert "by turn" not in format_step_table(report)
     assert "hit%" not in format_step_table(report)
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from locust_ml.analysis import turns
+
+    assert doctest.testmod(turns).failed == 0

@@ -164,3 +164,12 @@ def test_the_cache_size_option_is_checked() -> None:
         ServerConfig(prefix_cache_blocks=-1)
     with pytest.raises(Exception, match="--per-prompt-token-ms"):
         ServerConfig(per_prompt_token_ms=-0.1)
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from locust_ml.server import config, prefix_cache
+
+    assert doctest.testmod(prefix_cache).failed == 0
+    assert doctest.testmod(config).failed == 0

@@ -110,3 +110,11 @@ def test_trace_arrivals_read_mooncake_milliseconds_and_a_limit(tmp_path: Path) -
     assert process.rate == pytest.approx(1.0)  # type: ignore[union-attr] # time_scale 2
     with pytest.raises(Exception, match="limit"):
         parse_arrival("poisson:limit=3")
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from locust_ml.traces import mooncake
+
+    assert doctest.testmod(mooncake).failed == 0
