@@ -188,6 +188,12 @@ class TraceReplayShape(MLShape):
     kind = "stages"
     trace: ClassVar[str | None] = None
 
+    @classmethod
+    def spec_text(cls) -> str:
+        """Empty: the replay's one step comes from the trace, not from a shape spec (the
+        web form leaves ``--ml-shape`` blank instead of offering a stages spec)."""
+        return ""
+
     def _trace(self, opts: MLOptions) -> TraceReplay:
         owner: type = type(self)
         if opts.users.trace is None and not getattr(owner, "trace", None):
