@@ -41,7 +41,7 @@ from locust import task
 
 from locust_ml.analysis.turns import turn_name
 from locust_ml.config import parse_keys, split_keys
-from locust_ml.errors import ConfigError
+from locust_ml.errors import ConfigError, TraceError
 from locust_ml.options import ConversationSpec, MLOptions
 from locust_ml.payloads.conversation import Session, draw_think, draw_turns
 from locust_ml.payloads.datasets import DatasetConversation, DatasetTurn, read_dataset
@@ -64,8 +64,11 @@ def conversation_spec(cls: type, options: MLOptions) -> ConversationSpec:
 
 @functools.lru_cache(maxsize=8)
 def _dataset(path: str, tokenizer: Callable[[str], int] | None) -> tuple[DatasetConversation, ...]:
-    """A dataset file, read once per process."""
-    return read_dataset(path, count=tokenizer)
+    """A dataset file, read once per process (a bad one: ConfigError naming the option)."""
+    try:
+        return read_dataset(path, count=tokenizer)
+    except TraceError as exc:
+        raise ConfigError(f"--ml-conversation dataset: {exc}") from None
 
 
 @functools.lru_cache(maxsize=8)
