@@ -22,7 +22,8 @@ A Mooncake trace is JSON Lines: ``timestamp`` (ms), ``input_length``,
 blocks. Each block id becomes its own fixed text of 512 tokens, and each
 prompt its blocks in order, cut to ``input_length``: requests share exactly
 the prefixes the trace says, and the step table shows the server's token
-hit rate. The test is one open-loop step at the trace's times;
+hit rate. The test is one open-loop step at the trace's times (then a
+5 s cooldown for the last answers);
 ``--ml-shape ramp:...`` (with the trace's gaps rescaled to each step's
 rate) or ``--ml-arrival poisson`` send the same requests at other times.
 """

@@ -10,13 +10,15 @@ prompt: it would shift the blocks) or a completions prompt, with
 exactly those prefixes, so a server's prefix cache hits what the trace says.
 
 :class:`TraceReplayShape` runs the trace at its own times: one open-loop
-step at the trace's mean rate, whose arrival process is the trace's
-timestamps (``trace:path=FILE,limit=N,time_scale=S``, what ``--ml-arrival``
-takes), lasting the replay (the trace's span times ``time_scale``, plus a
-second). With ``--ml-shape`` the shape's steps set the rate instead and
-the trace's gaps are rescaled to it, keeping their shape (as ``--ml-arrival
-trace`` does); with ``--ml-arrival`` another process sends the same
-requests at its own times.
+step (``replay``) at the trace's mean rate, whose arrival process is the
+trace's timestamps (``trace:path=FILE,limit=N,time_scale=S``, what
+``--ml-arrival`` takes), lasting the replay (the trace's span times
+``time_scale``, plus a second), then a ``cooldown`` step of
+:data:`COOLDOWN_S` without arrivals, so that the answers still on their way
+are in the report (not judged, as any cooldown). With ``--ml-shape`` the
+shape's steps set the rate instead and the trace's gaps are rescaled to
+it, keeping their shape (as ``--ml-arrival trace`` does); with
+``--ml-arrival`` another process sends the same requests at its own times.
 
 **Which request an arrival sends.** The ``i``-th arrival of the global
 arrival sequence sends the trace's ``i``-th request. In open loop the
@@ -53,10 +55,12 @@ from locust_ml.shapes import StagesPlan
 from locust_ml.shapes.stages import Stage
 from locust_ml.traces.mooncake import MooncakeTrace, read_mooncake, replay_row
 
-__all__ = ["REPLAY_TAIL_S", "TraceReplayShape", "TraceReplayUser", "trace_of"]
+__all__ = ["COOLDOWN_S", "REPLAY_TAIL_S", "TraceReplayShape", "TraceReplayUser", "trace_of"]
 
-#: The replay step lasts this much past the trace's last arrival.
+#: The replay step lasts this much past the trace's last arrival...
 REPLAY_TAIL_S = 1.0
+#: ... and a cooldown step without arrivals follows, for the answers still on their way.
+COOLDOWN_S = 5.0
 
 
 def _parse(text: str, where: str) -> TraceReplay:
@@ -177,7 +181,8 @@ class TraceReplayUser(TextUser):
 
 
 class TraceReplayShape(MLShape):
-    """The trace at its own times: one open-loop step at its rate, as long as the replay.
+    """The trace at its own times: one open-loop step at its rate, as long as the replay,
+    then a cooldown without arrivals.
 
     ``trace`` (class attribute) or ``--ml-trace`` names it; ``--ml-shape``
     replaces the single step with another shape (the trace's gaps rescaled
@@ -234,8 +239,9 @@ class TraceReplayShape(MLShape):
             )
         span = trace.duration_s * t.time_scale
         rate = (len(trace) - 1) / span
-        stage = Stage(span + REPLAY_TAIL_S, rps=rate, label="replay")
-        return StagesPlan((stage,), pool_users=opts.load.open_loop.senders)
+        replay = Stage(span + REPLAY_TAIL_S, rps=rate, label="replay")
+        cooldown = Stage(COOLDOWN_S, rps=0.0, label="cooldown")
+        return StagesPlan((replay, cooldown), pool_users=opts.load.open_loop.senders)
 
 
 def _user_with_trace(shape: MLShape) -> type | None:

@@ -41,8 +41,9 @@ def test_the_first_requests_replay_with_the_trace_s_lengths_and_prefixes(tmp_pat
     # The server counted exactly the trace's input lengths, and generated its outputs.
     assert endpoint["tokens_in"] == sum(r.input_length for r in rows)
     assert endpoint["tokens_out"] == sum(r.output_length for r in rows)
-    (step,) = report["steps"]
-    assert step["label"] == "replay"
+    step, cooldown = report["steps"]
+    assert (step["label"], cooldown["label"]) == ("replay", "cooldown")
+    assert cooldown["offered_rps"] == 0
     # One trace second in ten: the replay's rate is the trace's, times ten.
     span = (rows[-1].timestamp_ms - rows[0].timestamp_ms) / 1000 * 0.1
     assert step["offered_rps"] == pytest.approx(59 / span, rel=1e-3)
