@@ -30,6 +30,7 @@ __all__ = [
     "CapacitySearchShape",
     "ChatCompletionsUser",
     "ConfigError",
+    "ConversationUser",
     "DependencyError",
     "ImageUser",
     "LocustMLError",
@@ -41,6 +42,8 @@ __all__ = [
     "TargetError",
     "TextUser",
     "TraceError",
+    "TraceReplayShape",
+    "TraceReplayUser",
     "__version__",
 ]
 
@@ -53,6 +56,9 @@ _LAZY = {
     "TextUser": "locust_ml.plugin.users",
     "ImageUser": "locust_ml.plugin.users",
     "AudioUser": "locust_ml.plugin.users",
+    "ConversationUser": "locust_ml.plugin.conversation_users",
+    "TraceReplayUser": "locust_ml.plugin.trace_users",
+    "TraceReplayShape": "locust_ml.plugin.trace_users",
     **dict.fromkeys(
         ("RampShape", "SoakShape", "SpikeShape", "StagesShape", "CapacitySearchShape"),
         "locust_ml.plugin.shapes",
@@ -60,6 +66,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from locust_ml.plugin.conversation_users import ConversationUser
     from locust_ml.plugin.shapes import (
         CapacitySearchShape,
         RampShape,
@@ -67,6 +74,7 @@ if TYPE_CHECKING:
         SpikeShape,
         StagesShape,
     )
+    from locust_ml.plugin.trace_users import TraceReplayShape, TraceReplayUser
     from locust_ml.plugin.users import (
         AudioUser,
         ChatCompletionsUser,

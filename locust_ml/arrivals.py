@@ -14,10 +14,10 @@ Processes (all with mean rate ``rate`` requests/s):
 * ``gamma`` — gamma gaps with coefficient of variation ``cv`` (shape
   ``k = 1/cv**2``): ``cv = 1`` is Poisson, ``cv > 1`` is burstier, ``cv < 1``
   more regular;
-* ``trace`` — the gaps of recorded timestamps, stretched by ``time_scale``
-  (2 plays the trace at half speed: its rate is the trace's divided by
-  ``time_scale``); when a plan sets a rate, the trace's gaps are rescaled to
-  that mean rate, keeping their shape.
+* ``trace`` — the gaps of recorded timestamps (the first ``limit`` of them,
+  when given), stretched by ``time_scale`` (2 plays the trace at half speed:
+  its rate is the trace's divided by ``time_scale``); when a plan sets a
+  rate, the trace's gaps are rescaled to that mean rate, keeping their shape.
 
 **Splitting across workers keeps the aggregate exact.** Every worker
 generates the same *global* sequence (same process, same seed) and worker
@@ -367,6 +367,8 @@ class ArrivalSpec:
     time_scale: float = 1.0
     loop: bool = False
     timestamps: tuple[float, ...] | None = None
+    #: Trace replay: only the first ``limit`` timestamps.
+    limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ARRIVAL_KINDS:
@@ -384,9 +386,19 @@ class ArrivalSpec:
                 raise ConfigError(
                     f"trace arrivals: time_scale must be > 0, got {self.time_scale!r}"
                 )
-        elif self.path or self.column or self.loop or self.timestamps or self.time_scale != 1.0:
+            if self.limit is not None and self.limit < 2:
+                raise ConfigError(f"trace arrivals: limit must be >= 2, got {self.limit!r}")
+        elif (
+            self.path
+            or self.column
+            or self.loop
+            or self.timestamps
+            or self.time_scale != 1.0
+            or self.limit is not None
+        ):
             raise ConfigError(
-                f"{self.kind} arrivals take no path, column, time_scale or loop (only trace does)"
+                f"{self.kind} arrivals take no path, column, time_scale, loop or limit "
+                "(only trace does)"
             )
 
     @property
@@ -406,7 +418,7 @@ class ArrivalSpec:
             return Gamma(self.cv or 1.0)
         if self.timestamps is not None:
             return TraceReplay.from_timestamps(
-                self.timestamps, time_scale=self.time_scale, loop=self.loop
+                self.timestamps[: self.limit], time_scale=self.time_scale, loop=self.loop
             )
         if loader is None:
             raise ConfigError(
@@ -414,7 +426,10 @@ class ArrivalSpec:
             )
         path = self.path or ""
         return TraceReplay.from_timestamps(
-            loader(path, self.column), time_scale=self.time_scale, loop=self.loop, source=path
+            loader(path, self.column)[: self.limit],
+            time_scale=self.time_scale,
+            loop=self.loop,
+            source=path,
         )
 
     def __str__(self) -> str:
@@ -427,6 +442,8 @@ class ArrivalSpec:
             parts.append(f"column={self.column}")
         if self.time_scale != 1.0:
             parts.append(f"time_scale={self.time_scale:g}")
+        if self.limit is not None:
+            parts.append(f"limit={self.limit}")
         if self.loop:
             parts.append("loop=true")
         return "trace:" + ",".join(parts)
@@ -437,7 +454,7 @@ _PARAMS: Final = {
     "constant": (),
     "poisson": (),
     "gamma": ("cv",),
-    "trace": ("path", "column", "time_scale", "loop"),
+    "trace": ("path", "column", "time_scale", "loop", "limit"),
 }
 _EXAMPLES: Final = "e.g. poisson, gamma:cv=2, trace:path=trace.csv,column=TIMESTAMP,time_scale=2"
 
@@ -446,8 +463,8 @@ def parse_arrival(text: str, *, option: str = "--ml-arrival") -> ArrivalSpec:
     """Parse ``KIND[:NAME=VALUE,...]`` (see :data:`ARRIVAL_KINDS`).
 
     ``gamma`` needs ``cv``. ``trace`` needs ``path`` (or a bare path:
-    ``trace:data/azure.csv``) and takes ``column``, ``time_scale`` (default 1)
-    and ``loop`` (true/false, default false).
+    ``trace:data/azure.csv``) and takes ``column``, ``time_scale`` (default 1),
+    ``limit`` (the first N arrivals) and ``loop`` (true/false, default false).
     """
     kind, _, rest = text.strip().partition(":")
     kind = kind.strip().lower()
@@ -474,8 +491,9 @@ def parse_arrival(text: str, *, option: str = "--ml-arrival") -> ArrivalSpec:
     try:
         cv = float(params["cv"]) if "cv" in params else None
         time_scale = float(params.get("time_scale", "1"))
+        limit = int(params["limit"]) if "limit" in params else None
     except ValueError:
-        raise ConfigError(f"{option}: non-numeric cv or time_scale in {text!r}") from None
+        raise ConfigError(f"{option}: non-numeric cv, time_scale or limit in {text!r}") from None
     loop_text = params.get("loop", "false").lower()
     if loop_text not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigError(f"{option}: loop must be true or false, got {params['loop']!r}")
@@ -493,6 +511,7 @@ def parse_arrival(text: str, *, option: str = "--ml-arrival") -> ArrivalSpec:
             column=params.get("column") or None,
             time_scale=time_scale,
             loop=loop_text in ("true", "1", "yes"),
+            limit=limit,
         )
     except ConfigError as exc:
         raise ConfigError(f"{option}: {text!r}: {exc}") from None

@@ -21,10 +21,13 @@ __all__ = [
     "DEFAULT_PERCENTILES",
     "Key",
     "duration",
+    "duration_range",
     "format_duration",
     "format_value",
     "fraction",
+    "int_range",
     "key",
+    "non_negative",
     "optional_duration",
     "optional_positive",
     "parse_duration",
@@ -35,6 +38,7 @@ __all__ = [
     "positive",
     "positive_duration",
     "positive_int",
+    "positive_int_or_zero",
     "spec_keys",
     "split_keys",
     "split_spec",
@@ -309,3 +313,49 @@ def plain_text(text: str, where: str) -> str:
     if not text.strip():
         raise ConfigError(f"{where}: expected a value")
     return text.strip()
+
+
+def non_negative(text: str, where: str) -> float:
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{where}: must be >= 0, got {text!r}")
+    return value
+
+
+def positive_int_or_zero(text: str, where: str) -> int:
+    """A whole number >= 0."""
+    value = non_negative(text, where)
+    if value != int(value):
+        raise ConfigError(f"{where}: expected a whole number, got {text!r}")
+    return int(value)
+
+
+def _range(text: str, where: str, one: Callable[[str, str], _T]) -> tuple[_T, _T]:
+    low_text, dash, high_text = text.strip().partition("-")
+    low = one(low_text, where)
+    high = one(high_text, where) if dash else low
+    if high < low:  # type: ignore[operator] # ints and floats
+        raise ConfigError(f"{where}: the range {text!r} ends below its start")
+    return low, high
+
+
+def int_range(text: str, where: str) -> tuple[int, int]:
+    """``N`` or ``LOW-HIGH`` (whole numbers >= 1; a draw is uniform over the range).
+
+    >>> int_range("2-6", "turns"), int_range("4", "turns")
+    ((2, 6), (4, 4))
+    """
+    return _range(text, where, positive_int)
+
+
+def duration_range(text: str, where: str) -> tuple[float, float]:
+    """``TIME`` or ``LOW-HIGH`` durations >= 0 (a draw is uniform over the range).
+
+    >>> duration_range("500ms-2s", "think"), duration_range("0", "think")
+    ((0.5, 2.0), (0.0, 0.0))
+    """
+    return _range(text, where, duration)

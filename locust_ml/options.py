@@ -36,15 +36,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 from locust_ml.config import (
     DEFAULT_PERCENTILES,
     Key,
+    duration_range,
     format_value,
+    int_range,
     key,
+    non_negative,
     parse_duration,
     parse_keys,
     parse_percentiles,
     parse_switch,
+    plain_text,
     positive,
     positive_duration,
     positive_int,
+    positive_int_or_zero,
     spec_keys,
     split_keys,
 )
@@ -62,6 +67,7 @@ __all__ = [
     "NO_PROFILE",
     "PROTOCOLS",
     "SERVER_BACKENDS",
+    "ConversationSpec",
     "Decisions",
     "Flag",
     "LoadOptions",
@@ -70,6 +76,7 @@ __all__ = [
     "ReportOptions",
     "ServerOptions",
     "TelemetryOptions",
+    "TraceReplay",
     "UserOptions",
     "add_group",
     "flag",
@@ -249,6 +256,18 @@ def _spec(cls: type[_T]) -> Callable[[Any, str], _T]:
     return parse
 
 
+def _given_keys(cls: type, *, bare: str | None = None) -> Callable[[Any, str], dict[str, Any]]:
+    """A parser of ``KEY=VALUE,...`` into the keys given, typed (the user class's
+    attributes fill in the rest, as a shape class's do for ``--ml-shape``)."""
+
+    def parse(value: Any, option: str) -> dict[str, Any]:
+        return parse_keys(
+            cls, split_keys(str(value), option=option, bare=bare), option=option, what=""
+        )
+
+    return parse
+
+
 def _exporter(value: Any, option: str) -> tuple[str, int]:
     text = str(value).strip()
     host, colon, port_text = text.rpartition(":")
@@ -263,6 +282,66 @@ def _duration(value: Any, option: str) -> float:
 
 
 # --------------------------------------------------------------------- the groups
+
+
+@dataclass(frozen=True)
+class ConversationSpec:
+    """A conversation workload (``--ml-conversation KEY=VALUE,...``; keys below)."""
+
+    turns: tuple[int, int] = key(
+        (4, 4),
+        int_range,
+        "turns per conversation: N, or LOW-HIGH drawn uniformly (a dataset's conversations "
+        "keep their own)",
+        shown="4",
+    )
+    think: tuple[float, float] = key(
+        (1.0, 1.0),
+        duration_range,
+        "time between an answer and the next turn: TIME, or LOW-HIGH drawn uniformly",
+        shown="1s",
+    )
+    system: int = key(
+        0,
+        positive_int_or_zero,
+        "shared system prompts in the pool (0: none; a dataset's own system prompt wins)",
+    )
+    system_tokens: tuple[int, int] = key(
+        (1024, 1024),
+        int_range,
+        "each system prompt's length in tokens: N, or LOW-HIGH drawn once per prompt",
+        shown="1024",
+    )
+    zipf: float = key(
+        1.0,
+        non_negative,
+        "popularity of the system prompts: the i-th is picked with weight 1/i^zipf (0: all alike)",
+    )
+    dataset: str | None = key(
+        None,
+        plain_text,
+        "a file of JSONL prompts or ShareGPT/OpenAI conversations whose messages and answer "
+        "lengths are sent instead of generated ones",
+        shown="none",
+    )
+
+
+@dataclass(frozen=True)
+class TraceReplay:
+    """A Mooncake trace to replay (``--ml-trace FILE,limit=N,time_scale=S``)."""
+
+    path: str = key("", plain_text, "the trace file (Mooncake JSON Lines)", shown="required")
+    limit: int | None = key(None, positive_int, "replay only its first N requests", shown="all")
+    time_scale: float = key(
+        1.0, positive, "stretch its times: 2 plays it at half speed, 0.5 at double"
+    )
+
+
+def _trace(value: Any, option: str) -> TraceReplay:
+    given = _given_keys(TraceReplay, bare="path")(value, option)
+    if not given.get("path"):
+        raise ConfigError(f"{option}: expected FILE[,limit=N][,time_scale=S], got {value!r}")
+    return TraceReplay(**given)
 
 
 @dataclass(frozen=True)
@@ -442,6 +521,29 @@ class UserOptions:
     seed: int = flag(
         0, "--ml-seed", _seed, "Seed for payload sampling; each user derives its own.", metavar="N"
     )
+    conversation: Mapping[str, Any] | None = flag(
+        None,
+        "--ml-conversation",
+        _given_keys(ConversationSpec),
+        "ConversationUser: each conversation's turns, think time, shared system prompts and "
+        "dataset, KEY=VALUE,... (keys below; keys not given keep the user class's "
+        "conversation attribute's). Each new message's length and max_tokens come from "
+        "--ml-prompt-tokens/--ml-output-tokens unless a dataset gives them.",
+        metavar="KEYS",
+        keys=ConversationSpec,
+        shown="turns=4,think=1s,system=0",
+    )
+    trace: TraceReplay | None = flag(
+        None,
+        "--ml-trace",
+        _trace,
+        "TraceReplayUser: the Mooncake trace to replay, FILE[,limit=N][,time_scale=S]: each "
+        "request's prompt made of its 512-token prefix blocks, sent at the trace's times "
+        "(stretched by time_scale) or at the shape's rate.",
+        metavar="FILE[,KEYS]",
+        keys=TraceReplay,
+        shown="the user class's",
+    )
     image_format: str | None = flag(
         None,
         "--ml-image-format",
@@ -601,7 +703,8 @@ class TelemetryOptions:
         "--ml-scrape",
         _strings,
         "A Prometheus endpoint to read every interval (repeatable): DCGM exporter, Triton, "
-        "vLLM, a locust-ml gpu-agent... KIND (dcgm, triton, vllm, locust-ml, gpu-agent) is "
+        "vLLM, SGLang, a locust-ml gpu-agent... KIND (dcgm, triton, vllm, sglang, locust-ml, "
+        "gpu-agent) is "
         "detected when omitted.",
         metavar="[KIND=]URL",
         core=True,

@@ -53,6 +53,7 @@ FIRST_STREAM = frozenset(
         "test_server_v2_process.py",
         "test_report_browser.py",
         "test_dashboard.py",
+        "test_trace_replay_locustfile.py",
     }
 )
 

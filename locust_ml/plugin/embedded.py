@@ -4,7 +4,9 @@ The backend is ``--ml-server-backend``'s, else the first ML user class's
 ``server_backend`` (so ``image_classifier.py`` starts the image backend
 without an option), else the summarizer; the server serves the model the
 users ask for (``model = "my-model"`` works as written) unless
-``--ml-server-args`` names one. It runs on a free loopback port; a server
+``--ml-server-args`` names one. A user class's ``server_args`` (what its
+workload needs, e.g. the trace replay's long prompts) come before
+``--ml-server-args``, which can override them. It runs on a free loopback port; a server
 that fails to start is one line and exit 2 (a bad argument) or 3 (it did
 not come up).
 """
@@ -74,12 +76,22 @@ def _models(environment: Any, options: MLOptions) -> list[str]:
     return names
 
 
+def _class_args(environment: Any) -> str:
+    """The first ML user class's ``server_args`` (what its workload needs of the server)."""
+    for cls in environment.user_classes:
+        args = getattr(cls, "server_args", None) if issubclass(cls, MLUser) else None
+        if args:
+            return str(args)
+    return ""
+
+
 def _server_args(environment: Any, options: MLOptions) -> str:
-    """``--ml-server-args``, plus ``--model-name`` for the users' model unless it names one.
+    """The user class's ``server_args``, then ``--ml-server-args`` (the later of an option
+    given twice wins), plus ``--model-name`` for the users' model unless they name one.
 
     The server serves one name, the first user class's.
     """
-    args = options.server.args
+    args = f"{_class_args(environment)} {options.server.args}".strip()
     if "--model-name" in args:
         return args
     models = _models(environment, options)

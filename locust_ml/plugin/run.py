@@ -125,6 +125,8 @@ class LoadSide(MLRun):
             record_event=lambda event, _step: self.recorder.count(event),
             load_timestamps=load_timestamps,
         )
+        #: The open-loop plan this process last got: its step and its share of the arrivals.
+        self.rate_plan: RatePlan | None = None
 
     def start(self) -> None:
         super().start()
@@ -149,6 +151,7 @@ class LoadSide(MLRun):
 
     def configure_driver(self, plan: RatePlan) -> None:
         """This process's share of an open-loop step (or of the probe's concurrency)."""
+        self.rate_plan = plan
         self.driver.configure(plan)
 
 

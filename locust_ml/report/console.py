@@ -8,17 +8,20 @@ numbers, latencies in ms).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from locust_ml.analysis.capacity import CapacityAnalysis
 from locust_ml.analysis.histogram import percentile_key
+from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.analysis.verdict import NO_CAPACITY_SHAPES
 from locust_ml.report.model import RunReport
 from locust_ml.report.sections import (
     gpu_utilization,
     judged_word,
     knee_of,
+    prefix_cache_hit_rate,
     spike_summary,
+    turn_table,
     verdict_word,
 )
 
@@ -54,17 +57,16 @@ def _lat_cells(lat: Mapping[str, float | None], keys: Sequence[str]) -> list[str
 def format_step_table(report: RunReport) -> str:
     """The per-step summary table, with a totals row."""
     keys = [percentile_key(q) for q in report.percentiles]
-    gpu: dict[int, float] = {}
-    for step, series in report.telemetry.items():
-        util = gpu_utilization(series)
-        if util is not None:
-            gpu[step] = util
+    gpu = _per_step(report, gpu_utilization)
+    hits = _per_step(report, prefix_cache_hit_rate)
     header = ["step", "users", "offered/s", "achieved/s", "requests", "fail%", *keys, "judged"]
     dropped = any(s.events.get("late") or s.events.get("dropped") for s in report.steps)
     if dropped:
         header += ["late", "dropped"]
     if gpu:
         header.append("gpu%")
+    if hits:
+        header.append("hit%")
     rows = [header]
     for s in report.steps:
         extra: list[str] = [judged_word(report, s)]
@@ -72,6 +74,8 @@ def format_step_table(report: RunReport) -> str:
             extra += [str(s.events.get("late", 0)), str(s.events.get("dropped", 0))]
         if gpu:
             extra.append(f"{100 * gpu[s.id]:.0f}" if s.id in gpu else "-")
+        if hits:
+            extra.append(f"{100 * hits[s.id]:.1f}" if s.id in hits else "-")
         rows.append(
             [
                 str(s.id),
@@ -108,10 +112,30 @@ def format_step_table(report: RunReport) -> str:
         title += "; open-loop latency from each request's intended send time"
     out = [title, rule, lines[0], rule, *lines[1:-1], rule, lines[-1], rule]
     out.append("judged with: " + (report.rule.describe() or "no SLO"))
+    out.extend(_turn_lines(report))
     out.extend(_failed_steps(report))
     if report.search is not None:
         out.append(report.search.summary())
     return "\n".join(out)
+
+
+def _per_step(
+    report: RunReport, figure: Callable[[Sequence[SeriesStats]], float | None]
+) -> dict[int, float]:
+    """A telemetry figure of each step that has one."""
+    values = {step: figure(series) for step, series in report.telemetry.items()}
+    return {step: v for step, v in values.items() if v is not None}
+
+
+def _turn_lines(report: RunReport) -> list[str]:
+    """A conversation's figures by turn, when requests were named by turn."""
+    turns = turn_table(report)
+    if turns is None:
+        return []
+    cells = [turns.header, *turns.rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(turns.header))]
+    lines = ["by turn (ms; turn 1 vs later turns shows the prefix cache):"]
+    return lines + ["  " + _row(r, widths) for r in cells]
 
 
 def _failed_steps(report: RunReport) -> list[str]:

@@ -134,12 +134,15 @@ def step_table(report: RunReport, percentiles: Sequence[str] | None = None) -> S
     judged = any(s.id in report.judgements for s in steps)
     gpus = [sections.gpu_utilization(report.telemetry.get(s.id, ())) for s in steps]
     has_gpu = any(g is not None for g in gpus)
+    hits = [sections.prefix_cache_hit_rate(report.telemetry.get(s.id, ())) for s in steps]
+    has_hits = any(h is not None for h in hits)
     header = ["step", *(["label"] if labels else []), "users", "offered/s", "achieved/s"]
     header += ["requests", "fail%", *keys]
     header += ["ok/s", "judged"] if judged else []
     header += ["GPU%"] if has_gpu else []
+    header += ["cache hit%"] if has_hits else []
     rows, passed = [], []
-    for s, gpu in zip(steps, gpus, strict=True):
+    for s, gpu, hit in zip(steps, gpus, hits, strict=True):
         lat = s.judged_latency_ms
         row = [str(s.id), *([s.label] if labels else [])]
         users = None if s.mode == "open" else s.users  # open loop: a pool, not the load
@@ -149,6 +152,8 @@ def step_table(report: RunReport, percentiles: Sequence[str] | None = None) -> S
             row += [fmt_rate(s.ok_rps), sections.judged_word(report, s)]
         if has_gpu:
             row += ["-" if gpu is None else f"{100 * gpu:.0f}"]
+        if has_hits:
+            row += ["-" if hit is None else f"{100 * hit:.1f}"]
         rows.append(row)
         j = report.judgements.get(s.id)
         passed.append(None if j is None else j.passed)
@@ -312,6 +317,7 @@ def _context(report: RunReport) -> dict[str, Any]:
         "status": _status_table(report),
         "errors": error_rows(report),
         "endpoints": _endpoints(report),
+        "turns": sections.turn_table(report),
         "slos": [str(s) for s in report.slos],
         "slo_results": _slo_results(report),
         "run": sections.run_rows(report),

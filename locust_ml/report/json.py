@@ -34,6 +34,7 @@ from locust_ml.analysis.verdict import RunVerdict
 from locust_ml.files import write_atomic
 from locust_ml.report.model import SCHEMA_VERSION, ReportSettings, RunReport
 from locust_ml.report.redact import redact
+from locust_ml.report.sections import prefix_cache_hit_rate
 
 __all__ = ["curve_dict", "render_json", "report_to_dict", "step_to_dict", "write_json"]
 
@@ -205,6 +206,7 @@ def step_to_dict(
         # Means over the step across all GPUs / series; null without telemetry.
         "gpu_utilization": _mean_of(telemetry, "gpu_utilization_ratio"),
         "gpu_memory_used_bytes": _mean_of(telemetry, "gpu_memory_used_bytes"),
+        "prefix_cache_hit_rate": _num(prefix_cache_hit_rate(telemetry), 6),
         "telemetry": [_series(r) for r in telemetry],
     }
 

@@ -28,7 +28,7 @@ from locust_ml.files import write_atomic
 from locust_ml.report.html import fmt_money, fmt_pct, fmt_rate, step_table
 from locust_ml.report.model import RunReport
 from locust_ml.report.redact import redact_text
-from locust_ml.report.sections import knee_of, spike_summary, verdict_word
+from locust_ml.report.sections import knee_of, spike_summary, turn_table, verdict_word
 
 __all__ = ["escape_md", "render_markdown", "write_markdown"]
 
@@ -165,6 +165,12 @@ def render_markdown(report: RunReport) -> str:
         out += ["", f"<sub>{note}. Full report: report.html.</sub>"]
     else:
         out.append("No steps: the test made no measurements.")
+    turns = turn_table(report)
+    if turns is not None:
+        out += ["", "**By turn** (ms)", ""]
+        rows = [[escape_md(cell) for cell in row] for row in turns.rows[:MAX_STEPS]]
+        numeric = [h != "name" for h in turns.header]
+        out.append(_table([escape_md(h) for h in turns.header], rows, numeric))
     return "\n".join(out).rstrip() + "\n"
 
 

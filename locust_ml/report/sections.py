@@ -8,6 +8,8 @@ apply to the run's shape - a ramp has no recovery, a spike no soak trends.
 
 * :func:`verdict_word`, :func:`judged_word` - PASS / FAIL / INVALID, and a
   step's judgement in a word; :func:`gpu_utilization` - a step's GPU% cell;
+  :func:`prefix_cache_hit_rate` - its prefix-cache hit rate;
+* :func:`turn_table` - a conversation's latency, TTFT and ITL by turn;
 * :func:`knee_of` - "54.76 req/s at p99 179.8 ms (step 4)", or "no knee
   found (why)" instead of "- req/s at p99 - ms"; :func:`saturation_of` alike;
 * :func:`spike_summary` - what a spike test is run for, first: did the
@@ -41,16 +43,19 @@ if TYPE_CHECKING:
 __all__ = [
     "SoakTrends",
     "SpikeSummary",
+    "TurnTable",
     "breaking_point_rows",
     "gpu_utilization",
     "judged_word",
     "knee_of",
+    "prefix_cache_hit_rate",
     "run_rows",
     "saturation_of",
     "search_rows",
     "settings_rows",
     "soak_trends",
     "spike_summary",
+    "turn_table",
     "verdict_word",
 ]
 
@@ -117,6 +122,58 @@ def gpu_utilization(rows: Sequence[SeriesStats]) -> float | None:
     """Mean GPU utilization (0..1) over a step's telemetry, across GPUs; None without."""
     means = [r.mean for r in rows if r.metric == "gpu_utilization_ratio" and r.mean is not None]
     return sum(means) / len(means) if means else None
+
+
+def prefix_cache_hit_rate(rows: Sequence[SeriesStats]) -> float | None:
+    """Prompt tokens the target's prefix cache held over those looked up, in a step.
+
+    From the counters ``server_prefix_cache_hits_total`` and
+    ``..._queries_total`` (vLLM, SGLang, the reference server), summed over
+    their series; None without both, or when nothing was looked up.
+    """
+    hits = [r.rate_per_s for r in rows if r.metric == "server_prefix_cache_hits_total"]
+    queries = [r.rate_per_s for r in rows if r.metric == "server_prefix_cache_queries_total"]
+    hit = sum(x for x in hits if x is not None)
+    asked = sum(x for x in queries if x is not None)
+    if not any(x is not None for x in hits) or not asked > 0:
+        return None
+    return min(max(hit / asked, 0.0), 1.0)
+
+
+@dataclass(frozen=True)
+class TurnTable:
+    """A conversation's figures by turn, as cells (ms; ``-`` where none)."""
+
+    header: list[str]
+    rows: list[list[str]]
+
+
+def turn_table(report: RunReport, keys: Sequence[str] = ("p50", "p99")) -> TurnTable | None:
+    """Latency, TTFT and ITL percentiles by turn (None: no request was named by turn).
+
+    Turn 1 against later turns is the prefix cache at work: on a server
+    that caches, TTFT falls after turn 1 although each turn's prompt is
+    longer (it carries the history).
+    """
+    from locust_ml.analysis.turns import by_turn
+
+    open_loop = any(s.mode == "open" for s in report.steps)
+    turns = by_turn(report.totals.endpoints, open_loop=open_loop)
+    if not turns:
+        return None
+    names = {t.name for t in turns}
+    header = [*(["name"] if len(names) > 1 else []), "turn", "requests", "fail", "prompt tok"]
+    header += [f"latency {k}" for k in keys]
+    header += [f"TTFT {k}" for k in keys] + [f"ITL {k}" for k in keys]
+    rows = []
+    for t in turns:
+        tokens = "-" if t.mean_tokens_in is None else f"{t.mean_tokens_in:.0f}"
+        row = [*([t.name] if len(names) > 1 else []), str(t.turn), str(t.requests)]
+        row += [str(t.failures), tokens]
+        for lat in (t.latency_ms, t.ttft_ms, t.itl_ms):
+            row += [_ms(lat.get(k)) for k in keys]
+        rows.append(row)
+    return TurnTable(header, rows)
 
 
 # --------------------------------------------------------------------- knee

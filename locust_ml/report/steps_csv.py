@@ -75,6 +75,7 @@ SCALAR_FIELDS: Final = (
     "dropped",
     "gpu_utilization",
     "gpu_memory_used_bytes",
+    "prefix_cache_hit_rate",
 )
 #: Latency-like step fields (``{percentile: ms}``), in column order.
 LATENCY_FIELDS: Final = ("latency_ms", "corrected_ms", "lateness_ms", "ttft_ms", "itl_ms")

@@ -7,7 +7,8 @@ One path serves both ``/v1/chat/completions`` and ``/v1/completions``:
 2. decode and validate it (400), check the model name (404) and readiness
    (503 + ``Retry-After``), count the prompt's tokens against
    ``--max-prompt-tokens`` (400);
-3. submit it to the backend, or shed it (503 + ``Retry-After``) when the
+3. look its prompt up in the prefix cache (the backend prefills only what it
+   did not hold), submit it to the backend, or shed it (503 + ``Retry-After``) when the
    waiting queue is full;
 4. wait for the backend's events until ``--request-timeout-s`` after arrival
    (504): a non-streaming request waits for ``Finished``; a streaming one waits
@@ -139,6 +140,7 @@ async def handle_completion(state: ServerState, request: Request, *, chat: bool)
             param="messages" if chat else "prompt",
             code="context_length_exceeded",
         )
+    match = state.prefix_cache.lookup(prompt_tokens)
     gen_request = GenerationRequest(
         prompt_tokens=prompt_tokens,
         source_text=req.source_text(),
@@ -146,6 +148,7 @@ async def handle_completion(state: ServerState, request: Request, *, chat: bool)
         min_tokens=req.min_tokens or 0,
         ignore_eos=bool(req.ignore_eos),
         stream=bool(req.stream),
+        cached_tokens=match.cached,
     )
     try:
         gen = state.backend.submit(gen_request)
@@ -157,6 +160,7 @@ async def handle_completion(state: ServerState, request: Request, *, chat: bool)
             code="queue_full",
             headers={"Retry-After": str(exc.retry_after_s)},
         ) from None
+    state.admitted(match)
     prefix = "chatcmpl-" if chat else "cmpl-"
     ids = ResponseIds(prefix + uuid.uuid4().hex, int(time.time()), config.model_name, chat)
     deadline = gen.arrival + config.request_timeout_s

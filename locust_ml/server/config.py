@@ -20,6 +20,16 @@ useful as ground truth for knee and capacity detection::
     133.333
     >>> unloaded_latency_ms(cfg)        # 5 ms batch window + 20 + 5 ms for a batch of one
     30.0
+
+With a prefill cost per uncached prompt token (``--per-prompt-token-ms``),
+every request adds ``per_prompt_token_ms`` times its prompt tokens the
+prefix cache did not hold, so capacity depends on the workload's mean
+uncached prompt length ``U``::
+
+    >>> sim = ServerConfig(backend="simulated", base_ms=20, per_item_ms=5, max_batch_size=8,
+    ...                    per_prompt_token_ms=0.01)
+    >>> round(saturation_rps(sim, uncached_tokens=1000), 3)   # 8 per (20 + 8 x (5 + 10)) ms
+    57.143
 """
 
 from __future__ import annotations
@@ -90,9 +100,13 @@ class ServerConfig:
     load_seconds: float = 0.0
     max_body_bytes: int = 8 * 1024 * 1024
     max_prompt_tokens: int = 16384
+    #: Prefix cache size in 512-token blocks (0: off); see server/prefix_cache.py.
+    prefix_cache_blocks: int = 4096
     # Simulated backend: service time of one batch = base_ms + per_item_ms * size.
     base_ms: float = 20.0
     per_item_ms: float = 5.0
+    #: ... plus this per prompt token the prefix cache did not hold (prefill).
+    per_prompt_token_ms: float = 0.0
     instances: int = 1
     # Summarizer backend: the size of its dense cost model.
     model_dim: int = 768
@@ -116,9 +130,11 @@ class ServerConfig:
         _check_number("request_timeout_s", self.request_timeout_s, 0.0, 86_400.0, open_low=True)
         _check_number("load_seconds", self.load_seconds, 0.0, 86_400.0)
         _check_int("max_body_bytes", self.max_body_bytes, 1024, 1024**3)
-        _check_int("max_prompt_tokens", self.max_prompt_tokens, 1, 1_000_000)
+        _check_int("max_prompt_tokens", self.max_prompt_tokens, 1, 10_000_000)
+        _check_int("prefix_cache_blocks", self.prefix_cache_blocks, 0, 2**31)
         _check_number("base_ms", self.base_ms, 0.0, 3_600_000.0)
         _check_number("per_item_ms", self.per_item_ms, 0.0, 3_600_000.0)
+        _check_number("per_prompt_token_ms", self.per_prompt_token_ms, 0.0, 60_000.0)
         if self.base_ms + self.per_item_ms <= 0.0:
             raise ConfigError(
                 "--base-ms and --per-item-ms can't both be 0: "
@@ -142,6 +158,8 @@ class ServerConfig:
         if self.backend == "simulated":
             parts.append(f"base_ms={self.base_ms:g}")
             parts.append(f"per_item_ms={self.per_item_ms:g}")
+            if self.per_prompt_token_ms:
+                parts.append(f"per_prompt_token_ms={self.per_prompt_token_ms:g}")
             parts.append(f"instances={self.instances}")
             parts.append(f"saturation_rps={saturation_rps(self):.1f}")
         elif self.backend in ONESHOT_BACKENDS:
@@ -155,25 +173,31 @@ class ServerConfig:
             parts.append(f"model_dim={self.model_dim}")
             parts.append(f"model_layers={self.model_layers}")
             parts.append(f"blas_threads={self.blas_threads}")
+        if self.backend not in ONESHOT_BACKENDS:
+            parts.append(f"prefix_cache_blocks={self.prefix_cache_blocks}")
         if self.load_seconds:
             parts.append(f"load_seconds={self.load_seconds:g}")
         return ", ".join(parts)
 
 
-def saturation_rps(config: ServerConfig) -> float:
+def saturation_rps(config: ServerConfig, *, uncached_tokens: float = 0.0) -> float:
     """Requests per second the simulated backend completes at saturation.
 
-    ``X_sat = instances * max_batch_size / ((base_ms + per_item_ms * max_batch_size) / 1000)``
+    ``X_sat = instances * B / ((base_ms + B * (per_item_ms + per_prompt_token_ms * U)) / 1000)``
+    with ``B = max_batch_size`` and ``U`` = ``uncached_tokens``, the mean
+    number of prompt tokens per request that the prefix cache did not hold
+    (which matters only with ``per_prompt_token_ms``).
 
     At saturation every instance always finds at least ``max_batch_size``
     requests waiting, so it runs full batches back to back and each batch takes
     ``base_ms + per_item_ms * max_batch_size``. Assumptions: the waiting queue
     never runs empty (offered load above ``X_sat``, ``queue_limit`` at least
     ``instances * max_batch_size`` so shedding doesn't starve batches), and the
-    HTTP layer and the load generator are not the bottleneck. Token counts play
-    no part: the simulated service time ignores them.
+    HTTP layer and the load generator are not the bottleneck. Output token
+    counts play no part, and prompt tokens only through ``U``.
     """
-    batch_ms = config.base_ms + config.per_item_ms * config.max_batch_size
+    per_request = config.per_item_ms + config.per_prompt_token_ms * uncached_tokens
+    batch_ms = config.base_ms + per_request * config.max_batch_size
     return config.instances * config.max_batch_size / (batch_ms / 1000.0)
 
 
@@ -306,6 +330,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="context limit in tokens; longer prompts get 400",
     )
     model.add_argument(
+        "--prefix-cache-blocks",
+        metavar="N",
+        type=int,
+        default=d.prefix_cache_blocks,
+        help="text backends: blocks of 512 prompt tokens the prefix cache keeps (LRU); "
+        "a prompt's leading cached blocks are not prefilled again; 0 turns it off",
+    )
+    model.add_argument(
         "--model-dim",
         metavar="D",
         type=int,
@@ -384,6 +416,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=d.per_item_ms,
         help="milliseconds each request adds to its batch's execution time",
+    )
+    sim.add_argument(
+        "--per-prompt-token-ms",
+        metavar="MS",
+        type=float,
+        default=d.per_prompt_token_ms,
+        help="milliseconds each prompt token not in the prefix cache adds to its batch "
+        "(prefill; streamed tokens start after it)",
     )
     sim.add_argument(
         "--instances",

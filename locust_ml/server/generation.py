@@ -46,9 +46,10 @@ __all__ = [
 class GenerationRequest:
     """What to generate, independent of the API shape it came in.
 
-    ``prompt_tokens`` is the whole prompt (every chat message), which prefill
-    runs over; ``source_text`` is the text to summarize (the user messages, or
-    the completion prompt).
+    ``prompt_tokens`` is the whole prompt (every chat message); prefill runs
+    over those after the first ``cached_tokens``, which the prefix cache
+    held (:mod:`~locust_ml.server.prefix_cache`). ``source_text`` is the text
+    to summarize (the user messages, or the completion prompt).
     """
 
     prompt_tokens: tuple[str, ...]
@@ -57,6 +58,12 @@ class GenerationRequest:
     min_tokens: int = 0
     ignore_eos: bool = False
     stream: bool = False
+    cached_tokens: int = 0
+
+    @property
+    def uncached_tokens(self) -> int:
+        """Prompt tokens prefill has to compute."""
+        return len(self.prompt_tokens) - self.cached_tokens
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ What a load test reads here, and why:
   shed load (503) and timeouts (504) are visible server-side. Open Inference
   Protocol paths are labelled by their template
   (``/v2/models/{model}/infer``), so the label's values stay bounded.
+- ``locust_ml_server_prefix_cache_queries_total`` and
+  ``locust_ml_server_prefix_cache_hits_total``: prompt tokens looked up in the
+  prefix cache and found there (vLLM's ``prefix_cache_queries``/``_hits``);
+  hits over queries is the token hit rate.
 - ``locust_ml_server_input_bytes_total``, ``locust_ml_server_image_pixels_total``,
   ``locust_ml_server_audio_seconds_total``: the size of the work the one-shot
   models (image classifier, speech) were given, whose cost grows with it;
@@ -80,6 +84,8 @@ class ServerMetrics:
     queue_seconds: Histogram
     prompt_tokens: Counter
     generation_tokens: Counter
+    prefix_cache_queries: Counter
+    prefix_cache_hits: Counter
     ready: Gauge
     model_load_seconds: Gauge
     input_bytes: Counter
@@ -134,6 +140,16 @@ class ServerMetrics:
             generation_tokens=Counter(
                 p + "generation_tokens",
                 "Tokens generated.",
+                registry=registry,
+            ),
+            prefix_cache_queries=Counter(
+                p + "prefix_cache_queries",
+                "Prompt tokens looked up in the prefix cache (every admitted prompt's).",
+                registry=registry,
+            ),
+            prefix_cache_hits=Counter(
+                p + "prefix_cache_hits",
+                "Prompt tokens found in the prefix cache (not prefilled again).",
                 registry=registry,
             ),
             ready=Gauge(

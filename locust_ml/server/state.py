@@ -19,6 +19,7 @@ from collections.abc import Callable
 from locust_ml.server.config import ServerConfig
 from locust_ml.server.generation import Backend
 from locust_ml.server.metrics import ServerMetrics
+from locust_ml.server.prefix_cache import Match, PrefixCache
 
 __all__ = ["ServerState"]
 
@@ -26,7 +27,7 @@ log = logging.getLogger("locust_ml.server")
 
 
 class ServerState:
-    """What the routes share: config, metrics, backend, readiness.
+    """What the routes share: config, metrics, backend, prefix cache, readiness.
 
     Exposed as ``app.state.server`` so tests can look at the backend's queue.
     """
@@ -41,6 +42,7 @@ class ServerState:
         self.config = config
         self.metrics = metrics
         self.backend = backend
+        self.prefix_cache = PrefixCache(config.prefix_cache_blocks)
         self.clock = clock
         self.ready = False
         self.load_started = clock()
@@ -61,6 +63,13 @@ class ServerState:
         self.ready = True
         self.metrics.model_load_seconds.set(self.clock() - t0)
         self.metrics.ready.set(1)
+
+    def admitted(self, match: Match) -> None:
+        """A request whose prompt ``match`` describes was admitted: store and count it."""
+        self.prefix_cache.commit(match)
+        self.metrics.prefix_cache_queries.inc(match.tokens)
+        if match.cached:
+            self.metrics.prefix_cache_hits.inc(match.cached)
 
     def loading_retry_after(self) -> int:
         left = self.load_started + self.config.load_seconds - self.clock()

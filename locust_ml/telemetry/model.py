@@ -204,6 +204,11 @@ METRICS: Final[Mapping[str, MetricSpec]] = {
            "Server-side time to first token (sum and count).", False),
         _m("server_inter_token_seconds", "seconds", "summary",
            "Server-side time between output tokens (sum and count).", False),
+        _m("server_prefix_cache_queries_total", "tokens", "counter",
+           "Prompt tokens looked up in the prefix cache."),
+        _m("server_prefix_cache_hits_total", "tokens", "counter",
+           "Prompt tokens found in the prefix cache (not prefilled again); over queries: "
+           "the token hit rate.", True),
         _m("server_batch_size", "requests", "summary",
            "Requests (or sequences) per executed batch (sum and count of batches).", True),
         # A local process (the embedded reference server), for leak detection.

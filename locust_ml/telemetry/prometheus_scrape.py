@@ -4,7 +4,8 @@ When the load generator runs on another machine than the GPUs, GPU and
 server facts come from the Prometheus endpoints the serving stack already
 has. Each speaks its own names and units (DCGM: ``DCGM_FI_DEV_FB_USED`` in
 MiB; Triton: ``nv_inference_queue_duration_us``, a counter in microseconds;
-vLLM: ``vllm:num_requests_waiting``). One :data:`MAPPINGS` table translates
+vLLM: ``vllm:num_requests_waiting``; SGLang: ``sglang:num_queue_reqs``). One
+:data:`MAPPINGS` table translates
 them: a row names the exporter kind, the sample name as exposed, which labels
 to keep (renamed), a required label match, constant labels, the canonical
 metric and a scale factor to base units. **A new server is new rows, not a
@@ -12,7 +13,8 @@ new class.**
 
 The kind of an endpoint is detected from the metric names present (DCGM's
 ``DCGM_FI_`` prefix, Triton's ``nv_inference_``/``nv_gpu_``, vLLM's
-``vllm:``, our reference server's ``locust_ml_server_``, the gpu-agent's
+``vllm:``, SGLang's ``sglang:``, our reference server's ``locust_ml_server_``,
+the gpu-agent's
 ``locust_ml_gpu_``), or given (``dcgm=http://host:9400/metrics``). Triton
 serving vLLM exposes both families, and both map.
 
@@ -122,6 +124,20 @@ KINDS: Final = {
             (("model", "model"), ("version", "version"), ("gpu_uuid", "uuid")),
         ),
         ExporterKind("vllm", "vLLM", ("vllm:",), (("model_name", "model"), ("engine", "engine"))),
+        ExporterKind(
+            "sglang",
+            "SGLang",
+            ("sglang:",),
+            # Kept so that series SGLang splits (by TP rank, streaming or not, the
+            # tier a cached token came from) stay apart instead of overwriting
+            # each other; the report sums them.
+            (
+                ("model_name", "model"),
+                ("tp_rank", "tp_rank"),
+                ("is_streaming", "is_streaming"),
+                ("cache_source", "cache_source"),
+            ),
+        ),
         ExporterKind(
             "locust-ml",
             "locust-ml reference server",
@@ -243,6 +259,11 @@ MAPPINGS: Final[tuple[MappingRow, ...]] = (
         # Before 0.11 the same histogram was time_per_output_token_seconds.
         ("vllm:time_per_output_token_seconds_sum", "server_inter_token_seconds_sum"),
         ("vllm:time_per_output_token_seconds_count", "server_inter_token_seconds_count"),
+        # Prefix caching, in prompt tokens (V1 engine; 0.8-0.9 named them gpu_prefix_...).
+        ("vllm:prefix_cache_queries_total", "server_prefix_cache_queries_total"),
+        ("vllm:prefix_cache_hits_total", "server_prefix_cache_hits_total"),
+        ("vllm:gpu_prefix_cache_queries_total", "server_prefix_cache_queries_total"),
+        ("vllm:gpu_prefix_cache_hits_total", "server_prefix_cache_hits_total"),
     ),
     MappingRow(
         "vllm",
@@ -252,12 +273,31 @@ MAPPINGS: Final[tuple[MappingRow, ...]] = (
         const=_SUCCESS,
     ),
     *_rows(
+        "sglang",
+        ("sglang:num_running_reqs", "server_requests_running"),
+        ("sglang:num_queue_reqs", "server_requests_waiting"),
+        ("sglang:token_usage", "server_kv_cache_usage_ratio"),
+        ("sglang:prompt_tokens_total", "server_prompt_tokens_total"),
+        ("sglang:generation_tokens_total", "server_generation_tokens_total"),
+        # Every prompt token is looked up in the radix cache; cached_tokens are the hits.
+        ("sglang:prompt_tokens_total", "server_prefix_cache_queries_total"),
+        ("sglang:cached_tokens_total", "server_prefix_cache_hits_total"),
+        ("sglang:time_to_first_token_seconds_sum", "server_time_to_first_token_seconds_sum"),
+        ("sglang:time_to_first_token_seconds_count", "server_time_to_first_token_seconds_count"),
+        ("sglang:inter_token_latency_seconds_sum", "server_inter_token_seconds_sum"),
+        ("sglang:inter_token_latency_seconds_count", "server_inter_token_seconds_count"),
+        ("sglang:e2e_request_latency_seconds_sum", "server_request_seconds_sum"),
+        ("sglang:e2e_request_latency_seconds_count", "server_request_seconds_count"),
+    ),
+    *_rows(
         "locust-ml",
         ("locust_ml_server_queue_depth", "server_requests_waiting"),
         ("locust_ml_server_running_requests", "server_requests_running"),
         ("locust_ml_server_requests_total", "server_requests_total"),
         ("locust_ml_server_prompt_tokens_total", "server_prompt_tokens_total"),
         ("locust_ml_server_generation_tokens_total", "server_generation_tokens_total"),
+        ("locust_ml_server_prefix_cache_queries_total", "server_prefix_cache_queries_total"),
+        ("locust_ml_server_prefix_cache_hits_total", "server_prefix_cache_hits_total"),
         ("locust_ml_server_queue_seconds_sum", "server_queue_seconds_sum"),
         ("locust_ml_server_queue_seconds_count", "server_queue_seconds_count"),
         ("locust_ml_server_inference_seconds_sum", "server_compute_seconds_sum"),

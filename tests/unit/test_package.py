@@ -50,6 +50,7 @@ def test_public_names_are_what_we_mean_to_export() -> None:
         "AudioUser",
         "ChatCompletionsUser",
         "ConfigError",
+        "ConversationUser",
         "DependencyError",
         "ImageUser",
         "LocustMLError",
@@ -62,6 +63,8 @@ def test_public_names_are_what_we_mean_to_export() -> None:
         "TargetError",
         "TextUser",
         "TraceError",
+        "TraceReplayShape",
+        "TraceReplayUser",
         "__version__",
     }
 

@@ -3,9 +3,17 @@
 Its purpose is to be a target whose capacity is known in closed form, so that
 knee and capacity detection can be checked against ground truth. There is no
 model: a batch of ``n`` requests "executes" for exactly
-``base_ms + per_item_ms * n`` milliseconds, whatever the prompts and
-``max_tokens`` are, and then answers each with ``max_tokens`` deterministic
-filler tokens (``finish_reason: "length"``).
+
+    ``base_ms + per_item_ms * n + per_prompt_token_ms * U``
+
+milliseconds, where ``U`` is the batch's prompt tokens that the prefix cache
+did not hold (:mod:`~locust_ml.server.prefix_cache`; ``per_prompt_token_ms``
+is 0 unless ``--per-prompt-token-ms`` says otherwise, and then prompts and
+``max_tokens`` play no part), and then answers each with ``max_tokens``
+deterministic filler tokens (``finish_reason: "length"``). The prompt part
+is the batch's *prefill*: it comes first, and a streamed answer's tokens
+are spread over the rest, so a prefix-cache hit shortens the time to first
+token as it does on a real server.
 
 Scheduling, per model instance (``--instances`` of them, as asyncio tasks):
 
@@ -13,9 +21,10 @@ Scheduling, per model instance (``--instances`` of them, as asyncio tasks):
 2. wait until either ``max_batch_size`` requests are queued or
    ``max_queue_delay_ms`` has passed since the *oldest* queued request arrived;
 3. take up to ``max_batch_size`` requests, oldest first;
-4. execute for ``base_ms + per_item_ms * n``, sleeping to an absolute deadline
-   on the monotonic clock; streaming requests get their tokens spread evenly
-   over that time (token k of m at ``start + exec * k / m``);
+4. execute for the time above, sleeping to an absolute deadline on the
+   monotonic clock; streaming requests get their tokens spread evenly over
+   the time after the prefill part ``P = per_prompt_token_ms * U`` (token k
+   of m at ``start + P + (exec - P) * k / m``);
 5. answer every request of the batch, and go back to 1.
 
 At saturation every batch is full, so throughput is
@@ -49,15 +58,23 @@ from locust_ml.server.generation import (
 from locust_ml.server.metrics import ServerMetrics
 from locust_ml.server.tokens import filler_tokens
 
-__all__ = ["LATENESS_TOLERANCE_S", "SimulatedBackend", "batch_seconds"]
+__all__ = ["LATENESS_TOLERANCE_S", "SimulatedBackend", "batch_seconds", "prefill_seconds"]
 
 #: Lateness of a wake-up that the next batch's start absorbs (see module docstring).
 LATENESS_TOLERANCE_S = 0.002
 
 
-def batch_seconds(config: ServerConfig, n: int) -> float:
-    """Execution time in seconds of a batch of ``n`` requests."""
-    return (config.base_ms + config.per_item_ms * n) / 1000.0
+def batch_seconds(config: ServerConfig, n: int, uncached_tokens: int = 0) -> float:
+    """Execution time in seconds of a batch of ``n`` requests with ``uncached_tokens``
+    prompt tokens to prefill in all."""
+    return (
+        config.base_ms + config.per_item_ms * n + config.per_prompt_token_ms * uncached_tokens
+    ) / 1000.0
+
+
+def prefill_seconds(config: ServerConfig, uncached_tokens: int) -> float:
+    """The prefill part of a batch's execution (streamed tokens start after it)."""
+    return config.per_prompt_token_ms * uncached_tokens / 1000.0
 
 
 class SimulatedBackend:
@@ -178,7 +195,9 @@ class SimulatedBackend:
         """Run one batch from ``start``; return its planned end."""
         m = self._metrics
         n = len(batch)
-        exec_s = batch_seconds(self._config, n)
+        uncached = sum(gen.request.uncached_tokens for gen in batch)
+        exec_s = batch_seconds(self._config, n, uncached)
+        prefill_s = prefill_seconds(self._config, uncached)
         end = start + exec_s
         self._in_flight.update(batch)
         m.running.set(len(self._in_flight))
@@ -191,7 +210,7 @@ class SimulatedBackend:
             plans.append(Plan.of(filler_tokens(gen.request.max_tokens), "length"))
             gen.deliver(Started(queue_s, n))
         try:
-            await self._stream_tokens(batch, plans, start, exec_s)
+            await self._stream_tokens(batch, plans, start + prefill_s, exec_s - prefill_s)
             await self._sleep_until(end)
         finally:
             self._in_flight.difference_update(batch)
@@ -216,7 +235,8 @@ class SimulatedBackend:
     async def _stream_tokens(
         self, batch: list[Generation], plans: list[Plan], start: float, exec_s: float
     ) -> None:
-        """Deliver streaming tokens at their due times (token k of m at k/m of exec)."""
+        """Deliver streaming tokens at their due times (token k of m at k/m of ``exec_s``
+        after ``start``: the decode part, after the prefill)."""
         due: list[tuple[float, int, int]] = []
         for b, (gen, plan) in enumerate(zip(batch, plans, strict=True)):
             if gen.request.stream:

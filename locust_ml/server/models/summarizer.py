@@ -12,7 +12,10 @@ else:
   up in an embedding table (8192 x d) and runs the (T x d) activations through
   L dense layers, ``relu(X @ W)`` with W of d x d. Its cost grows linearly with
   the prompt length T (about 40 ms for 500 tokens at the defaults on one core
-  of a 2020s server CPU).
+  of a 2020s server CPU). Only the tokens after the prompt's cached prefix
+  are computed (:mod:`~locust_ml.server.prefix_cache`): a long shared system
+  prompt or a conversation's history costs once, as with vLLM's prefix
+  caching.
 - **decode** runs one step for the B active sequences: the (B x d) embeddings of
   their previous tokens through the same L layers. Every step is a matrix-matrix
   product that re-reads all the layer weights (9.4 MB at the default d = 768,
@@ -144,7 +147,13 @@ class SummarizerModel:
 
     def prefill(self, requests: Sequence[GenerationRequest]) -> None:
         emb = self._weights()
-        ids = np.concatenate([token_ids(r.prompt_tokens or ("",)) for r in requests])
+        # The cached prefix is not computed again; at least one token always is.
+        ids = np.concatenate(
+            [
+                token_ids(r.prompt_tokens[r.cached_tokens :] or r.prompt_tokens[-1:] or ("",))
+                for r in requests
+            ]
+        )
         for start in range(0, len(ids), PREFILL_CHUNK):
             self._stack(emb[ids[start : start + PREFILL_CHUNK]])
 

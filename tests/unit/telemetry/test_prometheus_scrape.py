@@ -315,3 +315,43 @@ def test_label_values_with_braces_escapes_and_timestamps() -> None:
         mapped("locust_ml_server_queue_depth 2 3 4\n")
     with pytest.raises(SourceUnavailable, match="could not convert string to float"):
         mapped("locust_ml_server_queue_depth two\n")
+
+
+# Prefix caching: vLLM, SGLang and the reference server, in prompt tokens.
+
+
+def test_vllm_prefix_cache_counters_map() -> None:
+    samples = mapped(exposition("vllm.txt"))
+    m = {"model": "meta-llama/Llama-3.1-8B-Instruct", "engine": "0"}
+    assert one(samples, "server_prefix_cache_queries_total", **m) == 1154272
+    assert one(samples, "server_prefix_cache_hits_total", **m) == 301120
+    older = 'vllm:gpu_prefix_cache_queries_total{model_name="m"} 10\n' + (
+        'vllm:gpu_prefix_cache_hits_total{model_name="m"} 4\n'
+    )
+    assert one(mapped(older), "server_prefix_cache_hits_total") == 4
+
+
+def test_sglang_is_detected_and_its_split_series_stay_apart() -> None:
+    text = exposition("sglang.txt")
+    assert detect_kinds(["sglang:num_queue_reqs"]) == ("sglang",)
+    samples = mapped(text)
+    m = {"model": "meta-llama/Llama-3.1-8B-Instruct"}
+    assert one(samples, "server_requests_running", **m) == 24
+    assert one(samples, "server_requests_waiting", **m) == 3
+    assert one(samples, "server_kv_cache_usage_ratio", **m) == pytest.approx(0.28)
+    queries = [s.value for s in samples if s.metric == "server_prefix_cache_queries_total"]
+    hits = [s.value for s in samples if s.metric == "server_prefix_cache_hits_total"]
+    assert sorted(queries) == [400000, 600000]  # streaming and not: both kept
+    assert one(samples, "server_prefix_cache_hits_total", cache_source="host") == 50000
+    assert sum(hits) / sum(queries) == pytest.approx(0.6)  # what sglang:cache_hit_rate says
+    assert one(samples, "server_time_to_first_token_seconds_sum", **m) == 120
+
+
+def test_the_reference_server_prefix_cache_counters_map() -> None:
+    registry = CollectorRegistry()
+    m = ServerMetrics.create(registry, max_batch_size=8)
+    m.prefix_cache_queries.inc(2048)
+    m.prefix_cache_hits.inc(1536)
+    samples = mapped(generate_latest(registry).decode())
+    assert one(samples, "server_prefix_cache_queries_total") == 2048
+    assert one(samples, "server_prefix_cache_hits_total") == 1536
