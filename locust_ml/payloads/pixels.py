@@ -12,7 +12,7 @@ transform):
 3. centre-crop ``height x width``;
 4. UINT8 and other integer datatypes: the 0-255 values as they are; floats:
    scaled to [0, 1], then ``(x - mean) / std`` per channel (ImageNet's
-   mean and std by default);
+   mean and std by default; a grey image takes their averages);
 5. lay out as ``NCHW`` or ``NHWC`` (``CHW``/``HWC`` without a batch).
 
 It runs once per pool variant, before the test (:mod:`.tensor_pool`), never
@@ -82,7 +82,7 @@ class PixelSpec:
         if not 0 < self.crop_fraction <= 1:
             raise ConfigError(f"pixels: crop_fraction {self.crop_fraction} must be in (0, 1]")
         for name, values in (("mean", self.mean), ("std", self.std)):
-            if len(values) not in (1, self.channels):
+            if len(values) not in (1, self.channels, 3):
                 raise ConfigError(
                     f"pixels: {name} has {len(values)} values for {self.channels} channels"
                 )
@@ -127,6 +127,8 @@ def to_pixels(data: bytes, spec: PixelSpec) -> npt.NDArray[np.generic]:
     if spec.dtype.kind == "f":
         scaled = hwc.astype(np.float32) / np.float32(255.0)
         mean, std = np.asarray(spec.mean, np.float32), np.asarray(spec.std, np.float32)
+        if spec.channels == 1:  # grey: the channels' mean and std, averaged
+            mean, std = mean.mean(keepdims=True), std.mean(keepdims=True)
         out: npt.NDArray[np.generic] = ((scaled - mean) / std).astype(spec.dtype)
     else:
         out = hwc.astype(spec.dtype)
