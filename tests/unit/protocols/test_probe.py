@@ -62,7 +62,8 @@ def test_a_v2_server_without_the_model_stops_the_run(server: str) -> None:
     )
     with pytest.raises(
         ConfigError,
-        match=r"does not serve the model 'nope': GET http://t:1/v2/models/nope answered 404 \((Model with name nope does not exist.|Model nope not found)\)",
+        match=r"does not serve the model 'nope': GET http://t:1/v2/models/nope answered 404 "
+        r"\((Model with name nope does not exist.|Model nope not found)\)",
     ):
         probe_v2("http://t:1", V2Model("nope"), fetch)
 
@@ -71,9 +72,9 @@ def test_a_target_that_is_not_v2_metadata_only_leaves_notes() -> None:
     fetch = Replay({"/v2": (200, b'{"model_name":"m","outputs":[]}')})  # a sink answering anything
     got = probe_v2("http://t:1", V2Model("m"), fetch)
     assert (got.server, got.model) == (None, None)
-    assert (
-        got.server_note
-        == 'GET http://t:1/v2: the GET /v2 answer has no server name: \'{"model_name":"m","outputs":[]}\''
+    assert got.server_note == (
+        "GET http://t:1/v2: the GET /v2 answer has no server name: "
+        """'{"model_name":"m","outputs":[]}'"""
     )
     assert got.model_note == "GET http://t:1/v2/models/m answered HTTP 404"
 

@@ -1,4 +1,4 @@
-"""The encoding decision: which input, which form, which wire, and the mismatches that stop a run."""
+"""The encoding decision: which input, form and wire, and the mismatches that stop a run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Server and model metadata, from recorded KServe and MLServer answers and Triton's documented ones."""
+"""Server and model metadata: recorded KServe and MLServer answers, Triton's documented ones."""
 
 from __future__ import annotations
 
