@@ -81,6 +81,20 @@ V2_ANSWER = json.dumps(
     }
 ).encode()
 
+#: What the sink says about itself before the test, as a server with binary tensors does
+#: (the ImageUser asks once per process, then sends binary v2 requests).
+V2_METADATA = {
+    "/v2": json.dumps({"name": "sink", "version": "1", "extensions": ["binary_tensor_data"]}),
+    "/v2/models/m": json.dumps(
+        {
+            "name": "m",
+            "platform": "sink",
+            "inputs": [{"name": "image", "datatype": "BYTES", "shape": [-1]}],
+            "outputs": [{"name": "labels", "datatype": "BYTES", "shape": [-1, -1]}],
+        }
+    ),
+}
+
 #: Prepended to every locustfile: the process's CPU seconds and wall seconds between
 #: test_start and test_stop, appended as one JSON line to $LOCUST_ML_BENCH_CPU.
 CPU_PROBE = """
@@ -281,7 +295,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="locust-ml-bench-"))
     pool, build, runs = prepare(tmp, args)
     rates: dict[str, list[Rates]] = {name: [] for name, _, _ in runs}
-    with sink(tmp, V2_ANSWER) as (host, sink_pid):
+    with sink(tmp, V2_ANSWER, V2_METADATA) as (host, sink_pid):
         for _ in range(args.rounds):
             for name, file, extra in runs:
                 cpu0, t0 = cpu_seconds(sink_pid), time.monotonic()
