@@ -7,7 +7,9 @@ TorchServe, a multipart upload or a raw body. Each pick's bytes are unique
 (a nonce inside the file), so a server can't cache its way to a good
 result; the v2 body goes out as the pool's buffers behind its JSON header,
 without a copy (:class:`~locust_ml.protocols.v2.FileRequests`,
-:mod:`~locust_ml.plugin.vectored`).
+:mod:`~locust_ml.plugin.vectored`). Over v2 and v1 the target is asked
+first what it takes (:mod:`~locust_ml.plugin.payload_encoding`): binary or
+JSON tensors, the file or its decoded pixels or samples.
 
 **Payload pools are built once per process, off the request path**: at
 Locust's ``init`` (so a ramp's first step doesn't lose seconds to it), in a
@@ -132,9 +134,13 @@ class _RawBody:
 class PayloadUser(MLUser):
     """Sends encoded files from a payload pool; the base of ImageUser and AudioUser.
 
-    Protocols (``protocol`` / ``--ml-protocol``): ``v2`` (a binary ``BYTES``
-    tensor named ``input_name`` to ``/v2/models/{model}/infer``; any valid v2
-    answer), ``torchserve`` (the file as the body of
+    Protocols (``protocol`` / ``--ml-protocol``): ``v2`` (to
+    ``/v2/models/{model}/infer``, in the encoding the target's metadata
+    calls for or ``--ml-encoding`` forces: the file as a ``BYTES`` tensor,
+    binary or base64 in JSON, or its decoded pixels or samples, in the
+    model's input or ``input_name``; any valid v2 answer), ``v1``
+    (``{"instances": [{"b64": ...}]}`` to ``/v1/models/{model}:predict``),
+    ``torchserve`` (the file as the body of
     ``/predictions/{model}``), ``multipart`` (a ``multipart/form-data``
     upload, field ``input_name``, to ``endpoint``), ``raw`` (the file as the
     body, to ``endpoint``). ``check`` judges TorchServe, multipart and raw

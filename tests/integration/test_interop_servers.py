@@ -100,7 +100,9 @@ def run_matrix(
         ],
         timeout=240,
     )
-    assert run.returncode == 0, run.output[-3000:]
+    # 1 is locust-ml's verdict on a 6-second step (too short to be judged stable), never
+    # a failed request: those are counted from Locust's own stats by the caller.
+    assert run.returncode in (0, 1), run.output[-3000:]
     return per_class(prefix), run.output
 
 
@@ -175,3 +177,44 @@ def test_the_locustfiles_with_only_host(
         assert requests > 0
         assert failures == 0, run.output[-3000:]
         assert "BYTES (base64) in JSON tensors" in run.output
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ([], "encoded files as BYTES in binary tensors: GET /v2 (locust-ml"),
+        (
+            ["--ml-encoding", "json"],
+            "encoded files as BYTES (base64) in JSON tensors: --ml-encoding json",
+        ),
+    ],
+)
+def test_the_reference_server_gets_binary_and_takes_json(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
+    """No --host: the embedded reference server lists binary_tensor_data, so binary it is."""
+    prefix = tmp_path / "stats"
+    run = run_locust(
+        [
+            "-f",
+            "locustfiles/image_classifier.py",
+            "--headless",
+            "--ml-shape",
+            "ramp:start=1,max=2,step=3s",
+            "--ml-pool-draws",
+            "64",
+            "--ml-pool-max-mb",
+            "4",
+            "--json-file",
+            str(prefix),
+            "--ml-report-dir",
+            str(tmp_path / "report"),
+            *args,
+        ],
+        timeout=180,
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    ((_, (requests, failures)),) = per_class(prefix).items()
+    assert requests > 0
+    assert failures == 0
+    assert said in run.output

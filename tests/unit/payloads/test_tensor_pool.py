@@ -76,3 +76,12 @@ def test_json_text() -> None:
         json_text(np.array([np.nan], np.float32))
     with pytest.raises(ConfigError, match="binary or json"):
         build_tensor_pool(None, lambda d: np.zeros(1), wire="xml", what="x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["pixels", "pcm", "tensor_pool"])
+def test_doctests(name: str) -> None:
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"locust_ml.payloads.{name}")
+    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
