@@ -2,7 +2,9 @@
 
 Does sending realistic payloads slow the load generator? The users post to
 the same fast sink on 127.0.0.1 (an asyncio HTTP server in its own process
-that reads each body and answers a minimal valid v2 response):
+that reads each body and answers a minimal valid v2 response; asked ``GET
+/v2`` and ``GET /v2/models/m`` before the test, it says it takes binary
+tensors and a ``BYTES`` input, as Triton would):
 
 * **ImageUser** (with the locust-ml plugin loaded): picks a trace-sized JPEG
   from its pool (``imagenet_image_sizes``), its bytes unique to the request
@@ -213,7 +215,9 @@ def run_locust(
         *extra,
     ]
     done = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
+    # 1 is locust-ml's verdict on one 8-second step (too short to be judged stable);
+    # failed requests are counted from Locust's own stats just below.
+    if done.returncode not in (0, 1):
         raise SystemExit(f"locust failed ({done.returncode}):\n{done.stderr[-3000:]}")
     entries = json.loads(Path(f"{prefix}.json").read_text())
     requests = sum(e["num_requests"] for e in entries)
