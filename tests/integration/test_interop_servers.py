@@ -130,6 +130,15 @@ def test_kserve_takes_binary_numeric_tensors_when_forced(kserve: str, tmp_path: 
     assert "decoded pixels [1, 224, 224, 3] in binary tensors: --ml-encoding binary" in output
 
 
+def test_kserve_cannot_take_files_as_binary_bytes(kserve: str, tmp_path: Path) -> None:
+    """Why binary is not the default there: KServe turns binary BYTES into UTF-8 text."""
+    stats, output = run_matrix(kserve, tmp_path, ["ImageFile"], "--ml-encoding", "binary")
+    requests, failures = stats["ImageFile"]
+    assert requests > 0
+    assert failures == requests
+    assert "Failed to encode" in output, output[-3000:]
+
+
 def test_kserve_takes_v1_b64_instances(kserve: str, tmp_path: Path) -> None:
     stats, output = run_matrix(kserve, tmp_path, FILES, "--ml-protocol", "v1")
     assert_no_failures(stats, FILES)
