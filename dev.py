@@ -2,7 +2,8 @@
 """Project tasks that work on a fresh machine with only Python and pip.
 
     python3 dev.py demo   # install, then the capacity search -> report
-    python3 dev.py test   # install dev deps, then ruff, mypy, the whole test suite
+    python3 dev.py test   # install dev deps (and KServe, MLServer for the interop
+                          # tests, in .interop/), then ruff, mypy, the whole test suite
 
 Each task creates (or reuses) the virtualenv ``.venv`` (``LOCUST_ML_VENV`` to
 move it) and reinstalls only when ``pyproject.toml`` changed. Extra arguments
@@ -116,6 +117,24 @@ def ensure_system_packages() -> None:
             return
 
 
+def ensure_interop_servers() -> None:
+    """KServe and MLServer from PyPI, each in its own venv under .interop/ (see
+    tests/interop/servers.py); the interoperability tests skip, saying why, without them."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("servers", ROOT / "tests/interop/servers.py")
+    if spec is None or spec.loader is None:
+        return
+    servers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(servers)
+    for name in servers.REQUIREMENTS:
+        if not servers.stamp(name).exists():
+            print(f"dev.py: installing {name} into {servers.venv_dir(name)}", flush=True)
+        problem = servers.ensure_venv(name)
+        if problem is not None:
+            print(f"dev.py: {name}: {problem}; its interoperability tests will be skipped")
+
+
 def test(args: list[str]) -> int:
     """Lint, types and both pytest sessions; side checks run beside the main session.
 
@@ -128,6 +147,7 @@ def test(args: list[str]) -> int:
     """
     ensure_venv("dev")
     ensure_system_packages()
+    ensure_interop_servers()
     failed = []
     for name, cmd in (
         ("ruff check", [BIN / "ruff", "check", "."]),

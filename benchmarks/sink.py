@@ -4,15 +4,19 @@ It reads each request (head and ``Content-Length`` body) and answers one
 canned response, in its own process, several times cheaper per request than
 any real server, so the generator and not the target sets the pace. Used by
 ``user_overhead.py`` (a v2 answer) and ``distributed_scaling.py`` (a chat
-completion). ``sink(tmp, answer)`` starts it and stops it (by PID) on exit.
+completion). ``sink(tmp, answer, gets)`` starts it and stops it (by PID) on
+exit; ``gets`` maps paths to the bodies a ``GET`` of them answers (the v2
+metadata an image user asks for before the test), every other request gets
+``answer``.
 
-Run alone: ``python benchmarks/sink.py PORT_FILE ANSWER_FILE``.
+Run alone: ``python benchmarks/sink.py PORT_FILE ANSWER_FILE [GETS_FILE]``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -20,12 +24,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def _serve(port_file: Path, body: bytes) -> None:
-    answer = (
+def _response(body: bytes) -> bytes:
+    return (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body
     )
+
+
+def _serve(port_file: Path, body: bytes, gets: dict[str, str]) -> None:
+    answer = _response(body)
+    by_path = {
+        b"GET " + path.encode() + b" ": _response(doc.encode()) for path, doc in gets.items()
+    }
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -36,7 +47,11 @@ def _serve(port_file: Path, body: bytes) -> None:
                     if line[:15].lower() == b"content-length:":
                         size = int(line[15:])
                 await reader.readexactly(size)
-                writer.write(answer)
+                if head[:4] == b"GET ":
+                    line = head[: head.index(b"HTTP/")]
+                    writer.write(by_path.get(line, answer))
+                else:
+                    writer.write(answer)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
@@ -52,12 +67,15 @@ def _serve(port_file: Path, body: bytes) -> None:
 
 
 @contextlib.contextmanager
-def sink(tmp: Path, answer: bytes) -> Iterator[tuple[str, int]]:
+def sink(tmp: Path, answer: bytes, gets: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
     """``(url, pid)`` of a sink answering ``answer`` (a JSON body), killed on exit."""
     port_file, answer_file = tmp / "sink-port", tmp / "sink-answer.json"
+    gets_file = tmp / "sink-gets.json"
     port_file.unlink(missing_ok=True)
     answer_file.write_bytes(answer)
-    proc = subprocess.Popen([sys.executable, __file__, str(port_file), str(answer_file)])
+    gets_file.write_text(json.dumps(gets or {}))
+    cmd = [sys.executable, __file__, str(port_file), str(answer_file), str(gets_file)]
+    proc = subprocess.Popen(cmd)
     try:
         deadline = time.monotonic() + 20
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -71,4 +89,5 @@ def sink(tmp: Path, answer: bytes) -> Iterator[tuple[str, int]]:
 
 
 if __name__ == "__main__":
-    _serve(Path(sys.argv[1]), Path(sys.argv[2]).read_bytes())
+    gets = json.loads(Path(sys.argv[3]).read_text()) if len(sys.argv) > 3 else {}
+    _serve(Path(sys.argv[1]), Path(sys.argv[2]).read_bytes(), gets)

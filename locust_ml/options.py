@@ -69,6 +69,7 @@ __all__ = [
     "SERVER_BACKENDS",
     "ConversationSpec",
     "Decisions",
+    "EncodingSpec",
     "Flag",
     "LoadOptions",
     "MLOptions",
@@ -92,7 +93,7 @@ __all__ = [
 _T = TypeVar("_T")
 
 #: Wire protocols of the ML users: text users speak the first two, payload users the rest.
-PROTOCOLS: Final = ("chat", "completions", "v2", "torchserve", "multipart", "raw")
+PROTOCOLS: Final = ("chat", "completions", "v2", "v1", "torchserve", "multipart", "raw")
 IMAGE_FORMATS: Final = ("jpeg", "png", "webp")
 AUDIO_FORMATS: Final = ("wav", "flac")
 #: ``--ml-profile none``: draw no sizes from a profile (text users use the token options).
@@ -246,12 +247,25 @@ def _arrival(value: Any, option: str) -> ArrivalSpec:
     return parse_arrival(str(value), option=option)
 
 
-def _spec(cls: type[_T]) -> Callable[[Any, str], _T]:
-    """A parser of ``KEY=VALUE,...`` into the keys dataclass ``cls``."""
+def _spec(cls: type[_T], bare: str | None = None) -> Callable[[Any, str], _T]:
+    """A parser of ``KEY=VALUE,...`` into the keys dataclass ``cls`` (``bare``: the key
+    a first value without ``KEY=`` is for)."""
 
     def parse(value: Any, option: str) -> _T:
-        given = parse_keys(cls, split_keys(str(value), option=option), option=option, what="")
-        return cls(**given)
+        keys = split_keys(str(value), option=option, bare=bare)
+        return cls(**parse_keys(cls, keys, option=option, what=""))
+
+    return parse
+
+
+def _word(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    """A spec key's parser: one of ``choices``, case-insensitive."""
+
+    def parse(text: str, where: str) -> str:
+        word = text.strip().lower()
+        if word not in choices:
+            raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {text!r}")
+        return word
 
     return parse
 
@@ -369,6 +383,38 @@ class OpenLoop:
 
 
 @dataclass(frozen=True)
+class EncodingSpec:
+    """How image and audio users send v2 tensors (``--ml-encoding WIRE[,KEY=VALUE,...]``)."""
+
+    wire: str = key(
+        "auto",
+        _word(("auto", "binary", "json")),
+        "binary (the binary tensor data extension) or json (BYTES in base64); auto: binary "
+        "only when GET /v2 lists binary_tensor_data. The first value may be given alone: "
+        "--ml-encoding json",
+    )
+    input: str = key(
+        "auto",
+        _word(("auto", "file", "pixels", "pcm")),
+        "file (the encoded file as BYTES), pixels (a decoded image tensor) or pcm (decoded "
+        "audio samples); auto: from the model's input in GET /v2/models/{model} (BYTES: file, "
+        "numbers: pixels or pcm)",
+    )
+    size: int = key(
+        224,
+        positive_int,
+        "pixels: height and width where the model's input shape does not state them",
+    )
+    layout: str = key(
+        "auto",
+        _word(("auto", "nchw", "nhwc")),
+        "pixels: NCHW or NHWC; auto: from the input shape (channels of 1 or 3 first or last), "
+        "else NCHW",
+    )
+    rate: int = key(16000, positive_int, "pcm: the model's sample rate in Hz")
+
+
+@dataclass(frozen=True)
 class LoadOptions:
     """What load to offer and how, and what it is judged by."""
 
@@ -471,8 +517,8 @@ class UserOptions:
         None,
         "--ml-protocol",
         _choice(PROTOCOLS),
-        "Wire protocol: chat or completions (text users); v2, torchserve, multipart or raw "
-        "(image and audio users).",
+        "Wire protocol: chat or completions (text users); v2, v1 (TF Serving / KServe v1 "
+        ":predict), torchserve, multipart or raw (image and audio users).",
         metavar="PROTOCOL",
         core=True,
         shown="the user class's (chat; v2)",
@@ -568,6 +614,16 @@ class UserOptions:
         "profile, slower to build).",
         metavar="N",
         shown="the user class's",
+    )
+    encoding: EncodingSpec = flag(
+        EncodingSpec(),
+        "--ml-encoding",
+        _spec(EncodingSpec, bare="wire"),
+        "Image and audio users over v2: how payloads go (keys below). By default the server "
+        "and model metadata decide, and the console says what was chosen and why.",
+        metavar="KEYS",
+        keys=EncodingSpec,
+        shown="auto (wire=auto,input=auto,size=224,layout=auto,rate=16000)",
     )
     pool_max_mb: float | None = flag(
         None,

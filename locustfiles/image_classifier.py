@@ -1,19 +1,23 @@
-"""Capacity ramp against an image classifier: trace-sized photographs over KServe/Triton v2.
+"""Capacity ramp against an image classifier: trace-sized photographs over v2 (KServe, Triton...).
 
 Run it with no --host and it tests the reference server's image classifier
 (started on a free loopback port, stopped at the end)::
 
     locust -f locustfiles/image_classifier.py --headless
 
-or point it at a Triton, KServe or OpenVINO model that takes encoded images
-as a ``BYTES`` input::
+or point it at a KServe, MLServer, Triton or OpenVINO model::
 
     locust -f locustfiles/image_classifier.py --headless --host http://127.0.0.1:8000 \\
         --ml-model resnet50
 
-Each request is a real JPEG whose width, height and byte size are drawn from
-the ImageNet sample (``--ml-profile imagenet_image_sizes``; ``coco_image_sizes``
-is the other bundled one), sent as a binary v2 tensor named ``image``. The
+Before the test it asks the server (``GET /v2``, ``GET /v2/models/{model}``)
+and says on the console what it sends and why: binary tensors where the
+server lists ``binary_tensor_data`` (Triton), JSON tensors with the JPEG in
+base64 otherwise (KServe, MLServer); the encoded file to a ``BYTES`` input,
+decoded and normalised pixels to a numeric one (``--ml-encoding`` forces a
+choice). Each request is a real JPEG whose width, height and byte size are
+drawn from the ImageNet sample (``--ml-profile imagenet_image_sizes``;
+``coco_image_sizes`` is the other bundled one). The
 payloads are encoded once, before the test, into a pool of about 16 MiB
 (``--ml-pool-draws``, ``--ml-pool-max-mb``: larger pools follow the profile
 more closely and take longer to build). Other protocols: ``--ml-protocol

@@ -7,7 +7,9 @@ TorchServe, a multipart upload or a raw body. Each pick's bytes are unique
 (a nonce inside the file), so a server can't cache its way to a good
 result; the v2 body goes out as the pool's buffers behind its JSON header,
 without a copy (:class:`~locust_ml.protocols.v2.FileRequests`,
-:mod:`~locust_ml.plugin.vectored`).
+:mod:`~locust_ml.plugin.vectored`). Over v2 and v1 the target is asked
+first what it takes (:mod:`~locust_ml.plugin.payload_encoding`): binary or
+JSON tensors, the file or its decoded pixels or samples.
 
 **Payload pools are built once per process, off the request path**: at
 Locust's ``init`` (so a ramp's first step doesn't lose seconds to it), in a
@@ -28,13 +30,14 @@ from typing import Any, ClassVar
 import gevent
 
 from locust_ml.errors import ConfigError
-from locust_ml.options import AUDIO_FORMATS, IMAGE_FORMATS, MLOptions
+from locust_ml.options import AUDIO_FORMATS, IMAGE_FORMATS, EncodingSpec, MLOptions
 from locust_ml.payloads.pool import DEFAULT_DRAWS, DEFAULT_MAX_MB, Payload, PayloadPool, build_pool
+from locust_ml.payloads.tensor_pool import TensorPool
+from locust_ml.plugin import payload_encoding
 from locust_ml.plugin.ml_user import Adapter, MLUser, load_profile, profile_source
 from locust_ml.protocols.base import HttpRequest, InferenceResult
 from locust_ml.protocols.generic import Check, MultipartUpload, parse_checked
 from locust_ml.protocols.torchserve import TorchServeModel
-from locust_ml.protocols.v2 import V2Model
 
 __all__ = [
     "PAYLOAD_PROTOCOLS",
@@ -48,7 +51,7 @@ __all__ = [
 
 logger = logging.getLogger("locust_ml")
 
-PAYLOAD_PROTOCOLS = ("v2", "torchserve", "multipart", "raw")
+PAYLOAD_PROTOCOLS = ("v2", "v1", "torchserve", "multipart", "raw")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class PayloadSettings:
     protocol: str
     endpoint: str | None
     pool: PoolSpec
+    encoding: EncodingSpec = dataclasses.field(default_factory=EncodingSpec)
 
 
 _pools: dict[tuple[Any, PoolSpec], Any] = {}
@@ -130,9 +134,13 @@ class _RawBody:
 class PayloadUser(MLUser):
     """Sends encoded files from a payload pool; the base of ImageUser and AudioUser.
 
-    Protocols (``protocol`` / ``--ml-protocol``): ``v2`` (a binary ``BYTES``
-    tensor named ``input_name`` to ``/v2/models/{model}/infer``; any valid v2
-    answer), ``torchserve`` (the file as the body of
+    Protocols (``protocol`` / ``--ml-protocol``): ``v2`` (to
+    ``/v2/models/{model}/infer``, in the encoding the target's metadata
+    calls for or ``--ml-encoding`` forces: the file as a ``BYTES`` tensor,
+    binary or base64 in JSON, or its decoded pixels or samples, in the
+    model's input or ``input_name``; any valid v2 answer), ``v1``
+    (``{"instances": [{"b64": ...}]}`` to ``/v1/models/{model}:predict``),
+    ``torchserve`` (the file as the body of
     ``/predictions/{model}``), ``multipart`` (a ``multipart/form-data``
     upload, field ``input_name``, to ``endpoint``), ``raw`` (the file as the
     body, to ``endpoint``). ``check`` judges TorchServe, multipart and raw
@@ -159,7 +167,8 @@ class PayloadUser(MLUser):
     pool_factory: ClassVar[Callable[..., PayloadPool]] = build_pool
 
     payload_settings: PayloadSettings
-    pool: PayloadPool
+    #: Encoded files; or, for a model that takes pixels or samples, decoded tensors.
+    pool: PayloadPool | TensorPool
 
     @classmethod
     def settings_for(cls, options: MLOptions) -> PayloadSettings:
@@ -209,26 +218,40 @@ class PayloadUser(MLUser):
                 max_mb=opts.pool_max_mb or cls.pool_max_mb,
                 seed=options.seed,
             ),
+            encoding=opts.encoding,
         )
 
     def on_start(self) -> None:
         super().on_start()
         s = self.payload_settings = self.settings_for(self.ml_options)
-        self.pool = payload_pool(s.pool, type(self).pool_factory)
-        self._adapter, self._build = self._protocol(s)
+        files = payload_pool(s.pool, type(self).pool_factory)
+        self.pool = files
+        if s.protocol in ("v2", "v1"):
+            # What the target takes, asked once per process (payload_encoding.py).
+            encoding = payload_encoding.decide(
+                type(self).__name__,
+                self.kind,
+                s.protocol,
+                s.model,
+                self.input_name,
+                s.encoding,
+                str(self.host),
+            )
+            self._adapter, self._build, self.pool = payload_encoding.sender(
+                encoding=encoding,
+                model=s.model,
+                parameters=self.parameters,
+                endpoint=s.endpoint,
+                pool=files,
+                seed=s.pool.seed,
+                max_mb=s.pool.max_mb,
+            )
+        else:
+            self._adapter, self._build = self._protocol(s)
 
     def _protocol(self, s: PayloadSettings) -> tuple[Adapter, Callable[[Payload], HttpRequest]]:
+        """TorchServe, multipart and raw: the file as it is."""
         check = type(self).check
-        if s.protocol == "v2":
-            model = V2Model(s.model)
-            files = model.file_requests(
-                self.input_name, parameters=self.parameters, path=s.endpoint
-            )
-
-            def v2(payload: Payload) -> HttpRequest:
-                return files(payload.parts)
-
-            return model, v2
         if s.protocol == "torchserve":
             ts = TorchServeModel(s.model, check=check)
 
@@ -251,6 +274,8 @@ class PayloadUser(MLUser):
             return upload, multipart
         raw = _RawBody(path, check)
         return raw, raw.request
+
+    _build: Callable[[Any], HttpRequest]
 
     def infer(self, *, name: str | None = None) -> InferenceResult | None:
         """Send the next payload; the adapter's result, or None without an answer."""

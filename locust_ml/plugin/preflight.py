@@ -11,7 +11,10 @@ does not list stops the run with one line naming what it does list.
 A target that cannot answer the question (no ``/v1/models``: 404, 405, 501,
 an answer that is not a model list, or no answer at all) gets one warning
 and the run goes on: the question is a courtesy, not a requirement of the
-API. Open Inference Protocol v2 users are not checked here.
+API. Image and audio users over Open Inference Protocol v2 (and v1) ask
+their target what it takes (:func:`check_payload_targets`, see
+:mod:`.payload_encoding`): a model it lacks, or an input that can't take the
+payload, stops the run the same way.
 
 :func:`model_checks` lists what to ask (from the user classes and options),
 :func:`check_models` asks, through an injectable ``fetch`` for tests.
@@ -20,29 +23,29 @@ API. Open Inference Protocol v2 users are not checked here.
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from locust_ml.errors import ConfigError
 from locust_ml.options import MLOptions
+from locust_ml.plugin.fetch import TIMEOUT_S, Fetch, fetch_url
 from locust_ml.protocols.openai import models_path, parse_models
 
-__all__ = ["ModelCheck", "check_models", "fetch_url", "model_checks", "run_preflight"]
+__all__ = [
+    "ModelCheck",
+    "check_models",
+    "check_payload_targets",
+    "model_checks",
+    "run_preflight",
+]
 
 logger = logging.getLogger("locust_ml")
 
-#: Seconds to wait for the model list (the server is already up; it answers fast or not at all).
-TIMEOUT_S = 5.0
 #: Statuses that say "this server has no model list", not "something is wrong".
 _NOT_IMPLEMENTED = (404, 405, 501)
 #: Models named in the error line at most.
 _MAX_LISTED = 10
-
-#: ``fetch(url, headers, timeout) -> (status, body)``; raises OSError when nothing answers.
-Fetch = Callable[[str, Mapping[str, str], float], tuple[int, bytes]]
 
 
 @dataclass(frozen=True)
@@ -90,16 +93,6 @@ def model_checks(
         users = (*old.users, cls.__name__) if old else (cls.__name__,)
         found[key] = ModelCheck(url, settings.model, users, headers)
     return tuple(found.values())
-
-
-def fetch_url(url: str, headers: Mapping[str, str], timeout: float) -> tuple[int, bytes]:
-    """GET ``url``: ``(status, body)`` for any HTTP answer; OSError when there is none."""
-    request = urllib.request.Request(url, headers=dict(headers), method="GET")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
-            return int(resp.status), bytes(resp.read(1 << 20))
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), bytes(exc.read(1 << 16))
 
 
 def _listed(models: Sequence[str]) -> str:
@@ -160,8 +153,38 @@ def _ask(
     return models
 
 
+def check_payload_targets(
+    user_classes: Iterable[type], options: MLOptions, host: str | None
+) -> None:
+    """Image and audio users over v2/v1: ask each target what it takes, decide, say so.
+
+    Raises :class:`ConfigError` (exit 2) for a model the target lacks or an
+    input that cannot take the payload (see :mod:`.payload_encoding`).
+    """
+    from locust_ml.plugin import payload_encoding
+    from locust_ml.plugin.payload_users import PayloadUser
+
+    for cls in user_classes:
+        if not (isinstance(cls, type) and issubclass(cls, PayloadUser)):
+            continue
+        base = getattr(cls, "host", None) or host
+        settings = cls.settings_for(options)
+        if base and settings.protocol in ("v2", "v1"):
+            payload_encoding.decide(
+                cls.__name__,
+                cls.kind,
+                settings.protocol,
+                settings.model,
+                cls.input_name,
+                settings.encoding,
+                base,
+            )
+
+
 def run_preflight(user_classes: Iterable[type], options: MLOptions, host: str | None) -> None:
     """Ask every target; raise :class:`ConfigError` with the one-line problem, if any."""
-    problem = check_models(model_checks(user_classes, options, host))
+    classes = tuple(user_classes)
+    problem = check_models(model_checks(classes, options, host))
     if problem is not None:
         raise ConfigError(problem)
+    check_payload_targets(classes, options, host)

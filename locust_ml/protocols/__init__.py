@@ -8,7 +8,10 @@ each read with the time it arrived. See ``docs/protocols.md``.
 =====================  ==================================================
 :mod:`.openai`         ``/v1/chat/completions``, ``/v1/completions``, SSE
 :mod:`.v2`             Open Inference Protocol v2 (KServe, Triton), JSON and
-                       binary tensors
+                       binary tensors; :mod:`.v2_metadata` and
+                       :mod:`.v2_encoding`: what a server takes, and the
+                       encoding chosen from it; :mod:`.probe`: asking it
+:mod:`.v1`             TF Serving / KServe v1 ``:predict``
 :mod:`.torchserve`     ``/predictions/{model}``
 :mod:`.generic`        any JSON endpoint; multipart/form-data uploads
 :mod:`.sse`            the incremental server-sent-events decoder
@@ -22,6 +25,7 @@ from locust_ml.protocols.base import HttpRequest, InferenceResult, ResponseParse
 from locust_ml.protocols.generic import JsonEndpoint, MultipartUpload
 from locust_ml.protocols.openai import ChatCompletions, Completions, SseStream, parse_stream
 from locust_ml.protocols.torchserve import TorchServeModel
+from locust_ml.protocols.v1 import V1Model
 from locust_ml.protocols.v2 import Tensor, V2Model
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "SseStream",
     "Tensor",
     "TorchServeModel",
+    "V1Model",
     "V2Model",
     "parse_stream",
 ]

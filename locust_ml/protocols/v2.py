@@ -31,6 +31,7 @@ extension_binary_data.html); Triton's Python HTTP client, which sets the
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ __all__ = [
     "LazyTensors",
     "Tensor",
     "TensorFormatError",
+    "TensorRequests",
     "V2Model",
     "datatype_of",
     "decode_body",
@@ -230,47 +232,88 @@ class V2Model:
         """
         return FileRequests(self, input_name, parameters or {}, path)
 
+    def tensor_requests(
+        self,
+        input_name: str,
+        datatype: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        path: str | None = None,
+    ) -> TensorRequests:
+        """A builder of requests that each send one serialized numeric tensor; see
+        :class:`TensorRequests`."""
+        return TensorRequests(self, input_name, datatype, parameters or {}, path)
+
+    def metadata_request(self) -> HttpRequest:
+        """``GET /v2/models/{name}[/versions/{v}]``: the model's inputs and outputs."""
+        return HttpRequest("GET", self.model_path, dict(self.headers))
+
 
 class FileRequests:
-    """Requests carrying one encoded file (a JPEG, a WAV) as a binary ``BYTES`` tensor ``[1]``.
+    """Requests carrying one encoded file (a JPEG, a WAV) as a ``BYTES`` tensor ``[1]``.
 
-    The bytes are exactly those of ``model.request({input_name: file},
-    parameters=...)`` (a test compares them), built for the request path of a
-    load test: :meth:`V2Model.request` turns the file into a numpy object
-    array and copies it three times, ~80 us at ImageNet sizes. Here the JSON
-    header is a template with the size filled in, and the body is a
-    :class:`~locust_ml.protocols.base.BodyParts`: the header, the element's
-    length prefix, then the file's own buffers, never joined, so a sender
-    that writes several buffers at once sends a 100 kB image without copying
-    it. ``bytes(request.body)`` joins it where a single buffer is needed.
+    With a binary model (``V2Model(binary=True)``, the default) the file goes
+    with the binary tensor data extension, and the bytes are exactly those of
+    ``model.request({input_name: file}, parameters=...)`` (a test compares
+    them), built for the request path of a load test: :meth:`V2Model.request`
+    turns the file into a numpy object array and copies it three times, ~80 us
+    at ImageNet sizes. Here the JSON header is a template with the size filled
+    in, and the body is a :class:`~locust_ml.protocols.base.BodyParts`: the
+    header, the element's length prefix, then the file's own buffers, never
+    joined, so a sender that writes several buffers at once sends a 100 kB
+    image without copying it. ``bytes(request.body)`` joins it where a single
+    buffer is needed.
 
     >>> build = V2Model("resnet").file_requests("image")
     >>> req = build([b"<jpeg head>", b"<jpeg tail>"])
     >>> req.headers[INFERENCE_HEADER], len(req.body), bytes(req.body)[-26:]
     ('138', 164, b'\\x16\\x00\\x00\\x00<jpeg head><jpeg tail>')
+
+    With ``binary=False`` the file goes in a JSON tensor, base64-encoded, with
+    ``"parameters": {"content_type": "base64"}`` on the input: servers without
+    the binary extension (MLServer, KServe's Python server) take that, and
+    MLServer's codec decodes it for the model. The base64 text is made per
+    request (a pick's bytes are unique), about 60 us per 100 kB:
+
+    >>> build = V2Model("resnet", binary=False, binary_outputs=False).file_requests("image")
+    >>> bytes(build([b"GIF89a"]).body)
+    b'{"inputs":[{"name":"image","shape":[1],"datatype":"BYTES","parameters":{"content_type":"base64"},"data":["R0lGODlh"]}]}'
     """
 
     def __init__(
         self, model: V2Model, input_name: str, parameters: Mapping[str, Any], path: str | None
     ) -> None:
-        if not model.binary:
-            raise ConfigError(
-                f"model {model.model!r}: files go as binary BYTES tensors; JSON can't carry "
-                "their bytes (binary=False)"
-            )
         doc = model.request_doc(parameters)
         entry: dict[str, Any] = {"name": input_name, "shape": [1], "datatype": "BYTES"}
+        self.path = path or model.infer_path
+        # A pool sends a few hundred distinct file sizes: their heads are made once.
+        self._by_size: dict[int, tuple[tuple[bytes, bytes], Mapping[str, str]]] = {}
+        self._binary = model.binary
+        if not model.binary:
+            entry["parameters"] = {"content_type": "base64"}
+            entry["data"] = [""]
+            head = json.dumps({**doc, "inputs": [entry]}, separators=(",", ":")).encode()
+            cut = head.rindex(b'"data":[""]') + len(b'"data":["')
+            self._prefix, self._suffix = head[:cut], head[cut:]
+            self._headers: Mapping[str, str] = MappingProxyType(
+                {**model.headers, "Content-Type": "application/json"}
+            )
+            return
         entry["parameters"] = {"binary_data_size": 0}
         head = json.dumps({**doc, "inputs": [entry]}, separators=(",", ":")).encode()
         cut = head.rindex(b'"binary_data_size":0}') + len(b'"binary_data_size":')
         self._prefix, self._suffix = head[:cut], head[cut + 1 :]
         self._headers = {**model.headers, "Content-Type": "application/octet-stream"}
-        self.path = path or model.infer_path
-        # A pool sends a few hundred distinct file sizes: their heads are made once.
-        self._by_size: dict[int, tuple[tuple[bytes, bytes], Mapping[str, str]]] = {}
 
     def __call__(self, parts: Sequence[bytes | memoryview]) -> HttpRequest:
         """The request for the file made of ``parts`` (a pool pick's ``parts``, or ``[data]``)."""
+        if not self._binary:
+            text = base64.b64encode(b"".join(parts))
+            body = BodyParts._made(
+                (self._prefix, text, self._suffix),
+                len(self._prefix) + len(text) + len(self._suffix),
+            )
+            return HttpRequest("POST", self.path, self._headers, body)
         size = 0
         for part in parts:
             size += part.nbytes if type(part) is memoryview else len(part)
@@ -289,6 +332,73 @@ class FileRequests:
         head = b"%s%d%s" % (self._prefix, size + LENGTH_PREFIX.size, self._suffix)
         headers = MappingProxyType({**self._headers, INFERENCE_HEADER: str(len(head))})
         return (head, LENGTH_PREFIX.pack(size)), headers
+
+
+class TensorRequests:
+    """Requests carrying one numeric tensor already serialized for the wire (pixels, samples).
+
+    The tensor comes from a :class:`~locust_ml.payloads.tensor_pool.TensorPool`
+    as ``parts``: its raw little-endian bytes for a binary model, the JSON
+    text of its flat data (``[0.1,...]``) otherwise. The JSON header is made
+    once per shape; nothing is copied or converted per request.
+
+    >>> import numpy as np
+    >>> build = V2Model("resnet").tensor_requests("x", "FP32")
+    >>> req = build([np.zeros(3, np.float32).tobytes()], (1, 3))
+    >>> same = V2Model("resnet").request({"x": np.zeros((1, 3), np.float32)})
+    >>> bytes(req.body) == bytes(same.body)
+    True
+    >>> as_json = V2Model("resnet", binary=False, binary_outputs=False)
+    >>> bytes(as_json.tensor_requests("x", "FP32")([b"[0,0.5,1]"], (1, 3)).body)
+    b'{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[0,0.5,1]}]}'
+    """
+
+    def __init__(
+        self,
+        model: V2Model,
+        input_name: str,
+        datatype: str,
+        parameters: Mapping[str, Any],
+        path: str | None,
+    ) -> None:
+        if datatype not in DATATYPES or datatype == "BYTES":
+            raise ConfigError(f"tensor {input_name!r}: {datatype!r} is not a numeric datatype")
+        self._doc = model.request_doc(parameters)
+        self._name, self._datatype = input_name, datatype
+        self._binary = model.binary
+        content_type = "application/octet-stream" if model.binary else "application/json"
+        self._headers = {**model.headers, "Content-Type": content_type}
+        self.path = path or model.infer_path
+        self._by_shape: dict[tuple[tuple[int, ...], int], tuple[bytes, bytes, Mapping[str, str]]]
+        self._by_shape = {}
+
+    def __call__(self, parts: Sequence[bytes], shape: tuple[int, ...]) -> HttpRequest:
+        size = sum(map(len, parts))
+        key = (shape, size if self._binary else 0)
+        made = self._by_shape.get(key)
+        if made is None:
+            made = self._head(shape, size)
+            if len(self._by_shape) < _MAX_HEADS:
+                self._by_shape[key] = made
+        head, tail, headers = made
+        body = BodyParts._made((head, *parts, tail), len(head) + size + len(tail))
+        return HttpRequest("POST", self.path, headers, body)
+
+    def _head(self, shape: tuple[int, ...], size: int) -> tuple[bytes, bytes, Mapping[str, str]]:
+        entry: dict[str, Any] = {
+            "name": self._name,
+            "shape": list(shape),
+            "datatype": self._datatype,
+        }
+        if self._binary:
+            entry["parameters"] = {"binary_data_size": size}
+            head = json.dumps({**self._doc, "inputs": [entry]}, separators=(",", ":")).encode()
+            headers = MappingProxyType({**self._headers, INFERENCE_HEADER: str(len(head))})
+            return head, b"", headers
+        entry["data"] = 0
+        text = json.dumps({**self._doc, "inputs": [entry]}, separators=(",", ":")).encode()
+        cut = text.rindex(b'"data":0') + len(b'"data":')
+        return text[:cut], text[cut + 1 :], MappingProxyType(dict(self._headers))
 
 
 def _error_object(body: bytes) -> str | None:

@@ -85,6 +85,9 @@ V2_OK = json.dumps(
     {"model_name": "m", "outputs": [{"name": "y", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
 ).encode()
 
+V2_SERVER = b'{"name":"fake","version":"1","extensions":["binary_tensor_data"]}'
+V2_MODEL = b'{"name":"m","inputs":[{"name":"image","datatype":"BYTES","shape":[-1]}],"outputs":[]}'
+
 STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 )
@@ -173,6 +176,10 @@ class FakeTarget:
             return False
         elif path == "/hang-up":
             return False
+        elif path == "/v2":  # a server with the binary extension, like Triton
+            sock.sendall(_answer("200 OK", V2_SERVER))
+        elif path in ("/v2/models/m", "/v2/models/garbage"):
+            sock.sendall(_answer("200 OK", V2_MODEL))
         elif path.startswith("/v2/models/m/"):
             return self._v2(sock, body)
         elif path == "/cookie":  # sets a cookie; the v2 answer otherwise
@@ -538,9 +545,14 @@ def test_image_user_sends_pool_payloads_as_v2_bytes(target: FakeTarget) -> None:
     run = Run(Img, target.url)
     results = run.call("infer", times=5)
     assert all(r.ok for r in results)
-    bodies = [b for *_, b in target.requests]
+    asked, sent = target.requests[:2], target.requests[2:]
+    assert [(method, path) for method, path, *_ in asked] == [
+        ("GET", "/v2"),
+        ("GET", "/v2/models/m"),
+    ]
+    bodies = [b for *_, b in sent]
     assert len(set(bodies)) == 5  # cache busting: every body differs
-    for event, (_, path, headers, body) in zip(run.events, target.requests, strict=True):
+    for event, (_, path, headers, body) in zip(run.events, sent, strict=True):
         assert path == "/v2/models/m/infer"
         _, tensors = decode_body(body, int(headers[INFERENCE_HEADER.lower()]), "inputs")
         assert tensors["image"][0][:2] == b"\xff\xd8"  # a JPEG
@@ -786,8 +798,9 @@ def test_a_target_that_sets_cookies_gets_them_back_through_locust(target: FakeTa
     results = run.call("infer", times=3)
     assert all(r.ok for r in results)
     assert calls == [1, 1]  # the first went direct; the jar then holds a cookie
-    assert "cookie" not in target.requests[0][2]
-    assert target.requests[1][2]["cookie"] == "session=abc"
+    sent = target.requests[2:]  # after GET /v2 and GET /v2/models/m
+    assert "cookie" not in sent[0][2]
+    assert sent[1][2]["cookie"] == "session=abc"
     assert run.statuses() == ["ok"] * 3
 
 
@@ -795,7 +808,7 @@ def test_a_redirect_is_followed_through_locust(target: FakeTarget) -> None:
     run = Run(Img, target.url, "--ml-endpoint", "/redirect")
     results = run.call("infer", times=2)
     assert all(r.ok for r in results)
-    paths = [path for _, path, _, _ in target.requests]
+    paths = [path for _, path, _, _ in target.requests[2:]]  # after the metadata GETs
     # The direct attempt, then Locust's: the redirect, and the redirected request.
     assert paths == ["/redirect", "/redirect", "/moved", "/redirect", "/moved"]
     assert run.statuses() == ["ok", "ok"]  # one event per request

@@ -21,7 +21,19 @@ from locust_ml.protocols.base import (
     http_failure,
 )
 
-MODULES = ["base", "sse", "openai", "v2", "v2_tensors", "torchserve", "generic"]
+MODULES = [
+    "base",
+    "sse",
+    "openai",
+    "v2",
+    "v2_tensors",
+    "v2_metadata",
+    "v2_encoding",
+    "v1",
+    "probe",
+    "torchserve",
+    "generic",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -54,6 +66,7 @@ def test_public_names() -> None:
         "SseStream",
         "Tensor",
         "TorchServeModel",
+        "V1Model",
         "V2Model",
         "parse_stream",
     }

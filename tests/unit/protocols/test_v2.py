@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -336,9 +337,74 @@ def test_file_requests_are_the_bytes_request_makes(
         assert dict(again.headers) == dict(slow.headers)
 
 
-def test_file_requests_need_binary_inputs() -> None:
-    with pytest.raises(ConfigError, match="binary=False"):
-        V2Model("m", binary=False).file_requests("image")
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 1000, 123_457])
+def test_json_file_requests_carry_the_file_in_base64(size: int) -> None:
+    """JSON tensors (servers without the binary extension): the file base64-encoded,
+    marked ``content_type: base64``, and the parts joined exactly once."""
+    model = V2Model("m", version="2", binary=False, binary_outputs=False, headers={"X-K": "k"})
+    build = model.file_requests("image", parameters={"top_k": 3})
+    file = RNG.integers(0, 256, size, dtype=np.uint8).tobytes()
+    req = build([file[:5], memoryview(file)[5:]])
+    assert req.path == "/v2/models/m/versions/2/infer"
+    assert dict(req.headers) == {"X-K": "k", "Content-Type": "application/json"}
+    assert INFERENCE_HEADER not in req.headers
+    doc = json.loads(bytes(req.body))
+    assert doc == {
+        "parameters": {"top_k": 3},
+        "inputs": [
+            {
+                "name": "image",
+                "shape": [1],
+                "datatype": "BYTES",
+                "parameters": {"content_type": "base64"},
+                "data": [base64.b64encode(file).decode()],
+            }
+        ],
+    }
+    assert len(req.body) == len(bytes(req.body))
+
+
+def test_tensor_requests_are_the_bytes_request_makes() -> None:
+    """Binary: the header per shape and the tensor's own bytes, equal to V2Model.request's."""
+    model = V2Model("m", outputs=("scores",))
+    build = model.tensor_requests("x", "UINT8", parameters={"a": 1})
+    for shape in ((1, 4, 4, 3), (1, 3, 4, 4), (1, 10)):
+        array = RNG.integers(0, 256, shape, dtype=np.uint8)
+        data = array.tobytes()
+        fast = build([data], shape)
+        slow = model.request({"x": array}, parameters={"a": 1})
+        assert bytes(fast.body) == bytes(slow.body)
+        assert dict(fast.headers) == dict(slow.headers)
+        assert isinstance(fast.body, BodyParts)
+        assert fast.body.parts[1] is data  # not copied
+
+
+def test_json_tensor_requests_parse_back_to_the_tensor() -> None:
+    from locust_ml.payloads.tensor_pool import json_text
+
+    model = V2Model("m", binary=False, binary_outputs=False)
+    build = model.tensor_requests("waveform", "FP32")
+    for n in (1, 7, 16000):
+        array = (RNG.random((1, n)) * 2 - 1).astype(np.float32)
+        req = build([json_text(array)], array.shape)
+        assert req.headers["Content-Type"] == "application/json"
+        _, inputs = decode_body(bytes(req.body), None, "inputs")
+        assert inputs["waveform"].dtype == np.float32
+        np.testing.assert_array_equal(inputs["waveform"], array)  # 9 digits: exact for FP32
+
+
+def test_tensor_requests_need_a_numeric_datatype() -> None:
+    with pytest.raises(ConfigError, match="not a numeric datatype"):
+        V2Model("m").tensor_requests("x", "BYTES")
+
+
+def test_metadata_request_is_a_get_of_the_model_path() -> None:
+    req = V2Model("my model", version="3", headers={"Authorization": "k"}).metadata_request()
+    assert (req.method, req.path, dict(req.headers)) == (
+        "GET",
+        "/v2/models/my%20model/versions/3",
+        {"Authorization": "k"},
+    )
 
 
 def test_request_headers_of_file_requests_are_read_only() -> None:
