@@ -138,12 +138,12 @@ def ensure_interop_servers() -> None:
 def test(args: list[str]) -> int:
     """Lint, types and both pytest sessions; side checks run beside the main session.
 
-    The main session spreads over two pytest-xdist workers: every real-process
-    test (``slow``) runs on one of them, one after another as before, so the
-    processes they start never compete with each other; the unit tests take
-    the other. mypy and the gevent session run meanwhile, their output kept
-    and printed after. On 2 cores this halves the wall time (see
-    docs/development.md for the figures).
+    The main session spreads over two pytest-xdist workers, a test file at a
+    time (``--dist loadfile``: a file's tests and its module fixtures, such as
+    a server, stay on one worker); the real-process files come first in the
+    collection, so both workers start on them and the unit files fill in.
+    mypy and the gevent session run meanwhile, their output kept and printed
+    after (see docs/development.md).
     """
     ensure_venv("dev")
     ensure_system_packages()
@@ -168,7 +168,7 @@ def test(args: list[str]) -> int:
             print(f"+ {' '.join(str(c) for c in cmd)}  (beside the main session)", flush=True)
             proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, stdout=log, stderr=log)
             running.append((name, proc, log))
-        main = [PY, "-m", "pytest", "-n", "2", "--dist", "loadgroup", *args]
+        main = [PY, "-m", "pytest", "-n", "2", "--dist", "loadfile", *args]
         if _run(*main) != 0:
             failed.append("pytest")
         for name, proc, log in running:

@@ -38,42 +38,6 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return in_plugin != _gevent_patched()
 
 
-#: Real-process test files that run on the first xdist worker; every other
-#: ``slow`` test runs on the second. Measured durations (``--durations``) keep
-#: the two about even: capacity, distributed and telemetry runs here.
-FIRST_STREAM = frozenset(
-    {
-        "test_capacity_report.py",
-        "test_capacity_search.py",
-        "test_distributed.py",
-        "test_telemetry_locust.py",
-        "test_getting_started.py",
-        "test_coldstart_process.py",
-        "test_server_process.py",
-        "test_server_v2_process.py",
-        "test_report_browser.py",
-        "test_dashboard.py",
-        "test_trace_replay_locustfile.py",
-    }
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Real-process tests (``slow``) run in two streams of one test at a time.
-
-    Under ``-n 2 --dist loadgroup`` (``python3 dev.py test``) each stream is
-    an xdist group, so a worker runs its stream's tests one after another
-    (never two of a stream at once) and the unit tests fill the gaps. Tests
-    whose figures are accuracy, not wiring, live in ``benchmarks/`` and run
-    on a quiet machine. Without xdist the marker does nothing.
-    """
-    del config
-    for item in items:
-        if item.get_closest_marker("slow") is not None:
-            stream = "a" if item.path.name in FIRST_STREAM else "b"
-            item.add_marker(pytest.mark.xdist_group(f"processes-{stream}"))
-
-
 @pytest.fixture(scope="session")
 def root() -> Path:
     """The repository root."""
