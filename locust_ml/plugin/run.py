@@ -33,7 +33,7 @@ from locust_ml.options import MLOptions, read_options
 from locust_ml.plugin.messages import RATE_MESSAGE, STEP_MESSAGE, StepAnnouncement
 from locust_ml.plugin.openloop import ArrivalDriver, RatePlan
 from locust_ml.plugin.recorder import SampleRecorder
-from locust_ml.plugin.shapes import MLShape
+from locust_ml.plugin.shapes import SHAPES_BY_KIND, MLShape
 from locust_ml.preflight import preflight as check_inputs
 from locust_ml.shapes import StagesPlan
 from locust_ml.traces.timeline import load_timestamps
@@ -55,6 +55,34 @@ def load_side(environment: Any) -> LoadSide | None:
     return run if isinstance(run, LoadSide) else None
 
 
+def _give_shape(environment: Any, options: MLOptions, *, announce: bool) -> None:
+    """``--ml-shape KIND`` in a locustfile without a shape class: run that kind's shape.
+
+    Locust only runs a shape class the locustfile defines; without this the
+    option would be ignored and the run would silently be Locust's ``-u``
+    users. Given at ``init``, before Locust decides between its shape and
+    ``-u/-r`` (``start_automatic_run`` and the web UI read
+    ``environment.shape_class`` when the test starts).
+    """
+    choice = options.load.shape
+    if getattr(environment, "shape_class", None) is not None or choice is None:
+        return
+    if not choice.kind:
+        raise ConfigError(
+            f"--ml-shape {choice.text}: the locustfile has no shape class to take these keys; "
+            "name the kind (e.g. ramp:start=1,max=8)"
+        )
+    shape = SHAPES_BY_KIND[choice.kind]()
+    shape.runner = environment.runner
+    environment.shape_class = shape
+    if announce:
+        logger.info(
+            "locust-ml: the locustfile has no shape class; --ml-shape %s runs as %s",
+            choice.kind,
+            type(shape).__name__,
+        )
+
+
 class MLRun:
     """What every process of a run holds: the environment, the options, the samples."""
 
@@ -65,10 +93,11 @@ class MLRun:
     def __init__(self, environment: Any, *, clock: Callable[[], float] = time.time) -> None:
         self.environment = environment
         self.clock = clock
+        self.options: MLOptions = read_options(environment.parsed_options)
+        _give_shape(environment, self.options, announce=self.controls)
         self.shape: MLShape | None = (
             environment.shape_class if isinstance(environment.shape_class, MLShape) else None
         )
-        self.options: MLOptions = read_options(environment.parsed_options)
         self.locustfile = str(
             getattr(environment.parsed_options, "locustfile", None) or "locustfile"
         )

@@ -257,6 +257,12 @@ class CapacitySearchShape(MLShape):
     arrival = SEARCH_ARRIVAL
 
 
+#: The shape class that runs each ``--ml-shape`` kind in a locustfile without one.
+SHAPES_BY_KIND: dict[str, type[MLShape]] = {
+    cls.kind: cls for cls in (RampShape, SoakShape, SpikeShape, StagesShape, CapacitySearchShape)
+}
+
+
 def _arrival(given: ArrivalSpec | None, kind: str, class_default: str) -> ArrivalSpec:
     if given is not None:
         return given

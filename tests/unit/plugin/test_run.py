@@ -147,3 +147,25 @@ def test_options_are_read_as_argparse_gives_them() -> None:
     run = LocalRun(_environment("--ml-open-loop", "senders=3"))
     assert run.options.load.open_loop.senders == 3
     assert isinstance(run.environment.parsed_options, argparse.Namespace)
+
+
+def test_a_shape_kind_runs_in_a_locustfile_without_a_shape_class(tmp_path: Path) -> None:
+    """Locust runs only a locustfile's own shape class: ``--ml-shape`` must not be ignored."""
+    from locust_ml.errors import ConfigError
+    from locust_ml.plugin.shapes import CapacitySearchShape, RampShape
+
+    env = _environment("--ml-shape", "ramp:max=4,step=5s", "--ml-report-dir", str(tmp_path))
+    env.create_local_runner()
+    run = LocalRun(env)
+    assert isinstance(env.shape_class, RampShape)
+    assert env.shape_class.runner is env.runner
+    assert run.shape is env.shape_class
+    assert run.shape.spec().max == 4.0  # type: ignore[attr-defined]
+
+    env = _environment("--ml-shape", "quick-search", "--ml-report-dir", str(tmp_path))
+    env.create_local_runner()
+    assert isinstance(LocalRun(env).shape, CapacitySearchShape)
+
+    env = _environment("--ml-shape", ":warmup=1s")
+    with pytest.raises(ConfigError, match="no shape class to take these keys"):
+        LocalRun(env)
