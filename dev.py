@@ -83,6 +83,12 @@ SYSTEM_PACKAGES = {
     "prometheus": ("prometheus", "promtool"),
     # Headless Chromium opens the HTML report and Locust's web UI in tests.
     "chromium": ("chromium",),
+    # The docker stack's test builds the images and runs docker/compose.yaml
+    # (tests/integration/test_docker_stack.py starts dockerd when none runs);
+    # debootstrap builds its local base (docker/build-local-base.sh).
+    "docker.io": ("dockerd", "docker"),
+    "docker-compose": ("docker-compose",),
+    "debootstrap": ("debootstrap",),
 }
 
 

@@ -1,7 +1,9 @@
 """Readers for the deployment files, and the metric names our code really exposes.
 
-The docker stack and the Kubernetes manifests are text that no test here can
-run (no docker daemon, no cluster), so their tests check *references*: a port
+The Kubernetes manifests are text that no test here can apply (no cluster),
+and the docker stack runs only where a docker daemon can
+(``tests/integration/test_docker_stack.py``), so their tests here check
+*references*: a port
 in one file against the port another file expects, a metric name in the
 dashboard against what the exporter exposes. Everything a check compares
 against comes from the real thing rather than a copy:
@@ -40,6 +42,7 @@ DASHBOARD = DOCKER / "grafana" / "dashboards" / "locust-ml.json"
 __all__ = [
     "COMPOSE",
     "COMPOSE_GPU",
+    "COMPOSE_LOCAL",
     "DASHBOARD",
     "DOCKER",
     "GRAFANA_VARIABLES",
@@ -102,6 +105,7 @@ def interpolate(value: Any, env: Mapping[str, str]) -> Any:
 
 COMPOSE = DOCKER / "compose.yaml"
 COMPOSE_GPU = DOCKER / "compose.gpu.yaml"
+COMPOSE_LOCAL = DOCKER / "compose.local.yaml"
 
 
 def _merge(base: Any, over: Any, key: str = "") -> Any:

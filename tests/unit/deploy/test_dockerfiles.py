@@ -1,8 +1,8 @@
 """docker/Dockerfile.locust and docker/Dockerfile.server, read rather than built.
 
-There is no docker daemon on the machines that run these tests, so a real
-``docker build`` is out of reach (docker/README.md says so). What can be
-checked without one: the base image satisfies the project's Python, every
+The real builds happen in ``tests/integration/test_docker_stack.py``, where a
+docker daemon can run, from the local base; these checks need no daemon and
+hold for the registry images users build: the base image satisfies the project's Python, every
 file the build copies exists and is not dropped by .dockerignore, what pip
 installs is this project with extras that exist, the images run as a numeric
 non-root user, and the entrypoints are ``locust`` and ``locust-ml serve``.
