@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from locust_ml.sweep.ranking import BY_COST, Ranking, recommendation
 from locust_ml.sweep.result import ConfigResult
 
-__all__ = ["Row", "format_summary", "table_rows"]
+__all__ = ["Row", "format_summary", "header", "table_rows"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,8 @@ def _money(x: float | None) -> str:
     return f"{x:.3g}" if x < 1 else f"{x:,.2f}"
 
 
-def header(ranking: Ranking, results: Sequence[ConfigResult]) -> tuple[str, ...]:
+def header(results: Sequence[ConfigResult]) -> tuple[str, ...]:
+    """The table's column names (the latency column names the judged percentile)."""
     key = next((r.measurement.latency_key for r in results if r.measurement is not None), "p99")
     return (
         "#",
@@ -90,7 +91,7 @@ def _duration(seconds: float) -> str:
 def format_summary(ranking: Ranking, results: Sequence[ConfigResult], elapsed_s: float) -> str:
     """The table, the reasons, and the recommendation paragraph."""
     rows = table_rows(ranking)
-    head = header(ranking, results)
+    head = header(results)
     grid = [list(head), *(list(row.cells) for row in rows)]
     widths = [max(len(line[i]) for line in grid) for i in range(len(head))]
     left = {1, 2}

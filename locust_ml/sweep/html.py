@@ -20,7 +20,6 @@ The plots:
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,10 +127,6 @@ def _figure(
     return fig
 
 
-def _fmt(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
-
-
 def _context(
     results: Sequence[ConfigResult],
     folders: Sequence[str],
@@ -178,12 +173,11 @@ def _context(
         "rule": ranking.rule,
         "recommendation": recommendation(ranking),
         "best": None if best is None else best.label,
-        "header": header(ranking, results),
+        "header": header(results),
         "rows": rows,
         "plots": plots,
         "settings": [(k, _setting(v)) for k, v in settings.items()],
         "count": len(results),
-        "fmt": _fmt,
     }
 
 

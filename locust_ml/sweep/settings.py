@@ -220,7 +220,16 @@ def _configs(args: argparse.Namespace) -> tuple[Config, ...]:
     axes = [parse_param(text) for text in args.param]
     if listed is None and not axes:
         raise ConfigError("no configurations: give --param NAME=V1,V2,... or --configs FILE")
-    return combine(listed, axes)
+    configs = combine(listed, axes)
+    folders: dict[str, Config] = {}
+    for c in configs:
+        other = folders.setdefault(c.slug, c)
+        if other is not c:
+            raise ConfigError(
+                f"configurations {other.label} and {c.label} would share the folder {c.slug}; "
+                "change a value"
+            )
+    return configs
 
 
 def _target(args: argparse.Namespace, names: list[str]) -> TargetSpec:

@@ -142,3 +142,10 @@ def test_other_commands_still_refuse_unknown_options() -> None:
     with pytest.raises(SystemExit) as info:
         main(["options", "--bogus"])
     assert info.value.code == 2
+
+
+def test_configurations_that_would_share_a_folder_are_refused(tmp_path: Path) -> None:
+    configs = tmp_path / "c.json"
+    configs.write_text('[{"p": "1_q-2", "q": "3"}, {"p": "1", "q": "2_q-3"}]')
+    with pytest.raises(ConfigError, match="would share the folder p-1_q-2_q-3"):
+        _sweep("--server", "serve --port {port}", "--configs", str(configs))
