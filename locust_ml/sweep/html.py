@@ -117,6 +117,7 @@ def _figure(
         else "SLO capacity per replica (req/s), 95% interval"
     )
     ax.grid(True, alpha=0.3)
+    ax.margins(x=0.15, y=0.15)  # room for the labels at the edges
     ax.set_ylim(bottom=0)
     ax.set_title(
         "cost vs latency: green front = no other is cheaper and faster at once"

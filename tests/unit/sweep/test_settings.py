@@ -149,3 +149,12 @@ def test_configurations_that_would_share_a_folder_are_refused(tmp_path: Path) ->
     configs.write_text('[{"p": "1_q-2", "q": "3"}, {"p": "1", "q": "2_q-3"}]')
     with pytest.raises(ConfigError, match="would share the folder p-1_q-2_q-3"):
         _sweep("--server", "serve --port {port}", "--configs", str(configs))
+
+
+def test_help_lists_sweep_and_its_help_points_to_the_docs() -> None:
+    assert "sweep" in build_parser().format_help()
+    parsers = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    text = parsers["sweep"].format_help()
+    for words in ("--server CMD", "--setup CMD", "--param NAME=V1,V2,...", "docs/sweep.md"):
+        assert words in text
+    assert "--ml-slo" not in text.split("example")[0]  # listed by locust-ml options, not here

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from locust_ml.errors import TargetError
 from locust_ml.sweep.configs import Config, parse_template
-from locust_ml.sweep.target import StartFailed, TargetSpec, target_up
+from locust_ml.sweep.target import StartFailed, TargetSpec, run_command, target_up
 from tests.unit.sweep.fakes import FakeWorld
 
 CONFIG = Config((("batch", "8"),))
@@ -127,3 +129,26 @@ def test_a_host_that_is_not_a_url_fails(tmp_path: Path) -> None:
         target_up(spec, CONFIG, tmp_path, world.effects()),
     ):
         pass
+
+
+def test_run_command_keeps_the_output_and_the_status(tmp_path: Path) -> None:
+    code, tail = run_command(
+        [sys.executable, "-c", "import sys; print('rolled out'); sys.exit(3)"],
+        tmp_path / "setup.log",
+        30.0,
+    )
+    assert (code, tail) == (3, ("rolled out",))
+    assert (tmp_path / "setup.stdout.log").read_text() == "rolled out\n"
+
+
+def test_run_command_kills_a_command_past_its_timeout(tmp_path: Path) -> None:
+    code, tail = run_command(
+        [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "setup.log", 0.3
+    )
+    assert code == -9
+    assert tail[-1] == "(killed after 0.3 s)"
+
+
+def test_a_command_that_cannot_start_is_a_target_error(tmp_path: Path) -> None:
+    with pytest.raises(TargetError, match="cannot start 'no-such-command-here'"):
+        run_command(["no-such-command-here"], tmp_path / "setup.log", 1.0)
