@@ -157,8 +157,8 @@ def _overlap(a: tuple[float, float | None], b: tuple[float, float | None]) -> bo
 class Lead:
     """How far the best is ahead of the runner-up, and whether the intervals tell them apart."""
 
-    #: Relative lead: the runner-up's cost / the best's - 1, or the best's capacity / the
-    #: runner-up's - 1.
+    #: Relative lead: by cost, the share of the runner-up's cost the best saves
+    #: (1 - best / runner-up); by capacity, the best's capacity / the runner-up's - 1.
     ratio: float
     #: None when either has no interval.
     overlap: bool | None
@@ -171,7 +171,7 @@ def lead(ranking: Ranking) -> Lead | None:
         return None
     if ranking.by == BY_COST:
         b, s = best.cost_per_million, second.cost_per_million
-        ratio = (s / b - 1.0) if b and s is not None else math.inf
+        ratio = (1.0 - b / s) if b is not None and s else 0.0
     else:
         b, s = best.slo_rps, second.slo_rps
         ratio = (b / s - 1.0) if b is not None and s else math.inf
@@ -259,7 +259,7 @@ def _lead_sentence(ranking: Ranking) -> str:
         return "No other configuration qualified, so there is no runner-up to compare with."
     if ranking.by == BY_COST:
         ahead = (
-            f"It is {gap.ratio:.0%} cheaper per 1M requests than the runner-up, {second.label} "
+            f"It costs {gap.ratio:.0%} less per 1M requests than the runner-up, {second.label} "
             f"({_money(second.cost_per_million)})"
         )
         mine, theirs = cost_interval(ranking.ranked[0]), cost_interval(second)

@@ -127,7 +127,8 @@ def test_the_recommendation_is_one_paragraph_with_plan_cost_and_lead() -> None:
     assert "(95% interval 255.0-270.1)" in text
     assert "6 replicas for 1000 req/s" in text  # ceil(1000 / (262.4 x 0.8)) + 1
     assert "$1.27 per 1M requests at $1.20/h" in text
-    assert "14% cheaper per 1M requests than the runner-up, c=b16" in text
+    # 1 - (1.2 / 262.4) / (1.2 / 230.0) = 12 % less
+    assert "costs 12% less per 1M requests than the runner-up, c=b16 ($1.45)" in text
     assert "do not overlap" in text
     assert "the lead is real" in text
 
