@@ -19,7 +19,8 @@ For each configuration the strategy (:mod:`.strategy`) picks next:
 
 **Resuming.** Before the loop the finished configurations are read back
 (:func:`~locust_ml.sweep.record.read_outcome`) and not run again; failed ones
-are retried only with ``retry_failed``; ``fresh`` ignores them all. A
+and INVALID ones are measured again only with ``retry_failed``; ``fresh``
+ignores them all. A
 record made with other settings (its fingerprint differs) stops the sweep
 with a :class:`~locust_ml.errors.ConfigError` naming what changed.
 
@@ -164,8 +165,9 @@ def _finished(sweep: Sweep, say: Callable[[str], None]) -> dict[str, ConfigResul
                 f"first in {c.slug}/{OUTCOME_FILE}); add --fresh to measure them again, "
                 "or give another --out"
             )
-        if result.status == FAILED and sweep.retry_failed:
-            say(f"  {c.label}: failed before ({result.reason}); retrying (--retry-failed)")
+        if sweep.retry_failed and (result.status == FAILED or result.verdict == "INVALID"):
+            why = result.reason if result.status == FAILED else "INVALID"
+            say(f"  {c.label}: {why} before; measuring it again (--retry-failed)")
             continue
         found[c.key] = result
     return found

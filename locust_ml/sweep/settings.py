@@ -154,7 +154,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--retry-failed",
         action="store_true",
-        help="run again the configurations whose target failed to start",
+        help="measure again the configurations that failed (no start, no report) or whose "
+        "run was INVALID (e.g. the load generator fell behind)",
     )
     out.add_argument(
         "--config-timeout",

@@ -132,8 +132,8 @@ class FakeWorld:
 class FakeSearch:
     """Writes the report a capacity search would, with ``capacity(argv)`` as its SLO capacity.
 
-    ``capacity`` returns None for no capacity (FAIL); ``invalid`` argv words make
-    an INVALID run; ``no_report`` words make locust exit 2 without a report.
+    ``capacity`` returns None for no capacity (FAIL); ``invalid`` words make an
+    INVALID run; ``no_report`` words make locust exit 2 without a report.
     """
 
     clock: FakeClock
@@ -141,6 +141,7 @@ class FakeSearch:
     seconds: float = 120.0
     runs: list[tuple[str, ...]] = field(default_factory=list)
     no_report: tuple[str, ...] = ()
+    invalid: tuple[str, ...] = ()
     interrupt_on: str | None = None
 
     def __call__(self, argv: Sequence[str], folder: Path, timeout_s: float) -> SearchRun:
@@ -154,9 +155,10 @@ class FakeSearch:
             return SearchRun(2, False, ("locust: error: unrecognized arguments: --bogus",))
         report_dir = Path(words[words.index("--ml-report-dir") + 1])
         cap = self.capacity(words)
+        valid = not any(w in text for w in self.invalid)
         report = decided(
             capacity=capacity(cap),
-            verdict=RunVerdict(passed=cap is not None, valid=True),
+            verdict=RunVerdict(passed=cap is not None, valid=valid, reasons=("sends late",)),
         )
         write_report(report_dir / "report.json", report)
         return SearchRun(0 if cap is not None else 1, False, ())

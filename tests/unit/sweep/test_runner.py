@@ -167,6 +167,20 @@ def test_failed_configurations_are_kept_unless_retried(tmp_path: Path) -> None:
     assert len(retry.world.children) == 1
 
 
+def test_invalid_runs_are_measured_again_only_when_retried(tmp_path: Path) -> None:
+    first = Harness()
+    first.search.invalid = ("batch-2/",)
+    outcome = run_sweep(_sweep(tmp_path), first.effects())
+    assert [r.verdict for r in outcome.results] == ["PASS", "INVALID", "PASS"]
+    again = Harness()
+    run_sweep(_sweep(tmp_path), again.effects())
+    assert again.searched() == []
+    retry = Harness()
+    outcome = run_sweep(_sweep(tmp_path, retry_failed=True), retry.effects())
+    assert retry.searched() == ["batch-2"]
+    assert [r.verdict for r in outcome.results] == ["PASS", "PASS", "PASS"]
+
+
 def test_options_locust_rejects_stop_the_sweep_before_the_second_configuration(
     tmp_path: Path,
 ) -> None:
