@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from locust_ml.errors import (
@@ -54,6 +55,12 @@ def _compare(args: argparse.Namespace) -> int:
     from locust_ml.report.compare import run_compare
 
     return run_compare(args)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from locust_ml.sweep.command import run_sweep_command
+
+    return run_sweep_command(args, list(args.passthrough))
 
 
 def _options(args: argparse.Namespace) -> int:
@@ -286,6 +293,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.set_defaults(func=_options)
 
+    from locust_ml.sweep.settings import add_sweep_arguments
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run the capacity search once per server configuration and rank them",
+        description=textwrap.fill(
+            "Measure the SLO capacity of every configuration of a server (--param grids or a "
+            "configurations file) with the capacity search, each against a target started "
+            "(--server) or reconfigured (--setup/--teardown with --host) for it; rank them by "
+            "cost per 1M requests at SLO capacity when prices are given, else by SLO capacity "
+            "per replica; write OUT/sweep.json, OUT/sweep.html and one report folder per "
+            "configuration.",
+            width=79,
+        ),
+        allow_abbrev=False,  # locust's --config must not pass for --configs
+    )
+    add_sweep_arguments(sweep)
+    sweep.set_defaults(func=_sweep, passthrough=True)
+
     from locust_ml.coldstart import add_coldstart_arguments, run_coldstart
 
     coldstart = sub.add_parser(
@@ -305,7 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``locust-ml`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Only ``sweep`` takes options it does not know: locust's, passed to each run.
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "passthrough", None) is True:
+        args.passthrough = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         result: int = args.func(args)
     except (ConfigError, ReportError) as exc:

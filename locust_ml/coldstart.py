@@ -36,24 +36,19 @@ status and its last line of output.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
 import json
-import os
 import shlex
-import shutil
-import signal
 import statistics
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from locust_ml.errors import ConfigError, TargetError
+from locust_ml.launch import Child, Fetch, http_fetch, launch_process
+from locust_ml.launch import display as display_command
 
 __all__ = [
     "COLDSTART_SCHEMA_VERSION",
@@ -64,8 +59,6 @@ __all__ = [
     "Trial",
     "add_coldstart_arguments",
     "default_ready_url",
-    "http_fetch",
-    "launch_process",
     "measure_cold_start",
     "run_coldstart",
     "summarize_trials",
@@ -74,10 +67,6 @@ __all__ = [
 COLDSTART_SCHEMA_VERSION = "1.0"
 #: Hosts a URL may name without ``--allow-remote``.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-#: ``fetch(method, url, body, headers, timeout_s) -> (status, start of the body)``;
-#: raises ``OSError`` when nothing answers.
-Fetch = Callable[[str, str, bytes | None, Mapping[str, str], float], tuple[int, str]]
 
 
 # --------------------------------------------------------------------- statistics
@@ -216,133 +205,11 @@ class ColdStartSpec:
 
     @property
     def display(self) -> str:
-        return _display(self.command)
-
-
-def _display(argv: Sequence[str]) -> str:
-    """The command as a shell would show it, on one line and shortened, for errors."""
-    text = shlex.join(argv).replace("\r", "\\r").replace("\n", "\\n")
-    return text if len(text) <= 120 else text[:117] + "..."
+        return display_command(self.command)
 
 
 # --------------------------------------------------------------------- processes and HTTP
-
-
-class Child(Protocol):
-    """A started command, as :func:`measure_cold_start` needs it."""
-
-    def poll(self) -> int | None: ...
-    def stop(self, grace_s: float) -> int | None: ...
-    def last_line(self) -> str: ...
-
-
-class _Process:
-    """A child in its own process group; its output goes to temporary files."""
-
-    def __init__(self, argv: Sequence[str]) -> None:
-        self._stopped = False
-        self._dir = Path(tempfile.mkdtemp(prefix="locust-ml-coldstart-"))
-        try:
-            with (
-                (self._dir / "stdout").open("wb") as out,
-                (self._dir / "stderr").open("wb") as err,
-            ):
-                self.proc = subprocess.Popen(
-                    list(argv),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    start_new_session=True,  # its own process group: signal it, not us
-                )
-        except OSError as exc:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            raise TargetError(f"cannot start '{_display(argv)}': {exc.strerror or exc}") from None
-
-    def poll(self) -> int | None:
-        return self.proc.poll()
-
-    def last_line(self) -> str:
-        for name in ("stderr", "stdout"):
-            with contextlib.suppress(OSError):
-                text = (self._dir / name).read_text(errors="replace")
-                lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-                if lines:
-                    return lines[-1][:300]
-        return ""
-
-    def _signal_group(self, sig: int) -> bool:
-        """Signal the child's group; False when no process is left in it."""
-        # The group id is the child's PID (start_new_session): only it and its descendants.
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    def stop(self, grace_s: float) -> int | None:
-        """SIGTERM the group, SIGKILL what is left of it after ``grace_s``; idempotent.
-
-        The group, not only the child: a launcher script's server process must
-        not outlive the trial and hold the port for the next one.
-        """
-        if self._stopped:
-            return self.proc.returncode
-        self._stopped = True
-        deadline = time.monotonic() + grace_s
-        try:
-            self._signal_group(signal.SIGTERM)
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                self._signal_group(signal.SIGKILL)
-                self.proc.wait()
-            while self._signal_group(0) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            self._signal_group(signal.SIGKILL)
-            return self.proc.returncode
-        finally:
-            shutil.rmtree(self._dir, ignore_errors=True)
-
-
-def launch_process(argv: Sequence[str]) -> Child:
-    """Start ``argv`` (no shell) in a new process group."""
-    return _Process(argv)
-
-
-@functools.cache
-def _opener() -> Any:
-    import urllib.request
-
-    # No proxies: a loopback measurement must not detour through $http_proxy.
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def http_fetch(
-    method: str, url: str, body: bytes | None, headers: Mapping[str, str], timeout_s: float
-) -> tuple[int, str]:
-    """One request on a new connection; the whole body is read. ``OSError`` if unanswered.
-
-    urllib is imported here, not with the module: the CLI imports this module
-    to build ``locust-ml --help``.
-    """
-    import http.client
-    import urllib.error
-    import urllib.request
-
-    # Only http(s) URLs get here: ColdStartSpec checks the scheme.
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)  # noqa: S310
-    try:
-        with _opener().open(request, timeout=timeout_s) as resp:
-            data = resp.read()
-            return int(resp.status), data[:200].decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        with exc:
-            data = exc.read()
-        return int(exc.code), data[:200].decode("utf-8", "replace")
-    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
-        raise OSError(str(getattr(exc, "reason", exc))) from None
+# launch.py: the process group (launch_process) and the HTTP probe (http_fetch).
 
 
 # --------------------------------------------------------------------- measuring

@@ -60,6 +60,7 @@ __all__ = [
     "default_label",
     "format_markdown",
     "format_table",
+    "no_capacity_reason",
     "p99_at_capacity",
     "run_compare",
     "summarize_run",
@@ -129,7 +130,8 @@ def p99_at_capacity(capacity: CapacityAnalysis | None) -> float | None:
     return None if point is None else point.latency_ms.get("p99")
 
 
-def _no_capacity_reason(report: RunReport) -> str:
+def no_capacity_reason(report: RunReport) -> str:
+    """Why a report states no SLO capacity, in one line (``compare`` and ``sweep`` list it)."""
     c = report.capacity
     if c is None:
         return "no capacity analysis in the report (no step was measured)"
@@ -174,7 +176,7 @@ def summarize_run(
 
     note: str | None = None
     if slo_rps is None:
-        note = _no_capacity_reason(report)
+        note = no_capacity_reason(report)
     elif per_m is None:
         note = "no price per hour (--ml-price-per-hour, or compare --price)"
     return RunSummary(

@@ -9,8 +9,8 @@ command documents, and an error must be one ``locust-ml COMMAND: ...`` line
 standard two), with no traceback. ``locust-ml report`` must also leave the
 report's directory as it was when it fails.
 
-Nothing is started: ``serve``'s server, ``gpu-agent``'s listener and
-``coldstart``'s measurement are replaced by a stub that records that the
+Nothing is started: ``serve``'s server, ``gpu-agent``'s listener,
+``coldstart``'s measurement and ``sweep``'s loop are replaced by a stub that records that the
 arguments were accepted. Examples are derandomized and bounded.
 """
 
@@ -119,6 +119,7 @@ def stub(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("locust_ml.server.run.serve", reached)
     monkeypatch.setattr("locust_ml.telemetry.gpu_agent._bind", reached)
     monkeypatch.setattr("locust_ml.coldstart.measure_cold_start", reached)
+    monkeypatch.setattr("locust_ml.sweep.command.run_sweep", reached)
 
 
 def _accepted(call: Callable[[], tuple[int, str]]) -> tuple[int, str] | None:
@@ -138,6 +139,12 @@ def _accepted(call: Callable[[], tuple[int, str]]) -> tuple[int, str] | None:
         ("serve", [], (2,)),
         ("gpu-agent", [], (2, 3)),  # 3: no NVML here (documented)
         ("coldstart", ["--cmd", "true", "--url", "http://127.0.0.1:9/"], (2, 3)),
+        # Options it does not know are locust's, passed through (not an error here).
+        (
+            "sweep",
+            ["-f", "locustfiles/summarizer.py", "--server", "s {port}", "--param", "b=1"],
+            (2,),
+        ),
     ],
 )
 def test_commands_that_start_something_reject_bad_options_in_one_line(

@@ -25,6 +25,11 @@ PURE = (
     "locust_ml.schedules",
     "locust_ml.preflight",
     "locust_ml.shapes",
+    "locust_ml.sweep.configs",
+    "locust_ml.sweep.console",
+    "locust_ml.sweep.ranking",
+    "locust_ml.sweep.result",
+    "locust_ml.sweep.strategy",
     "locust_ml.traces",
     "locust_ml.version",
 )

@@ -26,6 +26,11 @@ PURE_MODULES = [
     "locust_ml.preflight",
     "locust_ml.protocols",
     "locust_ml.server.embedded",
+    "locust_ml.sweep",
+    "locust_ml.sweep.configs",
+    "locust_ml.sweep.ranking",
+    "locust_ml.sweep.strategy",
+    "locust_ml.sweep.settings",
 ]
 
 
