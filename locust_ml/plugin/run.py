@@ -65,13 +65,10 @@ def _give_shape(environment: Any, options: MLOptions, *, announce: bool) -> None
     ``environment.shape_class`` when the test starts).
     """
     choice = options.load.shape
-    if getattr(environment, "shape_class", None) is not None or choice is None:
+    # Keys without a kind (``:window=1s``) keep Locust's -u users: the common
+    # keys (window, warm-up) still apply to their steps.
+    if getattr(environment, "shape_class", None) is not None or choice is None or not choice.kind:
         return
-    if not choice.kind:
-        raise ConfigError(
-            f"--ml-shape {choice.text}: the locustfile has no shape class to take these keys; "
-            "name the kind (e.g. ramp:start=1,max=8)"
-        )
     shape = SHAPES_BY_KIND[choice.kind]()
     shape.runner = environment.runner
     environment.shape_class = shape
