@@ -170,6 +170,7 @@ def _context(
     return {
         "title": "locust-ml sweep",
         "complete": complete,
+        "measuring": f"{sum(r.elapsed_s for r in results) / 60:.1f} min",
         "elapsed": f"{elapsed_s / 60:.1f} min",
         "rule": ranking.rule,
         "recommendation": recommendation(ranking),
