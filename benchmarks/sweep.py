@@ -36,8 +36,12 @@ Printed: every configuration's measured SLO capacity with its 95 % interval
 against the model (and X_sat), the configuration the sweep chose against
 the model's best, and the total sweep time. Run on a quiet machine::
 
-    .venv/bin/python benchmarks/sweep.py                 # 12 configurations, ~40 min
+    .venv/bin/python benchmarks/sweep.py                 # 12 configurations, ~25 min
     .venv/bin/python benchmarks/sweep.py --batches 4,8,16 --instances 2   # a reduced grid
+
+Options it does not know go to ``locust-ml sweep``: on a busy machine, where
+the load generator falls behind and runs come out INVALID, ``--out DIR
+--retry-failed`` measures those again and prints the comparison anew.
 """
 
 from __future__ import annotations

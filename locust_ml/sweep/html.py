@@ -33,7 +33,13 @@ from locust_ml.files import write_atomic
 from locust_ml.report.plots import figure_to_svg
 from locust_ml.report.redact import redact_text
 from locust_ml.sweep.console import header, table_rows
-from locust_ml.sweep.ranking import BY_COST, Ranking, pareto_front, recommendation
+from locust_ml.sweep.ranking import (
+    BY_COST,
+    Ranking,
+    ineligible_reason,
+    pareto_front,
+    recommendation,
+)
 from locust_ml.sweep.result import ConfigResult
 
 __all__ = ["capacity_points", "cost_points", "render_sweep_html", "write_sweep_html"]
@@ -44,8 +50,8 @@ _OTHER: Final = "#8c959f"
 _BEST: Final = "#d62728"
 
 
-def capacity_points(results: Sequence[ConfigResult]) -> list[tuple[float, float] | None]:
-    """(SLO capacity, latency at capacity) per result; None without both."""
+def _latency_points(results: Sequence[ConfigResult]) -> list[tuple[float, float] | None]:
+    """(SLO capacity, latency at capacity) of every result that has both."""
     out: list[tuple[float, float] | None] = []
     for r in results:
         m = r.measurement
@@ -53,6 +59,18 @@ def capacity_points(results: Sequence[ConfigResult]) -> list[tuple[float, float]
         cap = None if m is None else m.slo_rps
         out.append(None if cap is None or lat is None or cap <= 0 else (cap, lat))
     return out
+
+
+def capacity_points(results: Sequence[ConfigResult]) -> list[tuple[float, float] | None]:
+    """(SLO capacity, latency at capacity) of the results that can be chosen, else None.
+
+    What the Pareto front is computed on: an INVALID run's figures are shown,
+    never offered as a trade-off.
+    """
+    return [
+        p if ineligible_reason(r) is None else None
+        for r, p in zip(results, _latency_points(results), strict=True)
+    ]
 
 
 def cost_points(results: Sequence[ConfigResult]) -> list[tuple[float, float] | None]:
@@ -66,50 +84,54 @@ def cost_points(results: Sequence[ConfigResult]) -> list[tuple[float, float] | N
 
 def _figure(
     results: Sequence[ConfigResult],
-    points: Sequence[tuple[float, float] | None],
-    best: ConfigResult | None,
+    ranking: Ranking,
     *,
     cost: bool,
 ) -> Figure | None:
-    shown = [(r, p) for r, p in zip(results, points, strict=True) if p is not None]
-    if not shown:
+    """Every measured configuration; the front and the best labelled, the others by rank."""
+    raw = _latency_points(results)
+    eligible = cost_points(results) if cost else capacity_points(results)
+    if not any(p is not None for p in (eligible if cost else raw)):
         return None
-    front = pareto_front(points)
+    front = pareto_front(eligible)
+    ranks = {id(r): i for i, r in enumerate(ranking.ranked, start=1)}
+    best = ranking.best
     fig = Figure(figsize=(7.5, 4.4), layout="constrained")
     ax = fig.add_subplot()
-    for i, (r, p) in enumerate(zip(results, points, strict=True)):
-        if p is None:
+    for i, (r, p) in enumerate(zip(results, raw, strict=True)):
+        if p is None or (cost and r.cost_per_million is None):
             continue
-        x = -p[0] if cost else p[0]
-        on_front = i in front
-        colour = _FRONT if on_front else _OTHER
+        x = r.cost_per_million if cost and r.cost_per_million is not None else p[0]
+        chosen_able = eligible[i] is not None
+        colour = _FRONT if i in front else _OTHER
         m = r.measurement
         if not cost and m is not None and m.slo_rps_ci is not None:
             low, high = m.slo_rps_ci
             top = x if high is None else high
-            ax.plot([low, top], [p[1], p[1]], color=colour, alpha=0.5, linewidth=2)
-        marker = "*" if r is best else "o"
-        ax.scatter(
-            [x],
-            [p[1]],
-            s=180 if r is best else 40,
-            marker=marker,
-            color=_BEST if r is best else colour,
-            zorder=3,
+            ax.plot([low, top], [p[1], p[1]], color=colour, alpha=0.4, linewidth=2)
+        if r is best:
+            ax.scatter([x], [p[1]], s=180, marker="*", color=_BEST, zorder=4)
+        elif chosen_able:
+            ax.scatter([x], [p[1]], s=40, marker="o", color=colour, zorder=3)
+        else:  # measured, but not a candidate (INVALID, FAIL)
+            ax.scatter([x], [p[1]], s=30, marker="x", color=_OTHER, alpha=0.7, zorder=3)
+        text = (
+            r.label if (i in front or r is best) else (f"#{ranks[id(r)]}" if id(r) in ranks else "")
         )
-        ax.annotate(
-            redact_text(r.label),
-            (x, p[1]),
-            textcoords="offset points",
-            xytext=(5, 5),
-            fontsize=7,
-            parse_math=False,
-        )
-    ordered = sorted((q for i, q in enumerate(points) if i in front and q is not None))
+        if text:
+            ax.annotate(
+                redact_text(text),
+                (x, p[1]),
+                textcoords="offset points",
+                xytext=(5, 5),
+                fontsize=7,
+                parse_math=False,
+            )
+    ordered = sorted(q for i, q in enumerate(eligible) if i in front and q is not None)
     if len(ordered) > 1:
         xs = [(-q[0] if cost else q[0]) for q in ordered]
         ax.plot(xs, [q[1] for q in ordered], color=_FRONT, linewidth=1, linestyle="--", zorder=2)
-    key = next((r.measurement.latency_key for r, _ in shown if r.measurement is not None), "p99")
+    key = next((r.measurement.latency_key for r in results if r.measurement is not None), "p99")
     ax.set_ylabel(f"{key} latency at SLO capacity (ms)")
     ax.set_xlabel(
         "cost per 1M requests at SLO capacity ($)"
@@ -120,10 +142,12 @@ def _figure(
     ax.margins(x=0.15, y=0.15)  # room for the labels at the edges
     ax.set_ylim(bottom=0)
     ax.set_title(
-        "cost vs latency: green front = no other is cheaper and faster at once"
+        "cost vs latency: green = Pareto front (no other cheaper and faster at once); "
+        "#n = rank; x = not a candidate"
         if cost
-        else "throughput vs latency: green front = no other sustains more at less latency",
-        fontsize=9,
+        else "throughput vs latency: green = Pareto front (no other sustains more at less "
+        "latency); #n = rank; x = not a candidate",
+        fontsize=8,
     )
     return fig
 
@@ -139,11 +163,11 @@ def _context(
 ) -> dict[str, Any]:
     best = ranking.best
     plots = []
-    fig = _figure(results, capacity_points(results), best, cost=False)
+    fig = _figure(results, ranking, cost=False)
     if fig is not None:
         plots.append(Markup(figure_to_svg(fig, "sweep-capacity", title="Throughput vs latency")))  # noqa: S704
     if ranking.by == BY_COST:
-        fig = _figure(results, cost_points(results), best, cost=True)
+        fig = _figure(results, ranking, cost=True)
         if fig is not None:
             plots.append(Markup(figure_to_svg(fig, "sweep-cost", title="Cost vs latency")))  # noqa: S704
     front = pareto_front(capacity_points(results))
@@ -170,6 +194,7 @@ def _context(
     return {
         "title": "locust-ml sweep",
         "complete": complete,
+        "measuring": f"{sum(r.elapsed_s for r in results) / 60:.1f} min",
         "elapsed": f"{elapsed_s / 60:.1f} min",
         "rule": ranking.rule,
         "recommendation": recommendation(ranking),

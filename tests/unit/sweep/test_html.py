@@ -10,8 +10,8 @@ import pytest
 from locust_ml.options import Decisions
 from locust_ml.sweep.configs import Config
 from locust_ml.sweep.console import format_summary
-from locust_ml.sweep.html import render_sweep_html, write_sweep_html
-from locust_ml.sweep.ranking import BY_CAPACITY, BY_COST, rank
+from locust_ml.sweep.html import capacity_points, render_sweep_html, write_sweep_html
+from locust_ml.sweep.ranking import BY_CAPACITY, BY_COST, pareto_front, rank
 from locust_ml.sweep.result import ConfigResult, Measurement, decide, failed, measured
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -110,3 +110,15 @@ def test_the_console_summary_ranks_then_lists_the_rest_with_why() -> None:
     assert rows[0].split()[-2:] == ["1.20", "4.76"]  # $/h, $/1M at 70 req/s
     assert "not ranked:" in text
     assert lines[-1].startswith("Recommended: batch=8.")
+
+
+def test_an_invalid_run_is_drawn_but_never_on_the_front() -> None:
+    results = _results()
+    invalid = measured(
+        Config((("batch", "64"),)),
+        Measurement(verdict="INVALID", slo_rps=500.0, latency_ms={"p99": 10.0}),
+    )
+    results.append(decide(invalid, Decisions()))
+    points = capacity_points(results)
+    assert points[-1] is None  # not a candidate
+    assert pareto_front(points) == {0, 1}  # batch=1 (least latency), batch=8 (most capacity)
