@@ -1,6 +1,6 @@
 """Text users: OpenAI-compatible chat or completions, lengths drawn from a trace.
 
-:class:`TextUser` (:class:`ChatCompletionsUser` is its old name) sends
+:class:`TextUser` sends
 ``/v1/chat/completions`` or ``/v1/completions``, streamed or not; each
 request's prompt length and ``max_tokens`` are drawn jointly from a size
 profile (``azure_conv``) or from the token options, and the prompt is
@@ -26,7 +26,7 @@ from locust_ml.plugin.ml_user import MLUser, load_profile, profile_source
 from locust_ml.protocols.base import InferenceResult
 from locust_ml.protocols.openai import ChatCompletions, Completions
 
-__all__ = ["TEXT_PROTOCOLS", "ChatCompletionsUser", "TextSettings", "TextUser"]
+__all__ = ["TEXT_PROTOCOLS", "TextSettings", "TextUser"]
 
 TEXT_PROTOCOLS = ("chat", "completions")
 
@@ -176,13 +176,3 @@ class TextUser(MLUser):
         else:
             request = api.request(text, max_tokens=max_tokens, tokens_in=prompt_tokens)
         return self.send_request(request, api, name=name, tokens_in=prompt_tokens)
-
-    def chat(self, *, name: str | None = None) -> InferenceResult | None:
-        """The same as :meth:`generate` (the name earlier locustfiles call)."""
-        return self.generate(name=name)
-
-
-class ChatCompletionsUser(TextUser):
-    """A :class:`TextUser`: chat, not streamed, lengths from the token options by default."""
-
-    abstract = True
