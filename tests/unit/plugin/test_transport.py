@@ -214,8 +214,10 @@ def test_both_paths_fire_one_event_per_request_with_the_same_fields(
         assert len(run.events) == 3  # one event per request
     for event, reference in zip(direct.events, standard.events, strict=True):
         assert set(event) == set(reference) == EVENT_FIELDS
-        for key in ("request_type", "name", "url", "exception", "response_length"):
+        for key in ("request_type", "name", "url", "exception"):
             assert event[key] == reference[key], key
+        for e in (event, reference):  # what was read (the answers differ with the picks)
+            assert e["response_length"] == len(e["response"].content) > 0
         assert type(event["response"]) is type(reference["response"]) is FastResponse
         assert event["response"].url == reference["response"].url == event["url"]
         assert event["response"].status_code == reference["response"].status_code == 200
