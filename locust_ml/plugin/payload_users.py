@@ -31,7 +31,8 @@ import gevent
 
 from locust_ml.errors import ConfigError
 from locust_ml.options import AUDIO_FORMATS, IMAGE_FORMATS, EncodingSpec, MLOptions
-from locust_ml.payloads.pool import DEFAULT_DRAWS, DEFAULT_MAX_MB, Payload, PayloadPool, build_pool
+from locust_ml.payloads.payload import DEFAULT_DRAWS, DEFAULT_MAX_MB, Payload, PayloadPool
+from locust_ml.payloads.pool import build_pool
 from locust_ml.payloads.tensor_pool import TensorPool
 from locust_ml.plugin import payload_encoding
 from locust_ml.plugin.ml_user import MLUser, load_profile, profile_source

@@ -28,8 +28,7 @@ from locust_ml.payloads.payload import PayloadPool
 from locust_ml.plugin.ml_user import MLUser
 from locust_ml.plugin.payload_users import PoolSpec
 from locust_ml.plugin.recorder import sample_from_event
-from locust_ml.protocols.v2 import INFERENCE_HEADER
-from locust_ml.protocols.v2_tensors import decode_body
+from locust_ml.protocols.v2_tensors import INFERENCE_HEADER, decode_body
 
 TOKEN_GAP_S = 0.05
 TOKENS = 5

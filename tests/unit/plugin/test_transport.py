@@ -28,8 +28,7 @@ from locust_ml.plugin import transport
 from locust_ml.plugin.messages import CONTEXT_KEY
 from locust_ml.plugin.users import ImageUser, MLUser, TextUser
 from locust_ml.protocols.base import BodyParts
-from locust_ml.protocols.v2 import INFERENCE_HEADER
-from locust_ml.protocols.v2_tensors import decode_body
+from locust_ml.protocols.v2_tensors import INFERENCE_HEADER, decode_body
 from tests.unit.plugin.fake_target import TOKEN_GAP_S, TOKENS, FakeTarget, Run, sample_of, tiny_pool
 
 # -- users --------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ from locust_ml.plugin.users import (
     payload_pool,
 )
 from locust_ml.protocols.openai import ChatCompletions
-from locust_ml.protocols.v2 import INFERENCE_HEADER, V2Model
-from locust_ml.protocols.v2_tensors import decode_body
+from locust_ml.protocols.v2 import V2Model
+from locust_ml.protocols.v2_tensors import INFERENCE_HEADER, decode_body
 from tests.unit.plugin.fake_target import (
     BUILDS,
     TOKEN_GAP_S,
