@@ -14,7 +14,9 @@ import array
 import json
 import logging
 import random
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,6 +99,17 @@ def test_the_internals_match_the_installed_versions(fresh_check: None) -> None:
     rows = {(r.module, r.owner, r.attribute) for r in transport.INTERNALS}
     assert len(rows) == len(transport.INTERNALS)  # each listed once
     assert all(r.why for r in transport.INTERNALS)
+
+
+def test_docs_list_every_internal_and_why() -> None:
+    """docs/development.md's table is INTERNALS, row for row."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "development.md").read_text()
+    rows = re.findall(r"^\| `([^`]+)`(?: \(([^)]*)\))? \| (.+) \|$", doc, re.MULTILINE)
+    expected = [
+        (".".join(filter(None, (r.module, r.owner, r.attribute))), ", ".join(r.params), r.why)
+        for r in transport.INTERNALS
+    ]
+    assert rows == expected
 
 
 @pytest.mark.parametrize("cls", [Img, Chat])
