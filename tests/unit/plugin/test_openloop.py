@@ -238,6 +238,31 @@ def test_the_pool_grows_while_the_loop_is_idle_by_half_a_reading() -> None:
     driver.stop()
 
 
+def test_a_pool_behind_its_arrivals_grows_only_while_the_loop_is_mostly_idle() -> None:
+    busy, answer = FakeBusy(), Event()
+    driver = _pool(busy, [FakeUser(answer=answer)])  # every arrival an hour late
+    _settle(driver)  # the first slots take theirs
+    busy.set(0.7)  # idle enough for arrivals on time, not for a backlog
+    _settle(driver)
+    assert driver.slots == openloop.MIN_SLOTS
+    busy.set(0.3)
+    _settle(driver)
+    assert driver.slots == 12
+    driver.stop()
+
+
+def test_a_pool_on_time_grows_while_the_loop_has_time_to_spare() -> None:
+    busy, answer = FakeBusy(), Event()
+    driver = ArrivalDriver(record_event=lambda name, step: None, busy=busy)
+    driver.register(FakeUser(answer=answer))  # a target that never answers
+    driver.configure(_plan(rate=1000.0, start=time.time()))
+    gevent.sleep(0.02)  # the first slots take the first arrivals, each on time
+    busy.set(0.7)
+    gevent.sleep(0.05)
+    assert driver.slots == 12
+    driver.stop()
+
+
 def test_the_pool_stops_at_max_inflight() -> None:
     busy, answer = FakeBusy(), Event()
     driver = _pool(busy, [FakeUser(answer=answer)], max_inflight=5)
