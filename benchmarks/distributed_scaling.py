@@ -239,8 +239,9 @@ def run_once(
                 p.wait()
         for log in logs:
             log.close()
-    # Exit code 2 is the report's INVALID verdict: the generator could not keep up.
-    if code not in (0, 2) or not (out / "report.json").exists():
+    # Exit codes 1 and 2 are the report's verdicts (FAIL; INVALID: the generator could not
+    # keep up); only a run without its report is a failed run here.
+    if code not in (0, 1, 2) or not (out / "report.json").exists():
         print(f"  {name}: exit {code}; logs in {tmp}")
         return None
     report = json.loads((out / "report.json").read_text())

@@ -12,7 +12,7 @@ from typing import Any
 
 from locust import events, task
 
-from locust_ml import ChatCompletionsUser, RampShape
+from locust_ml import RampShape, TextUser
 
 SEND_TIMES: list[float] = []
 
@@ -31,10 +31,10 @@ def _dump(**_: Any) -> None:
             fh.write("\n".join(f"{t:.6f}" for t in sorted(SEND_TIMES)))
 
 
-class Chat(ChatCompletionsUser):
+class Chat(TextUser):
     @task
     def chat_once(self) -> None:
-        self.chat()
+        self.generate()
 
 
 class Shape(RampShape):

@@ -40,7 +40,9 @@ from scipy import stats
 
 from locust_ml.payloads.audio import AudioGenerator
 from locust_ml.payloads.image import ImageGenerator
-from locust_ml.payloads.pool import PayloadPool, build_image_pool, build_pool
+from locust_ml.payloads.image_pool import build_image_pool
+from locust_ml.payloads.payload import PayloadPool
+from locust_ml.payloads.pool import build_pool
 from locust_ml.payloads.prompt_pool import PromptCorpus, PromptSampler
 from locust_ml.payloads.text import PromptGenerator, count_tokens
 from locust_ml.traces import Profile

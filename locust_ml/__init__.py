@@ -28,7 +28,6 @@ from locust_ml.errors import (
 __all__ = [
     "AudioUser",
     "CapacitySearchShape",
-    "ChatCompletionsUser",
     "ConfigError",
     "ConversationUser",
     "DependencyError",
@@ -52,7 +51,6 @@ from locust_ml.version import __version__
 
 _LAZY = {
     "MLUser": "locust_ml.plugin.users",
-    "ChatCompletionsUser": "locust_ml.plugin.users",
     "TextUser": "locust_ml.plugin.users",
     "ImageUser": "locust_ml.plugin.users",
     "AudioUser": "locust_ml.plugin.users",
@@ -77,7 +75,6 @@ if TYPE_CHECKING:
     from locust_ml.plugin.trace_users import TraceReplayShape, TraceReplayUser
     from locust_ml.plugin.users import (
         AudioUser,
-        ChatCompletionsUser,
         ImageUser,
         MLUser,
         TextUser,

@@ -9,16 +9,12 @@ package loads only numpy; Pillow, scipy and soundfile load on first use.
 from __future__ import annotations
 
 from locust_ml.payloads.audio import AudioGenerator, EncodedAudio
+from locust_ml.payloads.audio_pool import build_audio_pool
 from locust_ml.payloads.image import EncodedImage, ImageGenerator
+from locust_ml.payloads.image_pool import build_image_pool
 from locust_ml.payloads.lengths import LengthDistribution
-from locust_ml.payloads.pool import (
-    Payload,
-    PayloadPool,
-    PoolStats,
-    build_audio_pool,
-    build_image_pool,
-    build_pool,
-)
+from locust_ml.payloads.payload import Payload, PayloadPool, PoolStats
+from locust_ml.payloads.pool import build_pool
 from locust_ml.payloads.text import PromptGenerator, count_tokens
 
 __all__ = [

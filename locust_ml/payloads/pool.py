@@ -1,30 +1,29 @@
-"""Pre-encoded payload pools: trace-sized images and audio at microseconds a pick.
+"""Pre-encoded payload pools from a size profile: :func:`build_pool`.
 
 Synthesizing and encoding a photograph takes tens of milliseconds, far more
 than sending it; a load generator that encoded on the request path would
-measure itself. A pool encodes ahead of the load (:func:`build_image_pool`,
-:func:`build_audio_pool`, or :func:`build_pool` from a profile; the Locust
-glue runs the build in a thread or at test start, with a ``progress``
-callback) and :meth:`PayloadPool.pick` then costs a table look-up and a
-16-byte nonce.
+measure itself. A pool encodes ahead of the load (the Locust glue runs the
+build in a thread or at test start, with a ``progress`` callback) and
+:meth:`~locust_ml.payloads.payload.PayloadPool.pick` then costs a table
+look-up and a 16-byte nonce. :func:`build_pool` reads a profile and hands its
+size draws to the builder of its kind; each part of a pool lives in a module
+of its own:
 
-This module is the front door; each part lives in a module of its own:
-
-* :mod:`~locust_ml.payloads.payload`: what a pick returns (:class:`Payload`,
-  its body as ``parts``), the pool and its :class:`PoolStats`;
+* :mod:`~locust_ml.payloads.payload`: what a pick returns (``Payload``,
+  its body as ``parts``), the pool and its ``PoolStats``;
 * :mod:`~locust_ml.payloads.buckets`: size draws grouped on a logarithmic
   grid, encoded variants per cell within ``max_mb``, the picker;
-* :mod:`~locust_ml.payloads.image_pool`: images, sent exactly at the common
-  sizes, JPEG bytes matched to the trace's;
-* :mod:`~locust_ml.payloads.audio_pool`: WAV cut to exact durations, FLAC
-  on the grid;
+* :mod:`~locust_ml.payloads.image_pool` (``build_image_pool``): images, sent
+  exactly at the common sizes, JPEG bytes matched to the trace's;
+* :mod:`~locust_ml.payloads.audio_pool` (``build_audio_pool``): WAV cut to
+  exact durations, FLAC on the grid;
 * :mod:`~locust_ml.payloads.nonce`: cache busting, a per-pick nonce in a
   metadata field of each format, so that every pick's bytes are unique and
   the file stays valid.
 
 **Cost of a pick.** A few microseconds whatever the payload's size: it
 returns the body as ``parts`` (the pool's immutable buffers around a fresh
-nonce). :attr:`Payload.data` joins them on first use, one copy at memory
+nonce). ``Payload.data`` joins them on first use, one copy at memory
 speed (about 10-20 us per 100 KB, page faults included); senders that can
 write several buffers at once skip that copy (the ML users send v2 bodies
 with one ``sendmsg``). See ``benchmarks/payload_generation.py``.
@@ -37,31 +36,12 @@ from typing import TYPE_CHECKING
 from locust_ml.errors import ConfigError
 from locust_ml.payloads.audio_pool import build_audio_pool
 from locust_ml.payloads.image_pool import build_image_pool
-from locust_ml.payloads.nonce import NONCE_LENGTH
-from locust_ml.payloads.payload import (
-    DEFAULT_DRAWS,
-    DEFAULT_MAX_MB,
-    Payload,
-    PayloadPool,
-    PoolStats,
-    Progress,
-)
+from locust_ml.payloads.payload import DEFAULT_DRAWS, DEFAULT_MAX_MB, PayloadPool, Progress
 
 if TYPE_CHECKING:
     from locust_ml.traces.profile import Profile
 
-__all__ = [
-    "DEFAULT_DRAWS",
-    "DEFAULT_MAX_MB",
-    "NONCE_LENGTH",
-    "Payload",
-    "PayloadPool",
-    "PoolStats",
-    "Progress",
-    "build_audio_pool",
-    "build_image_pool",
-    "build_pool",
-]
+__all__ = ["build_pool"]
 
 
 def build_pool(

@@ -43,6 +43,7 @@ from __future__ import annotations
 import bisect
 import functools
 import random
+import re
 from array import array
 from typing import Final
 
@@ -52,6 +53,8 @@ __all__ = ["DEFAULT_CORPUS_TOKENS", "PromptCorpus", "PromptSampler", "prompt_cor
 
 #: Tokens in a process's corpus: 128 Ki, ~560 kB of text, built in ~60 ms.
 DEFAULT_CORPUS_TOKENS: Final = 1 << 17
+#: What a JSON string must escape (``"``, ``\\``, control characters).
+_JSON_ESCAPED: Final = re.compile(r'["\\\x00-\x1f]')
 #: Tokenizer calls at most per search, and starts tried, with a custom tokenizer.
 _MAX_COUNTS: Final = 12
 _STARTS: Final = 3
@@ -72,6 +75,9 @@ class PromptCorpus:
         if tokens < 2:
             raise ValueError(f"a prompt corpus needs at least 2 tokens, got {tokens}")
         self.text = PromptGenerator(seed).text(tokens)
+        #: Whether the text holds nothing JSON must escape (checked once): then no prompt
+        #: cut from it does either, and a request body can take it as it is.
+        self.json_safe = _JSON_ESCAPED.search(self.text) is None
         #: Tokens in the whole text.
         self.tokens = tokens
         starts, ends, before = array("i"), array("i"), array("i")
@@ -157,6 +163,8 @@ class PromptSampler:
         self._count = count
         #: Rule tokens per ``count`` token, learned from the prompts cut so far.
         self._ratio = 1.0
+        #: Whether every prompt goes into a JSON string as it is (see PromptCorpus).
+        self.json_safe = corpus.json_safe
 
     def text(self, n_tokens: int) -> str:
         """A prompt of ``n_tokens`` tokens (``n_tokens >= 1``); see :meth:`prompt`."""

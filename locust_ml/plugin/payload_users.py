@@ -7,7 +7,7 @@ TorchServe, a multipart upload or a raw body. Each pick's bytes are unique
 (a nonce inside the file), so a server can't cache its way to a good
 result; the v2 body goes out as the pool's buffers behind its JSON header,
 without a copy (:class:`~locust_ml.protocols.v2.FileRequests`,
-:mod:`~locust_ml.plugin.vectored`). Over v2 and v1 the target is asked
+:mod:`~locust_ml.plugin.transport`). Over v2 and v1 the target is asked
 first what it takes (:mod:`~locust_ml.plugin.payload_encoding`): binary or
 JSON tensors, the file or its decoded pixels or samples.
 
@@ -31,11 +31,12 @@ import gevent
 
 from locust_ml.errors import ConfigError
 from locust_ml.options import AUDIO_FORMATS, IMAGE_FORMATS, EncodingSpec, MLOptions
-from locust_ml.payloads.pool import DEFAULT_DRAWS, DEFAULT_MAX_MB, Payload, PayloadPool, build_pool
+from locust_ml.payloads.payload import DEFAULT_DRAWS, DEFAULT_MAX_MB, Payload, PayloadPool
+from locust_ml.payloads.pool import build_pool
 from locust_ml.payloads.tensor_pool import TensorPool
 from locust_ml.plugin import payload_encoding
-from locust_ml.plugin.ml_user import Adapter, MLUser, load_profile, profile_source
-from locust_ml.protocols.base import HttpRequest, InferenceResult
+from locust_ml.plugin.ml_user import MLUser, load_profile, profile_source
+from locust_ml.protocols.base import HttpRequest, InferenceResult, ResponseParser
 from locust_ml.protocols.generic import Check, MultipartUpload, parse_checked
 from locust_ml.protocols.torchserve import TorchServeModel
 
@@ -249,7 +250,9 @@ class PayloadUser(MLUser):
         else:
             self._adapter, self._build = self._protocol(s)
 
-    def _protocol(self, s: PayloadSettings) -> tuple[Adapter, Callable[[Payload], HttpRequest]]:
+    def _protocol(
+        self, s: PayloadSettings
+    ) -> tuple[ResponseParser, Callable[[Payload], HttpRequest]]:
         """TorchServe, multipart and raw: the file as it is."""
         check = type(self).check
         if s.protocol == "torchserve":

@@ -1,6 +1,6 @@
 """Text users: OpenAI-compatible chat or completions, lengths drawn from a trace.
 
-:class:`TextUser` (:class:`ChatCompletionsUser` is its old name) sends
+:class:`TextUser` sends
 ``/v1/chat/completions`` or ``/v1/completions``, streamed or not; each
 request's prompt length and ``max_tokens`` are drawn jointly from a size
 profile (``azure_conv``) or from the token options, and the prompt is
@@ -9,12 +9,14 @@ generated once per process before the test
 (:mod:`~locust_ml.payloads.prompt_pool`: microseconds per prompt, where
 writing it word by word took ~0.45 ms per 1,000 tokens). The OpenAI adapters
 (:mod:`locust_ml.protocols.openai`) build each request and judge each
-answer; :meth:`~locust_ml.plugin.ml_user.MLUser.send_request` sends it.
+answer (the request body from a template made once,
+:class:`~locust_ml.protocols.openai.PromptRequests`: JSON-encoding a
+trace-sized prompt per request cost more than sending it);
+:meth:`~locust_ml.plugin.ml_user.MLUser.send_request` sends it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -24,9 +26,9 @@ from locust_ml.options import MLOptions
 from locust_ml.payloads.prompt_pool import PromptSampler, prompt_corpus
 from locust_ml.plugin.ml_user import MLUser, load_profile, profile_source
 from locust_ml.protocols.base import InferenceResult
-from locust_ml.protocols.openai import ChatCompletions, Completions
+from locust_ml.protocols.openai import ChatCompletions, Completions, PromptRequests
 
-__all__ = ["TEXT_PROTOCOLS", "ChatCompletionsUser", "TextSettings", "TextUser"]
+__all__ = ["TEXT_PROTOCOLS", "TextSettings", "TextUser"]
 
 TEXT_PROTOCOLS = ("chat", "completions")
 
@@ -88,6 +90,7 @@ class TextUser(MLUser):
     text_settings: TextSettings
     prompts: PromptSampler
     api: ChatCompletions | Completions
+    _requests: PromptRequests | None = None
 
     @classmethod
     def settings_for(cls, options: MLOptions) -> TextSettings:
@@ -166,23 +169,15 @@ class TextUser(MLUser):
         # With a tokenizer, a length it can't hit exactly comes out a token or two short.
         text, prompt_tokens = self.prompts.prompt(prompt_tokens)
         api = self.api
-        if self.min_tokens:
-            api = dataclasses.replace(api, extra_body={**api.extra_body, "min_tokens": max_tokens})
-        if isinstance(api, ChatCompletions):
-            messages = [{"role": "user", "content": text}]
-            if self.system_prompt:
-                messages.insert(0, {"role": "system", "content": self.system_prompt})
-            request = api.request(messages, max_tokens=max_tokens, tokens_in=prompt_tokens)
-        else:
-            request = api.request(text, max_tokens=max_tokens, tokens_in=prompt_tokens)
+        build = self._requests
+        if build is None or build.endpoint is not api:  # made once (again if api was replaced)
+            system = self.system_prompt
+            self._requests = build = (
+                api.prompt_requests(system, min_tokens=self.min_tokens)
+                if isinstance(api, ChatCompletions)
+                else api.prompt_requests(min_tokens=self.min_tokens)
+            )
+        request = build(
+            text, max_tokens=max_tokens, tokens_in=prompt_tokens, json_safe=self.prompts.json_safe
+        )
         return self.send_request(request, api, name=name, tokens_in=prompt_tokens)
-
-    def chat(self, *, name: str | None = None) -> InferenceResult | None:
-        """The same as :meth:`generate` (the name earlier locustfiles call)."""
-        return self.generate(name=name)
-
-
-class ChatCompletionsUser(TextUser):
-    """A :class:`TextUser`: chat, not streamed, lengths from the token options by default."""
-
-    abstract = True

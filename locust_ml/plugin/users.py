@@ -7,8 +7,7 @@ lives in a module of its own:
 * :class:`MLUser` (:mod:`~locust_ml.plugin.ml_user`): the base: options, a
   per-user seeded RNG, closed and open loop, and one request through a
   protocol adapter, counted once and classified;
-* :class:`TextUser` (:class:`ChatCompletionsUser` is its old name;
-  :mod:`~locust_ml.plugin.text_users`): OpenAI chat or completions, streamed
+* :class:`TextUser` (:mod:`~locust_ml.plugin.text_users`): OpenAI chat or completions, streamed
   or not, prompt and output lengths drawn jointly from a profile or from the
   token options;
 * :class:`ImageUser` and :class:`AudioUser` (:mod:`~locust_ml.plugin.payload_users`):
@@ -36,7 +35,7 @@ import locust
 from locust_ml.errors import EXIT_CONFIG, LocustMLError
 from locust_ml.options import read_options
 from locust_ml.payloads.prompt_pool import prompt_corpus
-from locust_ml.plugin.ml_user import InferenceFailure, InferenceTimeout, MLUser
+from locust_ml.plugin.ml_user import MLUser
 from locust_ml.plugin.payload_users import (
     AudioUser,
     ImageUser,
@@ -45,11 +44,11 @@ from locust_ml.plugin.payload_users import (
     PoolSpec,
     payload_pool,
 )
-from locust_ml.plugin.text_users import ChatCompletionsUser, TextSettings, TextUser
+from locust_ml.plugin.text_users import TextSettings, TextUser
+from locust_ml.plugin.transport import InferenceFailure, InferenceTimeout
 
 __all__ = [
     "AudioUser",
-    "ChatCompletionsUser",
     "ImageUser",
     "InferenceFailure",
     "InferenceTimeout",

@@ -7,8 +7,9 @@ each read with the time it arrived. See ``docs/protocols.md``.
 
 =====================  ==================================================
 :mod:`.openai`         ``/v1/chat/completions``, ``/v1/completions``, SSE
-:mod:`.v2`             Open Inference Protocol v2 (KServe, Triton), JSON and
-                       binary tensors; :mod:`.v2_metadata` and
+:mod:`.v2`             Open Inference Protocol v2 (KServe, Triton) requests
+                       and answers; :mod:`.v2_tensors`: the bodies, JSON and
+                       binary tensors, both ways; :mod:`.v2_metadata` and
                        :mod:`.v2_encoding`: what a server takes, and the
                        encoding chosen from it; :mod:`.probe`: asking it
 :mod:`.v1`             TF Serving / KServe v1 ``:predict``
@@ -26,7 +27,8 @@ from locust_ml.protocols.generic import JsonEndpoint, MultipartUpload
 from locust_ml.protocols.openai import ChatCompletions, Completions, SseStream, parse_stream
 from locust_ml.protocols.torchserve import TorchServeModel
 from locust_ml.protocols.v1 import V1Model
-from locust_ml.protocols.v2 import Tensor, V2Model
+from locust_ml.protocols.v2 import V2Model
+from locust_ml.protocols.v2_tensors import Tensor
 
 __all__ = [
     "ChatCompletions",

@@ -49,8 +49,10 @@ objects with an integer ``code``) and the reference server
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
 from locust_ml.errors import ConfigError
@@ -67,6 +69,7 @@ from locust_ml.protocols.sse import DEFAULT_MAX_LINE_BYTES, SseDecoder, SseError
 __all__ = [
     "ChatCompletions",
     "Completions",
+    "PromptRequests",
     "SseStream",
     "models_path",
     "parse_body",
@@ -137,6 +140,15 @@ class _Endpoint:
             not self.api_key or any(c in self.api_key for c in "\r\n")
         ):
             raise ConfigError("api_key must be a non-empty string without line breaks")
+        # Every request of a kind carries the same headers: one read-only mapping each.
+        for streaming in (False, True):
+            headers = {
+                "Content-Type": "application/json",
+                "Accept": "text/event-stream" if streaming else "application/json",
+            }
+            if self.api_key is not None:
+                headers["Authorization"] = f"Bearer {self.api_key}"
+            object.__setattr__(self, f"_headers_{streaming}", MappingProxyType(headers))
 
     def _request(
         self,
@@ -155,12 +167,7 @@ class _Endpoint:
             if self.include_usage:
                 body["stream_options"] = {"include_usage": True}
         body.update(self.extra_body)
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if streaming else "application/json",
-        }
-        if self.api_key is not None:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        headers: Mapping[str, str] = getattr(self, f"_headers_{streaming}")
         return HttpRequest(
             "POST", self.path, headers, _json_bytes(body), stream=streaming, tokens_in=tokens_in
         )
@@ -219,6 +226,22 @@ class ChatCompletions(_Endpoint):
         body: dict[str, Any] = {"model": self.model, "messages": msgs}
         return self._request(body, max_tokens, tokens_in, stream)
 
+    def prompt_requests(
+        self, system_prompt: str | None = None, *, min_tokens: bool = False
+    ) -> PromptRequests:
+        """A builder of requests whose one user message is a prompt (see :class:`PromptRequests`).
+
+        ``system_prompt`` comes first when given; ``min_tokens`` also sends
+        ``min_tokens = max_tokens`` (vLLM, the reference server).
+        """
+        system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+
+        def build(endpoint: _Endpoint, prompt: str, max_tokens: int) -> HttpRequest:
+            messages = [*system, {"role": "user", "content": prompt}]
+            return endpoint.request(messages, max_tokens=max_tokens)  # type: ignore[attr-defined, no-any-return]
+
+        return PromptRequests(self, build, min_tokens=min_tokens)
+
 
 @dataclass(frozen=True)
 class Completions(_Endpoint):
@@ -243,6 +266,100 @@ class Completions(_Endpoint):
         if not isinstance(prompt, str):
             raise ConfigError(f"prompt must be a str, got {type(prompt).__name__}")
         return self._request({"model": self.model, "prompt": prompt}, max_tokens, tokens_in, stream)
+
+    def prompt_requests(self, *, min_tokens: bool = False) -> PromptRequests:
+        """A builder of requests completing a prompt (see :class:`PromptRequests`)."""
+
+        def build(endpoint: _Endpoint, prompt: str, max_tokens: int) -> HttpRequest:
+            return endpoint.request(prompt, max_tokens=max_tokens)  # type: ignore[attr-defined, no-any-return]
+
+        return PromptRequests(self, build, min_tokens=min_tokens)
+
+
+#: Stand-ins for the prompt and the token counts while a template is made.
+_PROMPT_MARK: Final = "\x00prompt\x01"
+_TOKENS_MARK: Final = 1_987_654_321_123
+
+
+class PromptRequests:
+    """Requests that each carry one prompt and a ``max_tokens``: the load test's path.
+
+    A load generator sends thousands of these a second, alike but for the
+    prompt and the token count. :meth:`ChatCompletions.request` encodes the
+    whole document each time, and JSON-encoding a trace-sized prompt (a few
+    kilobytes) costs more than sending it. Here the body is a template made
+    once (the same bytes ``request`` gives: a test compares them), cut where
+    the prompt and the token counts go, and the headers one shared read-only
+    mapping. A prompt the caller knows needs no escaping (``json_safe``: no
+    ``"``, ``\\`` or control character, as in a prompt cut from
+    :class:`~locust_ml.payloads.prompt_pool.PromptCorpus`, whose text was
+    checked once) goes in as its UTF-8 bytes; any other is JSON-encoded
+    alone. An ``extra_body`` that replaces the messages or the
+    prompt leaves no place for them: every request is then built by
+    ``request``.
+
+    >>> build = Completions("m").prompt_requests()
+    >>> build("Once upon a time", max_tokens=5, json_safe=True).body
+    b'{"model":"m","prompt":"Once upon a time","max_tokens":5}'
+    """
+
+    def __init__(self, endpoint: _Endpoint, build: Any, *, min_tokens: bool = False) -> None:
+        self.endpoint = endpoint
+        self.min_tokens = min_tokens
+        self._build = build
+        probe = self._slow(_PROMPT_MARK, _TOKENS_MARK)
+        self.path, self.stream, self.headers = probe.path, probe.stream, probe.headers
+        prompt, tokens = _json_bytes(_PROMPT_MARK), b"%d" % _TOKENS_MARK
+        pieces = re.split(b"(" + re.escape(prompt) + b"|" + tokens + b")", bytes(probe.body))
+        #: The body between the marks, and which mark each gap is (True: the prompt).
+        self._pieces = pieces[0::2]
+        self._slots = [mark == prompt for mark in pieces[1::2]]
+        self._template = False
+        if self._slots.count(True) == 1:
+            self._template = True  # if it makes what request() makes
+            self._template = self('Te"st', max_tokens=7).body == self._slow('Te"st', 7).body
+
+    def _slow(self, prompt: str, max_tokens: int) -> HttpRequest:
+        """The request as the endpoint's ``request`` builds it."""
+        endpoint = self.endpoint
+        if self.min_tokens:
+            extra = {**endpoint.extra_body, "min_tokens": max_tokens}
+            endpoint = replace(endpoint, extra_body=extra)
+        request: HttpRequest = self._build(endpoint, prompt, max_tokens)
+        return request
+
+    def __call__(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        tokens_in: int | None = None,
+        json_safe: bool = False,
+    ) -> HttpRequest:
+        """The request for ``prompt`` asking for up to ``max_tokens`` tokens.
+
+        ``json_safe``: the caller knows ``prompt`` holds no ``"``, ``\\`` or
+        control character (else the body is not JSON).
+        """
+        if type(max_tokens) is not int or max_tokens < 1:
+            raise ConfigError(f"max_tokens must be a positive int, got {max_tokens!r}")
+        if not self._template:
+            return replace(self._slow(prompt, max_tokens), tokens_in=tokens_in)
+        text = b'"%s"' % prompt.encode() if json_safe else _json_bytes(prompt)
+        tokens = b"%d" % max_tokens
+        pieces = self._pieces
+        parts = [pieces[0]]
+        for i, is_prompt in enumerate(self._slots):
+            parts.append(text if is_prompt else tokens)
+            parts.append(pieces[i + 1])
+        return HttpRequest(
+            "POST",
+            self.path,
+            self.headers,
+            b"".join(parts),
+            stream=self.stream,
+            tokens_in=tokens_in,
+        )
 
 
 class _Invalid(Exception):

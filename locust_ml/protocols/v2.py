@@ -9,8 +9,9 @@ client's JSON encoder. Both are built and parsed here.
 
 The bodies (JSON tensors, and the binary extension: the JSON header, then the
 raw tensors, its length in the ``Inference-Header-Content-Length`` HTTP
-header) are encoded and checked in :mod:`locust_ml.protocols.v2_tensors`,
-whose names this module re-exports. Binary outputs are requested per output
+header) are encoded and checked in :mod:`locust_ml.protocols.v2_tensors`
+(import the tensor names from there); this module builds the requests and
+judges the answers. Binary outputs are requested per output
 with ``"parameters": {"binary_data": true}`` or for all with the
 request-level parameter ``"binary_data_output": true``; the response then
 carries its own ``Inference-Header-Content-Length``. Binary bodies go out
@@ -55,28 +56,14 @@ from locust_ml.protocols.v2_tensors import (
     Tensor,
     TensorFormatError,
     check_body,
-    datatype_of,
-    decode_body,
-    deserialize_bytes,
     encode_body,
-    serialize_bytes,
 )
 
 __all__ = [
-    "DATATYPES",
-    "INFERENCE_HEADER",
     "FileRequests",
-    "LazyTensors",
-    "Tensor",
-    "TensorFormatError",
     "TensorRequests",
     "V2Model",
-    "datatype_of",
-    "decode_body",
-    "deserialize_bytes",
-    "encode_body",
     "parse_ready",
-    "serialize_bytes",
     "server_live_request",
     "server_ready_request",
 ]

@@ -52,6 +52,16 @@ are plain UTF-8 strings, as Triton returns them. Successful answers carry
 ``X-Queue-Time-Ms``, ``X-Inference-Time-Ms`` and ``X-Batch-Size`` like the
 OpenAI endpoints.
 
+**Kept apart from the client's codec, as an oracle.** The ML users encode
+and check v2 bodies with :mod:`locust_ml.protocols.v2_tensors`; this module
+parses and builds them on its own, from the specifications above, and shares
+only the datatype table (the protocol's names for numpy dtypes, which is
+data, not code). Were the server to decode with the client's codec, a bug in
+it (a wrong byte order, a misread length prefix, an offset off by one) would
+encode and decode alike and every integration test would pass; written twice,
+the two have to agree on the wire (``tests/integration/test_locustfiles.py``
+runs the image and speech locustfiles against this server).
+
 **Errors** are ``{"error": "message"}``: 400 (malformed JSON, header or binary
 layout, wrong datatype or shape, undecodable image or audio), 404 (unknown
 model or version), 413 (body over ``--max-body-bytes``, an image over
@@ -85,7 +95,6 @@ from locust_ml.server.state import ServerState
 from locust_ml.version import __version__
 
 __all__ = [
-    "DATATYPES",
     "HEADER_LENGTH",
     "MODEL_VERSION",
     "InferRequest",

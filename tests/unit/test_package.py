@@ -53,7 +53,6 @@ def test_pure_modules_do_not_import_locust_or_gevent() -> None:
 def test_public_names_are_what_we_mean_to_export() -> None:
     assert set(locust_ml.__all__) == {
         "AudioUser",
-        "ChatCompletionsUser",
         "ConfigError",
         "ConversationUser",
         "DependencyError",
@@ -97,9 +96,9 @@ def test_version_matches_metadata() -> None:
 def test_lazy_user_import_registers_the_plugin() -> None:
     code = (
         "import sys\n"
-        "from locust_ml import ChatCompletionsUser, RampShape\n"
+        "from locust_ml import RampShape, TextUser\n"
         "assert 'locust_ml.plugin.hooks' in sys.modules\n"
-        "assert ChatCompletionsUser.abstract and RampShape.abstract\n"
+        "assert TextUser.abstract and RampShape.abstract\n"
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)

@@ -17,15 +17,11 @@ import soundfile as sf  # type: ignore[import-untyped]
 from PIL import Image
 
 from locust_ml.errors import ConfigError
-from locust_ml.payloads.payload import make_payload
-from locust_ml.payloads.pool import (
-    NONCE_LENGTH,
-    Payload,
-    PayloadPool,
-    build_audio_pool,
-    build_image_pool,
-    build_pool,
-)
+from locust_ml.payloads.audio_pool import build_audio_pool
+from locust_ml.payloads.image_pool import build_image_pool
+from locust_ml.payloads.nonce import NONCE_LENGTH
+from locust_ml.payloads.payload import Payload, PayloadPool, make_payload
+from locust_ml.payloads.pool import build_pool
 from locust_ml.traces import Profile
 
 TRACES = Path(__file__).resolve().parents[3] / "data" / "traces"
@@ -260,17 +256,3 @@ def test_make_payload_is_the_constructor() -> None:
     assert made.data == b"abc"
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.width = 1  # type: ignore[misc]
-
-
-def test_pool_module_keeps_its_public_names() -> None:
-    """pool.py was split into payload, nonce, buckets, image_pool and audio_pool; the names
-    locustfiles and earlier code import from it still come from it."""
-    from locust_ml.payloads import audio_pool, image_pool, nonce, payload, pool
-
-    assert pool.Payload is payload.Payload
-    assert pool.PayloadPool is payload.PayloadPool
-    assert pool.build_image_pool is image_pool.build_image_pool
-    assert pool.build_audio_pool is audio_pool.build_audio_pool
-    assert pool.NONCE_LENGTH == nonce.NONCE_LENGTH == NONCE_LENGTH
-    for name in pool.__all__:
-        assert getattr(pool, name) is not None

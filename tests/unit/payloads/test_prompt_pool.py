@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections import Counter
 
@@ -133,3 +134,14 @@ def test_a_length_no_cut_can_reach_comes_out_under_it() -> None:
     # For a length under one word's count, the shortest cut: one word.
     text, got = PromptSampler(SMALL, seed=2, count=threes).prompt(1)
     assert (got, len(text.split())) == (3, 1)
+
+
+def test_prompts_need_no_json_escaping() -> None:
+    """A request body takes them as they are (protocols.openai.PromptRequests)."""
+    corpus = PromptCorpus(seed=4, tokens=3_000)
+    assert corpus.json_safe
+    prompts = PromptSampler(corpus, seed=2)
+    assert prompts.json_safe
+    for n in (1, 17, 400, 2_999, 7_000):  # the last wraps around the corpus
+        text = prompts.text(n)
+        assert json.dumps(text, ensure_ascii=False) == f'"{text}"'

@@ -1,8 +1,10 @@
 """Fixtures for in-process Locust tests (this directory runs under gevent).
 
-The target here is a tiny gevent WSGI app that answers like an OpenAI chat
+``fake_target`` is a tiny gevent WSGI app that answers like an OpenAI chat
 endpoint: enough to exercise the glue (recording, steps, reports) without
 the reference server, whose asyncio stack doesn't belong in a patched process.
+``target`` is :class:`~tests.unit.plugin.fake_target.FakeTarget`, which
+answers every way a target can (streams, garbage, cut bodies, redirects).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import locust  # noqa: F401 - patch order: locust before anything that imports ssl
 import pytest
 from gevent.pywsgi import WSGIServer
+
+from tests.unit.plugin.fake_target import FakeTarget
 
 CHAT_BODY = json.dumps(
     {
@@ -44,3 +48,13 @@ def fake_target() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.stop(timeout=1)
+
+
+@pytest.fixture
+def target() -> Iterator[FakeTarget]:
+    fake = FakeTarget()
+    fake.server.start()
+    try:
+        yield fake
+    finally:
+        fake.server.stop(timeout=1)

@@ -7,19 +7,41 @@ import time
 
 import gevent
 import pytest
+from gevent.event import Event
 
-from locust_ml.plugin.openloop import ArrivalDriver, RatePlan
+from locust_ml.plugin import openloop
+from locust_ml.plugin.openloop import ArrivalDriver, Busy, RatePlan
 
 
 class FakeUser:
-    def __init__(self, busy_s: float = 0.0) -> None:
+    def __init__(self, busy_s: float = 0.0, answer: Event | None = None) -> None:
         self.intended: list[float] = []
         self.busy_s = busy_s
+        #: A target that answers when this is set (until then, every request waits).
+        self.answer = answer
 
     def run_arrival(self, intended: float) -> None:
         self.intended.append(intended)
-        if self.busy_s:
+        if self.answer is not None:
+            self.answer.wait()
+        elif self.busy_s:
             gevent.sleep(self.busy_s)
+
+
+class FakeBusy(Busy):
+    """A loop whose busy share the test sets; each :meth:`set` is one reading."""
+
+    def __init__(self) -> None:
+        self.runnable, self.now = 0.0, 0.0
+        super().__init__(runnable=lambda: self.runnable, clock=lambda: self.now, weight=1.0)
+
+    def start(self) -> None:
+        pass  # no timer: the test takes the readings
+
+    def set(self, share: float) -> None:
+        self.now += 1.0
+        self.runnable += share
+        self.read()
 
 
 def _driver() -> tuple[ArrivalDriver, list[str]]:
@@ -133,3 +155,142 @@ def test_a_new_plan_restarts_the_schedule_and_stop_stops() -> None:
     assert len(user.intended) <= n + 1
     driver.stop()
     assert not driver.running
+
+
+def test_a_plan_right_after_stop_starts_a_full_pool() -> None:
+    driver, _ = _driver()
+    user = FakeUser()
+    driver.register(user)
+    driver.configure(_plan(rate=100.0))
+    gevent.sleep(0.1)
+    driver.stop()  # the old slots die at their next switch, not now
+    sent = len(user.intended)
+    driver.configure(_plan(step=2, rate=100.0, start=time.time()))
+    gevent.sleep(0.005)  # the old ones are gone; the busy share has not been read again
+    assert driver.slots == openloop.MIN_SLOTS
+    gevent.sleep(0.2)
+    driver.stop()
+    assert len(user.intended) - sent >= 10
+
+
+# -- the pool of slots ------------------------------------------------------------------
+
+
+def test_busy_reads_the_share_of_time_the_loop_was_runnable() -> None:
+    busy = FakeBusy()
+    busy.read()
+    assert (busy.share, busy.readings) == (0.0, 0)  # no time has passed
+    busy.set(0.25)
+    assert busy.share == pytest.approx(0.25)
+    busy.set(1.0)
+    assert busy.share == 1.0
+    assert busy.readings == 2
+    smoothed = Busy(runnable=lambda: 0.0, clock=itertools.count().__next__, weight=0.5)
+    smoothed.share = 1.0
+    smoothed.read()  # first reading: the counters from the start
+    smoothed.read()
+    assert smoothed.share == 0.5  # half-way to the idle reading
+
+
+def test_the_time_the_loop_was_runnable_counts_its_cpu_time() -> None:
+    before = openloop._runnable_seconds()
+    end = time.thread_time() + 0.05
+    while time.thread_time() < end:  # 50 ms on the CPU
+        pass
+    assert openloop._runnable_seconds() - before >= 0.045
+
+
+def _late_plan(**kw: object) -> RatePlan:
+    """A plan whose arrivals are all due: every slot takes the next one at once."""
+    return _plan(rate=1000.0, start=time.time() - 3600, max_lateness_s=1e9, **kw)
+
+
+def _pool(busy: FakeBusy, users: list[FakeUser], **kw: object) -> ArrivalDriver:
+    driver = ArrivalDriver(record_event=lambda name, step: None, busy=busy)
+    for user in users:
+        driver.register(user)
+    driver.configure(_late_plan(**kw))
+    return driver
+
+
+def _settle(driver: ArrivalDriver) -> None:
+    """Yield until the pool stops changing (each new slot starts the next)."""
+    before = None
+    for _ in range(1000):
+        gevent.sleep(0)
+        now = (driver.slots, driver.sent)
+        if now == before:
+            return
+        before = now
+
+
+def test_the_pool_grows_while_the_loop_is_idle_by_half_a_reading() -> None:
+    busy, answer = FakeBusy(), Event()
+    driver = _pool(busy, [FakeUser(answer=answer)])  # a target that never answers
+    sizes = []
+    for _ in range(6):
+        busy.set(0.1)  # idle: the requests in flight wait on the target
+        _settle(driver)
+        sizes.append(driver.slots)
+    # It starts with 8; every slot has a request in flight; by half at each reading.
+    assert sizes == [12, 18, 27, 40, 60, 90]
+    assert driver.sent == 90
+    driver.stop()
+
+
+def test_a_pool_behind_its_arrivals_grows_only_while_the_loop_is_mostly_idle() -> None:
+    busy, answer = FakeBusy(), Event()
+    driver = _pool(busy, [FakeUser(answer=answer)])  # every arrival an hour late
+    _settle(driver)  # the first slots take theirs
+    busy.set(0.7)  # idle enough for arrivals on time, not for a backlog
+    _settle(driver)
+    assert driver.slots == openloop.MIN_SLOTS
+    busy.set(0.3)
+    _settle(driver)
+    assert driver.slots == 12
+    driver.stop()
+
+
+def test_a_pool_on_time_grows_while_the_loop_has_time_to_spare() -> None:
+    busy, answer = FakeBusy(), Event()
+    driver = ArrivalDriver(record_event=lambda name, step: None, busy=busy)
+    driver.register(FakeUser(answer=answer))  # a target that never answers
+    driver.configure(_plan(rate=1000.0, start=time.time()))
+    gevent.sleep(0.02)  # the first slots take the first arrivals, each on time
+    busy.set(0.7)
+    gevent.sleep(0.05)
+    assert driver.slots == 12
+    driver.stop()
+
+
+def test_the_pool_stops_at_max_inflight() -> None:
+    busy, answer = FakeBusy(), Event()
+    driver = _pool(busy, [FakeUser(answer=answer)], max_inflight=5)
+    for _ in range(8):
+        busy.set(0.0)
+        _settle(driver)
+    assert driver.slots == 5
+    assert driver.sent == 5
+    driver.stop()
+
+
+def test_a_busy_loop_neither_grows_the_pool_nor_keeps_more_than_the_minimum() -> None:
+    busy, answer = FakeBusy(), Event()
+    driver = _pool(busy, [FakeUser(answer=answer)])
+    for _ in range(6):
+        busy.set(0.0)
+        _settle(driver)
+    grown = driver.slots
+    assert grown > openloop.MIN_SLOTS
+    busy.set(0.9)  # between the thresholds: the pool stays as it is
+    _settle(driver)
+    assert driver.slots == grown
+    answer.set()  # the target answers; the loop is saturated from now on
+    shrinking = []
+    for _ in range(80):  # by a sixteenth at a time, at least one: ~40 readings from 90
+        busy.set(1.0)
+        _settle(driver)
+        shrinking.append(driver.slots)
+    assert shrinking == sorted(shrinking, reverse=True)
+    assert shrinking[-1] == openloop.MIN_SLOTS
+    driver.stop()

@@ -18,7 +18,8 @@ from locust_ml.plugin import payload_encoding
 from locust_ml.plugin.payload_users import ImageUser
 from locust_ml.plugin.preflight import check_payload_targets
 from locust_ml.protocols.v1 import V1Model
-from locust_ml.protocols.v2 import INFERENCE_HEADER, V2Model, decode_body
+from locust_ml.protocols.v2 import V2Model
+from locust_ml.protocols.v2_tensors import INFERENCE_HEADER, decode_body
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "v2_servers"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from locust_ml.errors import ConfigError
 from locust_ml.protocols.openai import (
     ChatCompletions,
     Completions,
+    PromptRequests,
     SseStream,
     parse_body,
     parse_stream,
@@ -121,6 +123,74 @@ def test_api_key_goes_in_a_header_and_never_in_a_repr() -> None:
 def test_bad_request_arguments_are_config_errors(make: object, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         make()  # type: ignore[operator]
+
+
+# --- prompt requests: a template made once ------------------------------------------------
+
+ENDPOINTS = [
+    ChatCompletions("m"),
+    ChatCompletions("m", stream=True, api_key="sk-1", extra_body={"ignore_eos": True}),
+    ChatCompletions("m", extra_body={"max_tokens": 3, "temperature": 0.5}),  # wins
+    ChatCompletions("m", extra_body={"messages": [{"role": "user", "content": "fixed"}]}),
+    Completions("m", path="/gen", stream=True),
+    Completions("m", extra_body={"prompt": "fixed", "n": 2}),
+]
+
+
+def _prompt_requests(
+    api: ChatCompletions | Completions, system: str | None, min_tokens: bool
+) -> PromptRequests:
+    if isinstance(api, ChatCompletions):
+        return api.prompt_requests(system, min_tokens=min_tokens)
+    return api.prompt_requests(min_tokens=min_tokens)
+
+
+def _request(
+    api: ChatCompletions | Completions, system: str | None, min_tokens: bool, text: str, n: int
+) -> object:
+    if min_tokens:
+        api = dataclasses.replace(api, extra_body={**api.extra_body, "min_tokens": n})
+    if isinstance(api, ChatCompletions):
+        messages = [{"role": "system", "content": system}] if system else []
+        return api.request([*messages, {"role": "user", "content": text}], max_tokens=n)
+    return api.request(text, max_tokens=n)
+
+
+@pytest.mark.parametrize("api", ENDPOINTS)
+@pytest.mark.parametrize("system", [None, 'Be "brief".'])
+@pytest.mark.parametrize("min_tokens", [False, True])
+@given(text=st.text(min_size=1, max_size=40), n=st.integers(1, 10**6))
+@settings(max_examples=25, deadline=None)
+def test_prompt_requests_are_what_request_builds(
+    api: ChatCompletions | Completions, system: str | None, min_tokens: bool, text: str, n: int
+) -> None:
+    build = _prompt_requests(api, system, min_tokens)
+    made = build(text, max_tokens=n, tokens_in=9)
+    expected = _request(api, system, min_tokens, text, n)
+    assert made.body == expected.body  # type: ignore[attr-defined]
+    assert (made.path, made.stream, dict(made.headers)) == (
+        expected.path,  # type: ignore[attr-defined]
+        expected.stream,  # type: ignore[attr-defined]
+        dict(expected.headers),  # type: ignore[attr-defined]
+    )
+    assert made.tokens_in == 9
+    safe = "".join(c for c in text if c >= " " and c not in '"\\') or "x"  # nothing to escape
+    assert build(safe, max_tokens=n, json_safe=True).body == build(safe, max_tokens=n).body
+
+
+def test_prompt_requests_use_a_template_where_the_body_has_room_for_them() -> None:
+    assert ChatCompletions("m", extra_body={"a": 1}).prompt_requests("s")._template
+    assert Completions("m").prompt_requests(min_tokens=True)._template
+    overridden = ChatCompletions("m", extra_body={"messages": []}).prompt_requests()
+    assert not overridden._template  # every request built by request()
+    build = ChatCompletions("m").prompt_requests()
+    assert build("a", max_tokens=1).headers is build("b", max_tokens=2).headers
+
+
+@pytest.mark.parametrize("n", [0, -1, 1.5, True, None])
+def test_prompt_requests_check_max_tokens(n: object) -> None:
+    with pytest.raises(ConfigError, match="max_tokens"):
+        ChatCompletions("m").prompt_requests()("x", max_tokens=n)  # type: ignore[arg-type]
 
 
 # --- complete bodies ----------------------------------------------------------------------

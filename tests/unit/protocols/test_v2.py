@@ -14,18 +14,20 @@ from hypothesis import strategies as st
 from locust_ml.errors import ConfigError
 from locust_ml.protocols.base import BodyParts
 from locust_ml.protocols.v2 import (
+    V2Model,
+    parse_ready,
+    server_live_request,
+    server_ready_request,
+)
+from locust_ml.protocols.v2_tensors import (
     INFERENCE_HEADER,
     LazyTensors,
     Tensor,
     TensorFormatError,
-    V2Model,
     decode_body,
     deserialize_bytes,
     encode_body,
-    parse_ready,
     serialize_bytes,
-    server_live_request,
-    server_ready_request,
 )
 
 RNG = np.random.default_rng(20240601)
