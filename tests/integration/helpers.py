@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -31,7 +32,19 @@ class LocustRun:
         return self.stdout + self.stderr
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a Locust master, which can't bind port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def run_locust(args: list[str], timeout: float = 120.0) -> LocustRun:
+    """``locust ARGS`` to its end. ``--processes`` gets a master port of its own:
+    Locust's default (5557) would join two tests' workers when tests run side by side."""
+    if "--processes" in args and "--master-bind-port" not in args:
+        port = str(free_port())
+        args = [*args, "--master-bind-port", port, "--master-port", port]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [str(BIN / "locust"), *args],

@@ -35,7 +35,13 @@ from tests.integration.helpers import BIN, ROOT, Server, locust_aggregated_count
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["--ml-prompt-tokens", "const:30", "--ml-output-tokens", "const:4", "--ml-nvml", "off"]
+#: Small requests; a loose latency SLO that only sets the generator's allowance
+#: (p99 lateness 10 % of it, docs/load-shapes.md): these tests check counts and
+#: rates, and two real-process tests may share the machine's two cores.
+SMALL = [
+    *("--ml-prompt-tokens", "const:30", "--ml-output-tokens", "const:4", "--ml-nvml", "off"),
+    *("--ml-slo", "p99<30s"),
+]
 WORKER_LINE = re.compile(r"locust-ml: worker (\S+) sent (\d+) requests \((\d+) failures\)")
 READY_LINE = re.compile(r"(\S+) \(index \d+\) reported as ready")
 #: The master starts a step's arrivals this long after announcing it

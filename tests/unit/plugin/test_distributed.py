@@ -72,7 +72,9 @@ def _json_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("locust_ml.plugin.control.write_report_files", write)
 
 
-def _wait(predicate: Any, timeout: float = 15.0) -> None:
+def _wait(predicate: Any, timeout: float = 45.0) -> None:
+    # A bound, not a pace: it passes as soon as the predicate holds. Generous
+    # because this session runs beside the real-process tests (dev.py test).
     with gevent.Timeout(timeout):
         while not predicate():
             gevent.sleep(0.05)
