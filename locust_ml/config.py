@@ -10,12 +10,14 @@ share these.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
-from locust_ml.errors import ConfigError
+from locust_ml.errors import ConfigError, DependencyError
 
 __all__ = [
     "DEFAULT_PERCENTILES",
@@ -359,3 +361,36 @@ def duration_range(text: str, where: str) -> tuple[float, float]:
     ((0.5, 2.0), (0.0, 0.0))
     """
     return _range(text, where, duration)
+
+
+def parse_document(text: str, source: str, fmt: str, what: str) -> Any:
+    """A JSON or YAML document (``fmt``), or one ConfigError line naming ``source``.
+
+    The user's files (stages, sweep configurations) are read by this one
+    function, so a bad file reads the same everywhere: what, where (line and
+    column), what was expected. PyYAML is imported only for YAML: a missing
+    one is a DependencyError naming ``what`` and the JSON way out.
+    """
+    if fmt == "json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{source}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            ) from None
+    if fmt != "yaml":
+        raise ConfigError(f"{source}: unknown {what} format {fmt!r}; expected yaml or json")
+    try:
+        yaml: Any = importlib.import_module("yaml")  # PyYAML ships no type hints
+    except ImportError:
+        raise DependencyError(
+            f"YAML {what} files need the 'pyyaml' package: pip install pyyaml "
+            f"(or write the {what} as JSON)"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}: not valid YAML: {problem}{where}") from None

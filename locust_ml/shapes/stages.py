@@ -16,16 +16,14 @@ reconciles it with ``--ml-arrival`` before the load starts.
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
-from locust_ml.config import key, parse_duration, plain_text
-from locust_ml.errors import ConfigError, DependencyError
+from locust_ml.config import key, parse_document, parse_duration, plain_text
+from locust_ml.errors import ConfigError
 from locust_ml.schedules import (
     MAX_PLAN_STEPS,
     FixedPlan,
@@ -188,32 +186,6 @@ def load_stages_file(
 _STAGE_KEYS: Final = ("duration", "users", "rate", "rps", "spawn_rate", "label", "warmup")
 
 
-def _load_document(text: str, source: str, fmt: str) -> object:
-    if fmt == "json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{source}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-            ) from None
-    if fmt != "yaml":
-        raise ConfigError(f"{source}: unknown stages format {fmt!r}; expected yaml or json")
-    try:
-        yaml: Any = importlib.import_module("yaml")  # PyYAML ships no type hints
-    except ImportError:
-        raise DependencyError(
-            "YAML stages files need the 'pyyaml' package: pip install pyyaml "
-            "(or write the stages as JSON)"
-        ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}: not valid YAML: {problem}{where}") from None
-
-
 def _number(value: object, where: str, *, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{where}: expected a {'whole ' if integer else ''}number, got {value!r}")
@@ -290,7 +262,7 @@ def parse_stages(
     >>> parse_stages('[{"duration": 60, "rate": 5}]', fmt="json").steps()[0].tick.offered_rps
     5.0
     """
-    doc = _load_document(text, source, fmt)
+    doc = parse_document(text, source, fmt, "stages")
     if isinstance(doc, Mapping):
         extra = sorted(str(k) for k in doc if k not in ("stages", "spawn_rate"))
         if extra:

@@ -35,7 +35,6 @@ given; nothing else touches the system.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import itertools
 import json
 import math
@@ -45,9 +44,10 @@ import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from locust_ml.errors import ConfigError, DependencyError
+from locust_ml.config import parse_document
+from locust_ml.errors import ConfigError
 
 __all__ = [
     "PORT_FIELD",
@@ -270,31 +270,9 @@ def load_configs_file(path: str | Path) -> tuple[Config, ...]:
         raise ConfigError(f"--configs {p}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"--configs {p}: not a UTF-8 text file; expected YAML or JSON") from None
-    return configs_from_document(_parse(text, str(p), fmt), f"--configs {p}")
-
-
-def _parse(text: str, source: str, fmt: str) -> object:
-    if fmt == "json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"--configs {source}: not valid JSON: {exc.msg} at line {exc.lineno}, "
-                f"column {exc.colno}"
-            ) from None
-    try:
-        yaml: Any = importlib.import_module("yaml")  # PyYAML ships no type hints
-    except ImportError:
-        raise DependencyError(
-            "YAML configurations files need the 'pyyaml' package (or write the file as JSON)"
-        ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"--configs {source}: not valid YAML: {problem}{where}") from None
+    return configs_from_document(
+        parse_document(text, f"--configs {p}", fmt, "configurations"), f"--configs {p}"
+    )
 
 
 # --------------------------------------------------------------------- templates
