@@ -148,8 +148,8 @@ def test(args: list[str]) -> int:
     time (``--dist loadfile``: a file's tests and its module fixtures, such as
     a server, stay on one worker); the real-process files come first in the
     collection, so both workers start on them and the unit files fill in.
-    mypy and the gevent session run meanwhile, their output kept and printed
-    after (see docs/development.md).
+    mypy runs meanwhile, its output kept and printed after; the gevent
+    session runs after it (see docs/development.md).
     """
     ensure_venv("dev")
     ensure_system_packages()
@@ -161,12 +161,7 @@ def test(args: list[str]) -> int:
     ):
         if _run(*cmd) != 0:
             failed.append(name)
-    side: list[tuple[str, list[str | Path]]] = [
-        ("mypy", [BIN / "mypy"]),
-        # In-process Locust tests need gevent's patching before pytest starts
-        # (see tests/conftest.py); they run in a session of their own.
-        ("pytest (gevent)", [PY, "-m", "gevent.monkey", "--module", "pytest", *args]),
-    ]
+    side: list[tuple[str, list[str | Path]]] = [("mypy", [BIN / "mypy"])]
     with contextlib.ExitStack() as logs:
         running = []
         for name, cmd in side:
@@ -183,6 +178,11 @@ def test(args: list[str]) -> int:
             print(f"--- {name} (exit {code}) ---\n{log.read()}", end="", flush=True)
             if code != 0:
                 failed.append(name)
+    # In-process Locust tests need gevent's patching before pytest starts (see
+    # tests/conftest.py); they run in a session of their own, after the main one:
+    # their in-process master and workers miss heartbeats beside real-process tests.
+    if _run(PY, "-m", "gevent.monkey", "--module", "pytest", *args) != 0:
+        failed.append("pytest (gevent)")
     if failed:
         print(f"dev.py test: FAILED: {', '.join(failed)}", flush=True)
         return 1
