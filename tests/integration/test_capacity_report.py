@@ -55,7 +55,7 @@ def test_capacity_and_knee_match_the_analytic_saturation(
             f"--base-ms {base} --per-item-ms {per_item} --max-batch-size {batch} "
             f"--instances {instances} --queue-limit 2000",
             "--ml-shape",
-            f"ramp:start={start},factor=1.5,max={start * 8},step=5s,window=1s",
+            f"ramp:start={start},factor=1.5,max={start * 8},step=3s,window=0.5s",
             "--ml-slo",
             f"p99<{3 * batch_ms:g}ms",
             "--ml-slo",

@@ -91,7 +91,7 @@ def run_matrix(
             "-r",
             str(len(classes)),
             "-t",
-            "6s",
+            "4s",
             "--json-file",
             str(prefix),
             "--ml-report-dir",
@@ -100,7 +100,7 @@ def run_matrix(
         ],
         timeout=240,
     )
-    # 1 is locust-ml's verdict on a 6-second step (too short to be judged stable), never
+    # 1 is locust-ml's verdict on a 4-second step (too short to be judged stable), never
     # a failed request: those are counted from Locust's own stats by the caller.
     assert run.returncode in (0, 1), run.output[-3000:]
     return per_class(prefix), run.output
@@ -124,15 +124,15 @@ def test_kserve_takes_json_tensors_by_default(kserve: str, tmp_path: Path) -> No
     assert "decoded samples at 16000 Hz in JSON tensors" in output
 
 
-def test_kserve_takes_binary_numeric_tensors_when_forced(kserve: str, tmp_path: Path) -> None:
-    stats, output = run_matrix(kserve, tmp_path, TENSORS, "--ml-encoding", "binary")
+def test_kserve_takes_binary_numeric_tensors_but_not_files_when_forced(
+    kserve: str, tmp_path: Path
+) -> None:
+    """Why binary is not the default there: KServe turns binary BYTES into UTF-8 text."""
+    stats, output = run_matrix(
+        kserve, tmp_path, [*TENSORS, "ImageFile"], "--ml-encoding", "binary"
+    )
     assert_no_failures(stats, TENSORS)
     assert "decoded pixels [1, 224, 224, 3] in binary tensors: --ml-encoding binary" in output
-
-
-def test_kserve_cannot_take_files_as_binary_bytes(kserve: str, tmp_path: Path) -> None:
-    """Why binary is not the default there: KServe turns binary BYTES into UTF-8 text."""
-    stats, output = run_matrix(kserve, tmp_path, ["ImageFile"], "--ml-encoding", "binary")
     requests, failures = stats["ImageFile"]
     assert requests > 0
     assert failures == requests
@@ -154,62 +154,26 @@ def test_mlserver_takes_json_tensors(mlserver: str, tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("locustfile", ["image_classifier.py", "speech_to_text.py"])
-def test_the_locustfiles_with_only_host(
-    kserve: str, mlserver: str, tmp_path: Path, locustfile: str
-) -> None:
-    """The shipped locustfiles, unchanged, against both (a shorter ramp, a smaller pool)."""
-    for host in (kserve, mlserver):
-        prefix = tmp_path / f"{locustfile}-{host.rsplit(':', 1)[1]}"
-        run = run_locust(
-            [
-                "-f",
-                f"locustfiles/{locustfile}",
-                "--headless",
-                "--host",
-                host,
-                "--ml-shape",
-                "ramp:start=1,max=2,step=3s",
-                "--ml-pool-draws",
-                "64",
-                "--ml-pool-max-mb",
-                "4",
-                "--json-file",
-                str(prefix),
-                "--ml-report-dir",
-                str(tmp_path / "report"),
-            ],
-            timeout=180,
-        )
-        assert run.returncode == 0, run.output[-3000:]
-        ((_, (requests, failures)),) = per_class(prefix).items()
-        assert requests > 0
-        assert failures == 0, run.output[-3000:]
-        assert "BYTES (base64) in JSON tensors" in run.output
-
-
 @pytest.mark.parametrize(
-    ("args", "said"),
-    [
-        ([], "encoded files as BYTES in binary tensors: GET /v2 (locust-ml"),
-        (
-            ["--ml-encoding", "json"],
-            "encoded files as BYTES (base64) in JSON tensors: --ml-encoding json",
-        ),
-    ],
+    ("locustfile", "server"),
+    [("image_classifier.py", "kserve"), ("speech_to_text.py", "mlserver")],
 )
-def test_the_reference_server_gets_binary_and_takes_json(
-    tmp_path: Path, args: list[str], said: str
+def test_the_locustfiles_with_only_host(
+    request: pytest.FixtureRequest, tmp_path: Path, locustfile: str, server: str
 ) -> None:
-    """No --host: the embedded reference server lists binary_tensor_data, so binary it is."""
+    """The shipped locustfiles, unchanged (a shorter ramp, a smaller pool); one server each:
+    the matrix above runs every payload against both."""
+    host = request.getfixturevalue(server)
     prefix = tmp_path / "stats"
     run = run_locust(
         [
             "-f",
-            "locustfiles/image_classifier.py",
+            f"locustfiles/{locustfile}",
             "--headless",
+            "--host",
+            host,
             "--ml-shape",
-            "ramp:start=1,max=2,step=3s",
+            "ramp:start=1,max=2,step=2s,window=0.25s",
             "--ml-pool-draws",
             "64",
             "--ml-pool-max-mb",
@@ -218,7 +182,37 @@ def test_the_reference_server_gets_binary_and_takes_json(
             str(prefix),
             "--ml-report-dir",
             str(tmp_path / "report"),
-            *args,
+        ],
+        timeout=180,
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    ((_, (requests, failures)),) = per_class(prefix).items()
+    assert requests > 0
+    assert failures == 0, run.output[-3000:]
+    assert "BYTES (base64) in JSON tensors" in run.output
+
+
+def test_the_reference_server_takes_json_when_asked(tmp_path: Path) -> None:
+    """No --host: the embedded reference server lists binary_tensor_data, so binary is its
+    default (``test_locustfiles.py`` runs that); JSON tensors when asked."""
+    prefix = tmp_path / "stats"
+    run = run_locust(
+        [
+            "-f",
+            "locustfiles/image_classifier.py",
+            "--headless",
+            "--ml-shape",
+            "ramp:start=1,max=1,step=3s",
+            "--ml-pool-draws",
+            "64",
+            "--ml-pool-max-mb",
+            "4",
+            "--json-file",
+            str(prefix),
+            "--ml-report-dir",
+            str(tmp_path / "report"),
+            "--ml-encoding",
+            "json",
         ],
         timeout=180,
     )
@@ -226,4 +220,4 @@ def test_the_reference_server_gets_binary_and_takes_json(
     ((_, (requests, failures)),) = per_class(prefix).items()
     assert requests > 0
     assert failures == 0
-    assert said in run.output
+    assert "encoded files as BYTES (base64) in JSON tensors: --ml-encoding json" in run.output

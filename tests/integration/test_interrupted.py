@@ -24,74 +24,6 @@ from tests.integration.helpers import BIN, ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_mid_test_still_writes_a_whole_partial_report(
-    tmp_path: Path, sig: signal.Signals
-) -> None:
-    out = tmp_path / "r"
-    proc = subprocess.Popen(
-        [
-            str(BIN / "locust"),
-            "-f",
-            "locustfiles/summarizer.py",
-            "--headless",
-            "--ml-server-backend",
-            "simulated",
-            "--ml-shape",
-            "ramp:start=1,factor=2,max=64,step=4s",
-            "--ml-slo",
-            "p99<2s",
-            "--ml-prompt-tokens",
-            "const:20",
-            "--ml-output-tokens",
-            "const:2",
-            "--ml-report-dir",
-            str(out),
-            "--run-time",
-            "60s",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    try:
-        # Wait for the second step to begin (bounded), then interrupt.
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if "step 2 started" in line or time.monotonic() > deadline:
-                break
-        assert any("step 2 started" in line for line in seen), "".join(seen[-30:])
-        time.sleep(1.5)
-        proc.send_signal(sig)
-        rest, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    output = "".join(seen) + rest
-    assert proc.returncode == 2, output[-3000:]
-    report = json.loads((out / "report.json").read_text())
-    verdict = report["verdict"]
-    assert verdict["partial"] is True
-    assert verdict["valid"] is False
-    assert any("interrupted" in r for r in verdict["reasons"])
-    assert report["totals"]["requests"] > 0
-    assert [s["id"] for s in report["steps"]][:2] == [1, 2]
-    # Whole files, no temporaries left behind.
-    html = (out / "report.html").read_text()
-    assert html.rstrip().endswith("</html>")
-    assert "partial" in html.lower()
-    assert (out / "report.md").read_text().strip()
-    rows = list(csv.DictReader((out / "steps.csv").open()))
-    assert len(rows) == len(report["steps"])
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
-
-
 def _ramp(out: Path, top: int = 32) -> list[str]:
     # A short ramp with slow spawning: 1, 2, 4, ... 32 users, 2 s steps, 4 users/s,
     # so the delays below land in a step, in spawning, and early and late in the run.
@@ -194,17 +126,21 @@ SIGINT, SIGTERM = signal.SIGINT, signal.SIGTERM
     ("delay", "signals"),
     [
         (0.5, [SIGINT]),
-        (1.5, [SIGTERM, SIGTERM]),
-        (3.0, [SIGINT, SIGINT]),
-        (5.0, [SIGTERM]),
-        (8.0, [SIGINT, SIGTERM]),
+        (3.0, [SIGTERM, SIGTERM]),
+        (6.0, [SIGINT, SIGTERM]),
     ],
-    ids=["0.5s-INT", "1.5s-TERM-TERM", "3s-INT-INT", "5s-TERM", "8s-INT-TERM"],
+    ids=["0.5s-INT", "3s-TERM-TERM", "6s-INT-TERM"],
 )
 def test_signals_at_any_point_of_the_load_end_in_one_orderly_shutdown(
     tmp_path: Path, delay: float, signals: list[signal.Signals]
 ) -> None:
-    """Issue 13: users stopped, then the report, then the server; once; exit 2."""
+    """Issue 13: users stopped, then the report, then the server; once; exit 2.
+
+    The report lands whole: every file complete, marked partial, nothing
+    half-written or temporary left (a person pressing Ctrl-C, or CI killing a
+    job that ran over its time, loses nothing that was measured). The signals
+    land while step 1 spawns, in step 2, and later with users still spawning.
+    """
     out = tmp_path / "r"
     output = _interrupt(out, "step 1 started", delay, signals)
     name = signals[0].name
@@ -228,6 +164,12 @@ def test_signals_at_any_point_of_the_load_end_in_one_orderly_shutdown(
         "report.md",
         "steps.csv",
     ]
+    html = (out / "report.html").read_text()
+    assert html.rstrip().endswith("</html>")
+    assert "partial" in html.lower()
+    assert (out / "report.md").read_text().strip()
+    rows = list(csv.DictReader((out / "steps.csv").open()))
+    assert len(rows) == len(report["steps"])
     order = [
         output.index(s) for s in ("stopping the users", "report written to", "locust-ml report:")
     ]

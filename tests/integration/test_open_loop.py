@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import BIN, ROOT, Server, run_locust
+from tests.integration.helpers import Server, run_locust
 
 pytestmark = pytest.mark.slow
 
@@ -36,86 +34,13 @@ def _steady_rate(step: dict, skip: int = 1) -> float:
     return sum(w["requests"] for w in full) / seconds
 
 
-def test_distributed_open_loop_total_matches_the_target(
-    tmp_path: Path, simulated_server: Server
-) -> None:
-    out = tmp_path / "r"
-    master = [
-        str(BIN / "locust"),
-        "-f",
-        "locustfiles/summarizer.py",
-        "--headless",
-        "--master",
-        "--master-bind-host",
-        "127.0.0.1",
-        "--master-bind-port",
-        "0",
-        "--expect-workers",
-        "2",
-        "--host",
-        simulated_server.url,
-        "--ml-arrival",
-        "poisson",
-        "--ml-shape",
-        "ramp:start=80,max=80,step=14s,window=2s",
-        *SMALL,
-        "--ml-report-dir",
-        str(out),
-    ]
-    # Locust's master can't bind port 0 for workers to find: pick one.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    master[master.index("0")] = str(port)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    procs = [
-        subprocess.Popen(
-            master, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-    ]
-    try:
-        for _ in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        str(BIN / "locust"),
-                        "-f",
-                        "locustfiles/summarizer.py",
-                        "--worker",
-                        "--master-host",
-                        "127.0.0.1",
-                        "--master-port",
-                        str(port),
-                    ],
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
-                )
-            )
-        output, _ = procs[0].communicate(timeout=90)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert procs[0].returncode == 0, output[-3000:]
-    report = json.loads((out / "report.json").read_text())
-    assert report["run"]["mode"] == "distributed"
-    assert report["run"]["workers"] == 2
-    (step,) = report["steps"]
-    assert (step["mode"], step["offered_rps"]) == ("open", 80.0)
-    assert step["dropped"] == 0
-    assert _steady_rate(step) == pytest.approx(80.0, rel=0.03)
-
-
 class _StallingChat(BaseHTTPRequestHandler):
-    """An OpenAI-like endpoint that answers in ~2 ms, but stalls everything once for 2 s."""
+    """An OpenAI-like endpoint that answers in ~2 ms, but stalls everything once for 1.5 s."""
 
     protocol_version = "HTTP/1.1"
     first: float | None = None
     lock = threading.Lock()
-    STALL_AT, STALL_FOR = 3.0, 2.0
+    STALL_AT, STALL_FOR = 2.0, 1.5
     BODY = json.dumps(
         {
             "choices": [{"message": {"role": "assistant", "content": "ok"}}],
@@ -161,8 +86,8 @@ def _stalling_server() -> tuple[ThreadingHTTPServer, str]:
 def test_open_loop_latency_shows_a_stall_that_closed_loop_hides(tmp_path: Path) -> None:
     results = {}
     for mode, args in {
-        "closed": ["--ml-shape", "ramp:start=1,max=1,step=9s"],
-        "open": ["--ml-arrival", "constant", "--ml-shape", "ramp:start=20,max=20,step=9s"],
+        "closed": ["--ml-shape", "ramp:start=1,max=1,step=6s"],
+        "open": ["--ml-arrival", "constant", "--ml-shape", "ramp:start=20,max=20,step=6s"],
     }.items():
         server, url = _stalling_server()
         try:
@@ -174,7 +99,7 @@ def test_open_loop_latency_shows_a_stall_that_closed_loop_hides(tmp_path: Path) 
                     "--host",
                     url,
                     *args,
-                    *TOKENS,  # a p99 SLO would need more requests than 9 s of a stall give
+                    *TOKENS,  # a p99 SLO would need more requests than 6 s of a stall give
                     "--ml-report-dir",
                     str(tmp_path / mode),
                 ],
@@ -187,14 +112,15 @@ def test_open_loop_latency_shows_a_stall_that_closed_loop_hides(tmp_path: Path) 
     closed, opened = results["closed"], results["open"]
     # Closed loop: the one user waited out the stall in a single request; the
     # hundreds of others were fast, so the service latency's p99 hides it.
-    assert closed["requests"] > 300
+    assert closed["requests"] > 200
     assert closed["latency_ms"]["p99"] < 100
     # Open loop: every arrival during the stall waited; measured from the
-    # intended send time, p95 and p99 show ~1-2 s. The service latency alone
-    # (from the actual send) shows it too here, because the pool is not capped.
-    assert opened["corrected_ms"]["p99"] > 1500
-    assert opened["corrected_ms"]["p95"] > 1000
-    assert opened["requests"] == pytest.approx(180, rel=0.1)
+    # intended send time, p95 and p99 show ~1-1.5 s (a quarter of the arrivals
+    # came during the stall). The service latency alone (from the actual send)
+    # shows it too here, because the pool is not capped.
+    assert opened["corrected_ms"]["p99"] > 1200
+    assert opened["corrected_ms"]["p95"] > 800
+    assert opened["requests"] == pytest.approx(120, rel=0.1)
 
 
 def test_a_stages_file_of_rates_runs_open_loop_without_ml_arrival(

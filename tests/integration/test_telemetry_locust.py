@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -78,7 +78,7 @@ def test_prometheus_scrapes_the_exporter_during_a_run(tmp_path: Path) -> None:
         "locustfiles/summarizer.py",
         "--headless",
         "--ml-shape",
-        "ramp:start=2,max=2,step=20s",
+        "ramp:start=2,max=2,step=60s",  # ended by SIGINT once Prometheus has seen it
         *SMALL,
         *SIM,
         "--ml-report-dir",
@@ -112,6 +112,7 @@ def test_prometheus_scrapes_the_exporter_during_a_run(tmp_path: Path) -> None:
             )
         finally:
             try:
+                proc.send_signal(signal.SIGINT)  # as Ctrl-C: the report of what ran, partial
                 proc.wait(timeout=60)
             finally:
                 if proc.poll() is None:
@@ -121,5 +122,5 @@ def test_prometheus_scrapes_the_exporter_during_a_run(tmp_path: Path) -> None:
     assert step[0]["metric"]["mode"] == "closed"
     assert float(users[0]["value"][1]) == 2
     assert 0 < float(p99[0]["value"][1]) < 1.0
-    assert proc.returncode == 0
-    time.sleep(0)  # (the report is checked by the other tests)
+    # Interrupted, so partial and invalid (exit 2); the report is the other tests' to check.
+    assert proc.returncode == 2

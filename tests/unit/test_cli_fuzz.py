@@ -218,7 +218,7 @@ def test_report_fails_in_one_line_and_leaves_the_directory_alone(
     parser = _subparser("report")
 
     # A report that loads is rendered whole (HTML plots: about 1 s), so fewer cases.
-    @settings(FUZZ, max_examples=60)
+    @settings(FUZZ, max_examples=30)
     @given(text=mutated_text(REPORT), argv=options(parser, frozenset({"--output", "-o"})))
     def check(text: str, argv: list[str]) -> None:
         for extra in tmp_path.iterdir():  # the last case's redecided-* folder, if any
