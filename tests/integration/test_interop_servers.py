@@ -128,9 +128,7 @@ def test_kserve_takes_binary_numeric_tensors_but_not_files_when_forced(
     kserve: str, tmp_path: Path
 ) -> None:
     """Why binary is not the default there: KServe turns binary BYTES into UTF-8 text."""
-    stats, output = run_matrix(
-        kserve, tmp_path, [*TENSORS, "ImageFile"], "--ml-encoding", "binary"
-    )
+    stats, output = run_matrix(kserve, tmp_path, [*TENSORS, "ImageFile"], "--ml-encoding", "binary")
     assert_no_failures(stats, TENSORS)
     assert "decoded pixels [1, 224, 224, 3] in binary tensors: --ml-encoding binary" in output
     requests, failures = stats["ImageFile"]

@@ -1,8 +1,9 @@
 """Each bundled locustfile, headless for a few seconds against the reference server it starts.
 
-(``summarizer.py``'s run is in ``test_summarizer_locustfile.py``.) Locustfiles are documentation (``shared/CONVENTIONS.md``): these runs show that
+Locustfiles are documentation (``shared/CONVENTIONS.md``): these runs show that
 each one works as its docstring says, with no ``--host``, on small payload
-pools so that the whole run takes seconds.
+pools so that the whole run takes seconds. (``summarizer.py``'s run is in
+``test_summarizer_locustfile.py``.)
 """
 
 from __future__ import annotations
