@@ -42,7 +42,7 @@ from locust_ml.analysis.utilization import Reading, UtilizationLog
 from locust_ml.analysis.workers import Takeover, WorkerGap, WorkerRoster
 from locust_ml.errors import ConfigError
 from locust_ml.plugin import embedded, preflight, signals, webui
-from locust_ml.plugin.messages import STEP_MESSAGE, StepAnnouncement
+from locust_ml.plugin.messages import RATE_MESSAGE, STEP_MESSAGE, StepAnnouncement
 from locust_ml.plugin.openloop import RatePlan
 from locust_ml.plugin.run import LoadSide, MLRun
 from locust_ml.plugin.step_hook import StepHook
@@ -537,8 +537,6 @@ class MasterRun(ControlSide):
         return tuple(sorted(c.id for c in runner.clients.values() if c.state != STATE_MISSING))
 
     def announce_rate(self, make: Callable[[int, int], RatePlan], what: str) -> None:
-        from locust_ml.plugin.messages import RATE_MESSAGE
-
         runner = self.environment.runner
         workers = self.peers()
         if not isinstance(runner, MasterRunner):

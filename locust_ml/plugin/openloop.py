@@ -52,9 +52,9 @@ counted when a slot reaches it: the load generator never silently sends
 less than asked.
 
 The master announces each open-loop step to every worker with
-``locust_ml:rate`` (step id, rate, start time, the arrival process, this
-worker's index and the worker count); a local run calls :meth:`configure`
-directly.
+:data:`~locust_ml.plugin.messages.RATE_MESSAGE` (step id, rate, start
+time, the arrival process, this worker's index and the worker count); a
+local run calls :meth:`configure` directly.
 
 A plan may instead ask for a *concurrency*: a closed loop of this worker's
 share of clients, greenlets that each send through the registered users
@@ -86,7 +86,6 @@ __all__ = [
     "GROW_BEHIND_BELOW",
     "GROW_BELOW",
     "MIN_SLOTS",
-    "RATE_MESSAGE",
     "SHRINK_ABOVE",
     "ArrivalDriver",
     "Busy",
@@ -108,8 +107,6 @@ SHRINK_ABOVE = 0.95
 #: ... down to this many, which it starts with (as many as the 8 users of a closed loop
 #: that keeps one core busy against a fast target).
 MIN_SLOTS = 8
-#: Master -> worker: the open-loop plan of the current step (see RatePlan.to_message).
-RATE_MESSAGE = "locust_ml:rate"
 
 
 class RatePlan:
