@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import venv
 from pathlib import Path
 
@@ -151,9 +152,18 @@ def test(args: list[str]) -> int:
     mypy runs meanwhile, its output kept and printed after; the gevent
     session runs after it (see docs/development.md).
     """
+    began = time.monotonic()
+    phases: list[tuple[str, float]] = []
+
+    def phase(name: str, since: float) -> float:
+        now = time.monotonic()
+        phases.append((name, now - since))
+        return now
+
     ensure_venv("dev")
     ensure_system_packages()
     ensure_interop_servers()
+    mark = phase("setup", began)
     failed = []
     for name, cmd in (
         ("ruff check", [BIN / "ruff", "check", "."]),
@@ -161,6 +171,7 @@ def test(args: list[str]) -> int:
     ):
         if _run(*cmd) != 0:
             failed.append(name)
+    mark = phase("ruff", mark)
     side: list[tuple[str, list[str | Path]]] = [("mypy", [BIN / "mypy"])]
     with contextlib.ExitStack() as logs:
         running = []
@@ -178,11 +189,15 @@ def test(args: list[str]) -> int:
             print(f"--- {name} (exit {code}) ---\n{log.read()}", end="", flush=True)
             if code != 0:
                 failed.append(name)
+    mark = phase("pytest, mypy beside", mark)
     # In-process Locust tests need gevent's patching before pytest starts (see
     # tests/conftest.py); they run in a session of their own, after the main one:
     # their in-process master and workers miss heartbeats beside real-process tests.
     if _run(PY, "-m", "gevent.monkey", "--module", "pytest", *args) != 0:
         failed.append("pytest (gevent)")
+    phase("pytest (gevent)", mark)
+    times = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases)
+    print(f"dev.py test: {times}; {time.monotonic() - began:.0f} s in all", flush=True)
     if failed:
         print(f"dev.py test: FAILED: {', '.join(failed)}", flush=True)
         return 1
