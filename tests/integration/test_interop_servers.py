@@ -152,34 +152,20 @@ def test_mlserver_takes_json_tensors(mlserver: str, tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("locustfile", "server"),
-    [("image_classifier.py", "kserve"), ("speech_to_text.py", "mlserver")],
-)
-def test_the_locustfiles_with_only_host(
-    request: pytest.FixtureRequest, tmp_path: Path, locustfile: str, server: str
-) -> None:
-    """The shipped locustfiles, unchanged (a shorter ramp, a smaller pool); one server each:
-    the matrix above runs every payload against both."""
-    host = request.getfixturevalue(server)
-    prefix = tmp_path / "stats"
+def run_locustfile(locustfile: str, tmp: Path, *args: str) -> str:
+    """A shipped locustfile, unchanged, on a short ramp and a small pool: its output, once
+    its one user class sent requests and none failed."""
+    prefix = tmp / "stats"
     run = run_locust(
         [
             "-f",
             f"locustfiles/{locustfile}",
             "--headless",
-            "--host",
-            host,
             "--ml-shape",
             "ramp:start=1,max=2,step=2s,window=0.25s",
-            "--ml-pool-draws",
-            "64",
-            "--ml-pool-max-mb",
-            "4",
-            "--json-file",
-            str(prefix),
-            "--ml-report-dir",
-            str(tmp_path / "report"),
+            *("--ml-pool-draws", "64", "--ml-pool-max-mb", "4"),
+            *("--json-file", str(prefix), "--ml-report-dir", str(tmp / "report")),
+            *args,
         ],
         timeout=180,
     )
@@ -187,35 +173,24 @@ def test_the_locustfiles_with_only_host(
     ((_, (requests, failures)),) = per_class(prefix).items()
     assert requests > 0
     assert failures == 0, run.output[-3000:]
-    assert "BYTES (base64) in JSON tensors" in run.output
+    return run.output
+
+
+@pytest.mark.parametrize(
+    ("locustfile", "server"),
+    [("image_classifier.py", "kserve"), ("speech_to_text.py", "mlserver")],
+)
+def test_the_locustfiles_with_only_host(
+    request: pytest.FixtureRequest, tmp_path: Path, locustfile: str, server: str
+) -> None:
+    """The shipped locustfiles with only --host; one server each: the matrix above runs
+    every payload against both."""
+    output = run_locustfile(locustfile, tmp_path, "--host", request.getfixturevalue(server))
+    assert "BYTES (base64) in JSON tensors" in output
 
 
 def test_the_reference_server_takes_json_when_asked(tmp_path: Path) -> None:
     """No --host: the embedded reference server lists binary_tensor_data, so binary is its
     default (``test_locustfiles.py`` runs that); JSON tensors when asked."""
-    prefix = tmp_path / "stats"
-    run = run_locust(
-        [
-            "-f",
-            "locustfiles/image_classifier.py",
-            "--headless",
-            "--ml-shape",
-            "ramp:start=1,max=1,step=3s",
-            "--ml-pool-draws",
-            "64",
-            "--ml-pool-max-mb",
-            "4",
-            "--json-file",
-            str(prefix),
-            "--ml-report-dir",
-            str(tmp_path / "report"),
-            "--ml-encoding",
-            "json",
-        ],
-        timeout=180,
-    )
-    assert run.returncode == 0, run.output[-3000:]
-    ((_, (requests, failures)),) = per_class(prefix).items()
-    assert requests > 0
-    assert failures == 0
-    assert "encoded files as BYTES (base64) in JSON tensors: --ml-encoding json" in run.output
+    output = run_locustfile("image_classifier.py", tmp_path, "--ml-encoding", "json")
+    assert "encoded files as BYTES (base64) in JSON tensors: --ml-encoding json" in output
