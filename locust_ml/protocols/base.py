@@ -32,8 +32,10 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
+from urllib.parse import quote
 
 from locust_ml.analysis.status import STATUS_CLASSES, classify
+from locust_ml.errors import ConfigError
 
 __all__ = [
     "BodyParts",
@@ -258,6 +260,27 @@ class ResponseParser(Protocol):
         *,
         latency_ms: float | None = None,
     ) -> InferenceResult: ...
+
+
+def model_path(root: str, model: str, version: str | None, *, versions: str = "versions/") -> str:
+    """``{root}/{model}[/{versions}{version}]``, the name and version URL-quoted.
+
+    One rule for the protocols that put a model (and maybe its version) in
+    the path: KServe v1 and v2 (``/v1/models/m/versions/2``), TorchServe
+    (``/predictions/m/2``, ``versions=""``). An empty model name is a
+    :class:`~locust_ml.errors.ConfigError`: the path would name no model.
+
+    >>> model_path("/v2/models", "my model", "2")
+    '/v2/models/my%20model/versions/2'
+    >>> model_path("/predictions", "m", None, versions="")
+    '/predictions/m'
+    """
+    if not model:
+        raise ConfigError("model must be a non-empty model name")
+    path = f"{root}/{quote(model, safe='')}"
+    if version:
+        path += f"/{versions}{quote(version, safe='')}"
+    return path
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

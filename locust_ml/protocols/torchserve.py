@@ -23,10 +23,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
-from locust_ml.errors import ConfigError
-from locust_ml.protocols.base import HttpRequest, InferenceResult
+from locust_ml.protocols.base import HttpRequest, InferenceResult, model_path
 from locust_ml.protocols.generic import Check, parse_checked
 
 __all__ = ["TorchServeModel", "parse_ping", "ping_request"]
@@ -50,15 +48,11 @@ class TorchServeModel:
     check: Check | None = None
 
     def __post_init__(self) -> None:
-        if not self.model:
-            raise ConfigError("model must be a non-empty model name")
+        model_path("", self.model, None)  # an empty model name fails here, not at a request
 
     @property
     def path(self) -> str:
-        path = f"/predictions/{quote(self.model, safe='')}"
-        if self.version:
-            path += f"/{quote(self.version, safe='')}"
-        return path
+        return model_path("/predictions", self.model, self.version, versions="")
 
     def request(
         self, body: bytes, *, content_type: str = "application/octet-stream"

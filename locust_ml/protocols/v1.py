@@ -29,10 +29,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote
 
-from locust_ml.errors import ConfigError
-from locust_ml.protocols.base import BodyParts, HttpRequest, InferenceResult, http_failure, preview
+from locust_ml.protocols.base import (
+    BodyParts,
+    HttpRequest,
+    InferenceResult,
+    http_failure,
+    model_path,
+    preview,
+)
 
 __all__ = ["V1FileRequests", "V1Model"]
 
@@ -51,15 +56,11 @@ class V1Model:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.model:
-            raise ConfigError("model must be a non-empty model name")
+        model_path("", self.model, None)  # an empty model name fails here, not at a request
 
     @property
     def model_path(self) -> str:
-        path = f"/v1/models/{quote(self.model, safe='')}"
-        if self.version:
-            path += f"/versions/{quote(self.version, safe='')}"
-        return path
+        return model_path("/v1/models", self.model, self.version)
 
     @property
     def predict_path(self) -> str:

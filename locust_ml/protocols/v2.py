@@ -38,7 +38,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
-from urllib.parse import quote
 
 from locust_ml.errors import ConfigError
 from locust_ml.protocols.base import (
@@ -47,6 +46,7 @@ from locust_ml.protocols.base import (
     InferenceResult,
     header,
     http_failure,
+    model_path,
 )
 from locust_ml.protocols.v2_tensors import (
     DATATYPES,
@@ -96,16 +96,12 @@ class V2Model:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.model:
-            raise ConfigError("model must be a non-empty model name")
+        model_path("", self.model, None)  # an empty model name fails here, not at a request
 
     @property
     def model_path(self) -> str:
         """``/v2/models/{name}[/versions/{version}]``, URL-quoted."""
-        path = f"/v2/models/{quote(self.model, safe='')}"
-        if self.version:
-            path += f"/versions/{quote(self.version, safe='')}"
-        return path
+        return model_path("/v2/models", self.model, self.version)
 
     @property
     def infer_path(self) -> str:
