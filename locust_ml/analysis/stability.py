@@ -81,6 +81,7 @@ from typing import Final
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.slo import SLO
 from locust_ml.analysis.steps import WindowStats
+from locust_ml.analysis.trend_test import kendall_p_rising, theil_sen
 from locust_ml.errors import ConfigError
 
 __all__ = [
@@ -286,20 +287,18 @@ def _trend(name: str, values: Sequence[float], tol: float, worse: int, alpha: fl
     n = len(values)
     if n < TREND_MIN_WINDOWS:
         return []
-    from scipy.stats import kendalltau, theilslopes
-
     xs = list(range(n))
     ys = [v * worse for v in values]
-    tau = kendalltau(xs, ys, alternative="greater")
-    if not tau.pvalue < alpha:
+    p_value = kendall_p_rising(xs, ys)  # NaN (all windows equal) is no trend
+    if not p_value < alpha:
         return []
-    slope = float(theilslopes(ys, xs).slope)
+    slope, _ = theil_sen(xs, ys)
     level = abs(sorted(values)[n // 2])
     rise = slope * (n - 1)
     if level > 0 and rise > tol * level:
         direction = "rising" if worse > 0 else "falling"
         return [
             f"{name} is {direction} steadily through the step: {rise / level:.0%} across "
-            f"{n} windows (Kendall p = {float(tau.pvalue):.2g}); a queue is building"
+            f"{n} windows (Kendall p = {p_value:.2g}); a queue is building"
         ]
     return []
