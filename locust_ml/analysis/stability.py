@@ -78,6 +78,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from locust_ml.analysis.binomial import Binomial
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.slo import SLO
 from locust_ml.analysis.steps import WindowStats
@@ -151,15 +152,13 @@ def quantile_ci_ranks(n: int, p: float, confidence: float = 0.95) -> tuple[int, 
     >>> quantile_ci_ranks(300, 0.99) is None
     True
     """
-    from scipy import stats
-
     _check_probabilities(p, confidence)
     tail = (1.0 - confidence) / 2.0
-    dist = stats.binom(n, p)
-    k_low = int(dist.ppf(tail))  # smallest k with P(B <= k) >= tail
-    if dist.cdf(k_low) > tail:
+    below = Binomial(n, p)  # B: how many of the n samples fall below the p-quantile
+    k_low = below.quantile(tail)  # smallest k with P(B <= k) >= tail
+    if below.cdf(k_low) > tail:
         k_low -= 1
-    k_high = int(dist.ppf(1.0 - tail))  # smallest k with P(B >= k + 1) <= tail
+    k_high = below.quantile(1.0 - tail)  # smallest k with P(B >= k + 1) <= tail
     low, high = k_low + 1, k_high + 1
     if low < 1 or high > n:
         return None

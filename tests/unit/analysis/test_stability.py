@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 
 import numpy as np
@@ -194,3 +195,9 @@ def test_window_rates() -> None:
     assert (w.seconds, w.rate) == (5.0, 20.0)
     assert WindowStats(0.0, 5.0, 100, achieved_rps=19.0).rate == 19.0
     assert WindowStats(5.0, 5.0, 0).rate == 0.0
+
+
+def test_doctests() -> None:
+    from locust_ml.analysis import stability
+
+    assert doctest.testmod(stability).failed == 0
