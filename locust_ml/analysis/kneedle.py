@@ -56,8 +56,8 @@ def knee_index(x: Sequence[float], y: Sequence[float], *, sensitivity: float = 1
     if len(xs) != len(ys):
         raise ValueError(f"x and y must be the same length, got {len(xs)} and {len(ys)}")
     if len(xs) == 0 or xs.max() == xs.min() or ys.max() == ys.min():
-        return None  # kneed divides 0 by 0 here and finds nothing in the NaNs
-    # The same float operations as kneed, in the same order, for the same bits.
+        return None  # the reference divides 0 by 0 here and finds nothing in the NaNs
+    # The same float operations as the reference, in the same order: the same bits.
     x_n = (xs - xs.min()) / (xs.max() - xs.min())
     y_n = (ys - ys.min()) / (ys.max() - ys.min())
     d = y_n - x_n
