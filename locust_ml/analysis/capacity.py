@@ -44,10 +44,10 @@ SLO can be met at a throughput the target cannot deliver. Without a failing
 step or a saturation the top is open (None).
 
 **Knee** (``knee_rps``): where more latency stops buying throughput, found
-with Kneedle (Satopaa et al., 2011; the ``kneed`` package, its authors'
-implementation) on good throughput against tail latency (see
-:func:`find_knee`), over the run's closed-loop steps when it has enough of
-them (a search's saturation probe), else over all of its steps.
+with Kneedle (Satopaa et al., 2011; :mod:`locust_ml.analysis.kneedle`, the
+algorithm of its authors' ``kneed`` package) on good throughput against tail
+latency (see :func:`find_knee`), over the run's closed-loop steps when it has
+enough of them (a search's saturation probe), else over all of its steps.
 
 **Saturation** (``saturation_rps``): where achieved throughput stops tracking
 the load. Open loop: the first step that completes (without failing) less
@@ -63,12 +63,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.judge import StepJudgement
+from locust_ml.analysis.kneedle import knee_index
 from locust_ml.analysis.steps import StepStats
 
 __all__ = [
@@ -224,16 +224,11 @@ def find_knee(
     ys = [p[1] for p in pts]
     if max(ys) <= 1.1 * max(min(ys), 1e-12):
         return None, "throughput did not rise by 10% over the tested range"
-    from kneed import KneeLocator
-
     # On the raw zigzag Kneedle would take the first zig for a knee.
     envelope = list(itertools.accumulate(ys, max))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # kneed warns (RuntimeWarning) when it finds none
-        locator = KneeLocator(xs, envelope, S=1.0, curve="concave", direction="increasing")
-    if locator.knee is None:
+    at = knee_index(xs, envelope, sensitivity=1.0)
+    if at is None:
         return None, "Kneedle found no knee: throughput kept rising with latency"
-    at = xs.index(float(locator.knee))
     # The step that set the envelope there: the best throughput at that latency or less.
     best = max(range(at + 1), key=lambda j: ys[j])
     return pts[best][2], None

@@ -30,14 +30,15 @@ held step's post-warm-up part.
 **The fit.** Each series gets two slopes:
 
 * the **Theil-Sen** slope (median of the pairwise slopes,
-  :func:`scipy.stats.theilslopes`) with its line through
+  :func:`locust_ml.analysis.trend_test.theil_sen`) with its line through
   ``median(y) - slope * median(t)``. This is the reported ``slope_per_hour``
   and the line every derived number comes from. With a 29 % breakdown point
   it ignores the outliers a soak always has (a GC pause, a retried
   connection, one window of p99 = max of a few requests) and a one-off level
   change early in the hold, either of which tilts a least-squares line.
 * the **Mann-Kendall** test (Kendall's tau between ``t`` and ``y``,
-  :func:`scipy.stats.kendalltau`, one-sided: "rising") gives ``p_value``. It
+  :func:`locust_ml.analysis.trend_test.kendall_p_rising`, one-sided:
+  "rising") gives ``p_value``. It
   is the rank test Theil-Sen's slope belongs to (Sen 1968), so the decision
   and the estimate are robust in the same way; a least-squares p-value
   measures the least-squares slope, which one outlier moves.
@@ -96,6 +97,7 @@ import numpy as np
 
 from locust_ml.analysis.slo import SLO
 from locust_ml.analysis.steps import StepStats
+from locust_ml.analysis.trend_test import kendall_p_rising, theil_sen
 from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.errors import ConfigError
 
@@ -319,22 +321,31 @@ def fit_trend(
     ``t_hours`` must hold at least two distinct times. A constant series has
     slope 0 and p-value 1.
 
+    Theil-Sen and Mann-Kendall are :mod:`locust_ml.analysis.trend_test`;
+    least squares is ``scipy.stats.linregress`` (for its t-distribution
+    p-value), imported here on the first call, which costs a second or more.
+    Not only the final report calls this: the web UI's live capacity tab
+    judges the soak too, as soon as a hold step has ended - during the
+    ramp-down step, while users still run - and that first import then
+    stalls the event loop.
+
     >>> fit = fit_trend([0, 1, 2, 3, 4, 5], [10, 12, 14, 16, 18, 100])
     >>> fit.slope, round(fit.intercept, 6), fit.p_value < 0.01
     (2.0, 10.0, True)
     """
-    from scipy import stats  # slow to import; only a soak verdict needs it
-
     t, y = _bin(np.asarray(t_hours, float), np.asarray(values, float), max_points)
     if np.ptp(y) == 0:
         return TrendFit(0.0, float(y[0]), 1.0, 0.0, 1.0)
-    slope, intercept, _, _ = stats.theilslopes(y, t)
-    tau = stats.kendalltau(t, y, alternative="greater")
-    p = float(tau.pvalue)
+    slope, intercept = theil_sen(t, y)
+    p = kendall_p_rising(t, y)
+    # Least squares' p-value needs the t distribution, and that is scipy's:
+    # the first soak verdict of a process pays its import (a second or more).
+    from scipy import stats
+
     ols = stats.linregress(t, y)
     return TrendFit(
-        slope=float(slope),
-        intercept=float(intercept),
+        slope=slope,
+        intercept=intercept,
         p_value=1.0 if math.isnan(p) else p,
         ols_slope=float(ols.slope),
         ols_p_value=float(ols.pvalue),

@@ -78,9 +78,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from locust_ml.analysis.binomial import Binomial
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.slo import SLO
 from locust_ml.analysis.steps import WindowStats
+from locust_ml.analysis.trend_test import kendall_p_rising, theil_sen
 from locust_ml.errors import ConfigError
 
 __all__ = [
@@ -150,15 +152,13 @@ def quantile_ci_ranks(n: int, p: float, confidence: float = 0.95) -> tuple[int, 
     >>> quantile_ci_ranks(300, 0.99) is None
     True
     """
-    from scipy import stats
-
     _check_probabilities(p, confidence)
     tail = (1.0 - confidence) / 2.0
-    dist = stats.binom(n, p)
-    k_low = int(dist.ppf(tail))  # smallest k with P(B <= k) >= tail
-    if dist.cdf(k_low) > tail:
+    below = Binomial(n, p)  # B: how many of the n samples fall below the p-quantile
+    k_low = below.quantile(tail)  # smallest k with P(B <= k) >= tail
+    if below.cdf(k_low) > tail:
         k_low -= 1
-    k_high = int(dist.ppf(1.0 - tail))  # smallest k with P(B >= k + 1) <= tail
+    k_high = below.quantile(1.0 - tail)  # smallest k with P(B >= k + 1) <= tail
     low, high = k_low + 1, k_high + 1
     if low < 1 or high > n:
         return None
@@ -286,20 +286,18 @@ def _trend(name: str, values: Sequence[float], tol: float, worse: int, alpha: fl
     n = len(values)
     if n < TREND_MIN_WINDOWS:
         return []
-    from scipy.stats import kendalltau, theilslopes
-
     xs = list(range(n))
     ys = [v * worse for v in values]
-    tau = kendalltau(xs, ys, alternative="greater")
-    if not tau.pvalue < alpha:
+    p_value = kendall_p_rising(xs, ys)  # NaN (all windows equal) is no trend
+    if not p_value < alpha:
         return []
-    slope = float(theilslopes(ys, xs).slope)
+    slope, _ = theil_sen(xs, ys)
     level = abs(sorted(values)[n // 2])
     rise = slope * (n - 1)
     if level > 0 and rise > tol * level:
         direction = "rising" if worse > 0 else "falling"
         return [
             f"{name} is {direction} steadily through the step: {rise / level:.0%} across "
-            f"{n} windows (Kendall p = {float(tau.pvalue):.2g}); a queue is building"
+            f"{n} windows (Kendall p = {p_value:.2g}); a queue is building"
         ]
     return []

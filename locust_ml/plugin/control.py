@@ -73,19 +73,6 @@ STEP_REANNOUNCE_SECONDS = 1.0
 RATE_LEAD_SECONDS = 0.2
 
 
-def _preload_analysis() -> None:
-    """Import what the analysis imports lazily, before any load runs.
-
-    ``scipy.stats`` (the stability rule's trend test, soak trends) and
-    ``kneed`` (the live capacity tab) take a second or more to import here;
-    imported mid-run, that second blocks the event loop and every open-loop
-    send due in it goes out late (measured: p99 lateness 1.1 s in the step
-    where the search first judged a trend).
-    """
-    import kneed  # noqa: F401
-    import scipy.stats  # noqa: F401
-
-
 class ControlSide(MLRun):
     """Steps, telemetry, the web UI, the embedded server and the report (master, local)."""
 
@@ -191,7 +178,6 @@ class ControlSide(MLRun):
             if getattr(opts, name, None) is not None
         )
         signals.watch(self)
-        _preload_analysis()
         webui.install(self)
         if embedded.needed(self.environment):
             self.server = embedded.start(self.environment, self.options)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import doctest
 import json
 import math
 from collections.abc import Sequence
@@ -456,3 +457,9 @@ def test_adding_a_constant_never_changes_the_slope(values: list[float], shift: f
 def test_a_falling_series_is_never_flagged(values: list[float]) -> None:
     falling = sorted(values, reverse=True)
     assert not _trend(soak_verdict([_step(falling)], {}, ()), "latency_p99").flagged
+
+
+def test_doctests() -> None:
+    from locust_ml.analysis import soak
+
+    assert doctest.testmod(soak).failed == 0

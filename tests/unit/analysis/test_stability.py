@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import doctest
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -194,3 +197,29 @@ def test_window_rates() -> None:
     assert (w.seconds, w.rate) == (5.0, 20.0)
     assert WindowStats(0.0, 5.0, 100, achieved_rps=19.0).rate == 19.0
     assert WindowStats(5.0, 5.0, 0).rate == 0.0
+
+
+def test_doctests() -> None:
+    from locust_ml.analysis import stability
+
+    assert doctest.testmod(stability).failed == 0
+
+
+def test_judging_steps_and_knees_imports_neither_scipy_nor_kneed() -> None:
+    """The analysis a run does while its load runs: the stability rule, the live knee.
+
+    Importing scipy.stats and kneed for them cost every Locust start two seconds.
+    """
+    code = (
+        "import sys\n"
+        "from locust_ml.analysis.capacity import find_knee\n"
+        "from locust_ml.analysis.stability import StabilityRule, WindowStats, quantile_ci_ranks\n"
+        "rising = [WindowStats(i, i + 1, 100, latency_ms={'p50': 10.0 + 5 * i})\n"
+        "          for i in range(9)]\n"
+        "assert not StabilityRule().check(rising, samples=900, samples_needed=299).stable\n"
+        "assert find_knee([10, 11, 12, 20, 40, 80], [10, 20, 30, 35, 36, 36])[0] is not None\n"
+        "assert quantile_ci_ranks(10**6, 0.99) is not None\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[0] in ('scipy', 'kneed')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
