@@ -326,8 +326,8 @@ def fit_trend(
     p-value), imported here on the first call, which costs a second or more.
     Not only the final report calls this: the web UI's live capacity tab
     judges the soak too, as soon as a hold step has ended - during the
-    ramp-down step, while users still run - and that first import then
-    stalls the event loop.
+    ramp-down step, while users still run - so a soak run imports scipy
+    before its load (``plugin/control.py``, ``_preload_soak_analysis``).
 
     >>> fit = fit_trend([0, 1, 2, 3, 4, 5], [10, 12, 14, 16, 18, 100])
     >>> fit.slope, round(fit.intercept, 6), fit.p_value < 0.01

@@ -73,6 +73,18 @@ STEP_REANNOUNCE_SECONDS = 1.0
 RATE_LEAD_SECONDS = 0.2
 
 
+def _preload_soak_analysis() -> None:
+    """A soak's verdict fits least squares with ``scipy.stats`` (for its p-value).
+
+    The live capacity tab judges the soak as soon as the hold ends, while the
+    ramp-down's users still run; imported then, scipy's second or more would
+    block the event loop and every open-loop send due in it would go out
+    late. A soak lasts minutes to hours: it pays the import before its load.
+    Other runs never import scipy (the analysis they use is our own).
+    """
+    import scipy.stats  # noqa: F401
+
+
 class ControlSide(MLRun):
     """Steps, telemetry, the web UI, the embedded server and the report (master, local)."""
 
@@ -178,6 +190,8 @@ class ControlSide(MLRun):
             if getattr(opts, name, None) is not None
         )
         signals.watch(self)
+        if self.kind == "soak":
+            _preload_soak_analysis()
         webui.install(self)
         if embedded.needed(self.environment):
             self.server = embedded.start(self.environment, self.options)
