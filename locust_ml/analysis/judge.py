@@ -16,9 +16,12 @@ A step **passes** when, over its measured part (after its warm-up):
    ceiling (below) - failed answers are the target's, however busy the load
    generator was (a target refusing connections makes closed-loop users spin);
 2. the load generator kept its schedule: no open-loop send dropped, sends
-   late by no more than :func:`lateness_limit_ms` at p99, and its CPU below
-   :data:`GENERATOR_CPU_LIMIT` (otherwise the generator, not the target,
-   shaped the numbers; the failure is marked as the generator's);
+   late by no more than :func:`lateness_limit_ms` at p99, its CPU below
+   :data:`GENERATOR_CPU_LIMIT`, and none of its workers stopped during the
+   step (until the master notices, about 3 s, what that worker carried is
+   not sent; counting the sends can't show it, as its unreported ones are
+   lost with it) - otherwise the generator, not the target, shaped the
+   numbers; the failure is marked as the generator's;
 3. every SLO holds (:func:`~locust_ml.analysis.slo.evaluate`: no data is
    not a pass), and the error ratio is at most the **error ceiling**
    (default 1 %) when the user gave no ``errors`` SLO of their own: a step
@@ -118,6 +121,9 @@ class StepMeasurement:
     generator_cpu: float | None = None
     #: Requests sent in the measured part (None: not counted).
     sent: int | None = None
+    #: Workers that stopped (died, or left) while the step ran: until the master
+    #: noticed, the load they carried was not sent, whatever the counts say.
+    workers_lost: int = 0
 
     @property
     def requests(self) -> int:
@@ -206,6 +212,12 @@ def _generator(m: StepMeasurement, rule: JudgeRule) -> list[str]:
         reasons.append(
             f"sends were {late:.1f} ms late at p99 (limit {limit:.0f} ms): the load "
             "generator, not the target, shaped the latency"
+        )
+    if m.workers_lost:
+        reasons.append(
+            f"{m.workers_lost} worker{'s' if m.workers_lost > 1 else ''} of the load generator "
+            "stopped during the step: what it carried was not sent until the master noticed "
+            "(see the notes); the step did not get its load"
         )
     if m.generator_cpu is not None and m.generator_cpu > GENERATOR_CPU_LIMIT:
         reasons.append(
@@ -352,6 +364,7 @@ def measure_step(
         dropped=step.events.get("dropped", 0),
         generator_cpu=generator_cpu,
         sent=step.events.get("sent_measured" if step.warmup_s > 0 else "sent"),
+        workers_lost=step.events.get("workers_lost", 0),
     )
 
 

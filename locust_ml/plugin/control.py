@@ -575,6 +575,9 @@ class MasterRun(ControlSide):
         )
         for gap in gaps:
             logger.warning("locust-ml: %s", gap.note(self.started_at))
+            if cur is not None and gap.back_at is None:
+                # The step did not get its load (analysis/judge.py): count it there.
+                self.samples.count_event(cur.id, "workers_lost")
         return gaps
 
     def merge_wire(self, rows: Any, worker: str | None = None) -> None:

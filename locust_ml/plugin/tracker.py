@@ -219,4 +219,5 @@ class StepTracker:
             dropped=events.get("dropped", 0),
             # On a master, sends arrive with the same lag as completions: both so far.
             sent=events.get(sent_key) if lag_s == 0 else None,
+            workers_lost=events.get("workers_lost", 0),
         )

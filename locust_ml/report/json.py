@@ -201,6 +201,7 @@ def step_to_dict(
         "judgement": _judgement(judgement),
         "late": s.events.get("late", 0),
         "dropped": s.events.get("dropped", 0),
+        "workers_lost": s.events.get("workers_lost", 0),
         "endpoints": [_endpoint(e) for e in s.endpoints],
         "windows": [_window(w) for w in s.windows],
         # Means over the step across all GPUs / series; null without telemetry.

@@ -175,7 +175,7 @@ def step_from_dict(raw: Mapping[str, Any]) -> StepStats:
         goodput_rps=_f(raw.get("goodput_rps")),
         events={
             k: int(raw.get(k) or 0)
-            for k in ("late", "dropped", "sent", "sent_measured")
+            for k in ("late", "dropped", "sent", "sent_measured", "workers_lost")
             if raw.get(k) is not None
         },
         warmup_s=float(raw.get("warmup_s") or 0.0),

@@ -73,6 +73,7 @@ SCALAR_FIELDS: Final = (
     "tokens_out_per_s",
     "late",
     "dropped",
+    "workers_lost",
     "gpu_utilization",
     "gpu_memory_used_bytes",
     "prefix_cache_hit_rate",

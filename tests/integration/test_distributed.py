@@ -315,7 +315,10 @@ def test_a_killed_worker_is_noted_and_the_survivor_carries_the_rate(
     # The step did not get its load while the master had not noticed: its
     # measurement is the generator's failure, not the target's - INVALID.
     assert code == report["verdict"]["exit_code"] == 2, output[-3000:]
-    assert "load generator sent" in " ".join(report["verdict"]["reasons"])
+    assert "worker of the load generator stopped during the step" in " ".join(
+        report["verdict"]["reasons"]
+    )
+    assert report["steps"][0]["workers_lost"] == 1
     requests, _ = locust_aggregated_count(tmp_path / "locust")
     ((survivor_id, (survived, _)),) = _worker_counts(survivor_output).items()
     (victim_id,) = set(READY_LINE.findall(output)) - {survivor_id}

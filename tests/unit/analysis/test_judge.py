@@ -138,6 +138,10 @@ def test_nothing_completed_is_no_answers_at_the_end() -> None:
         ({"dropped": 3}, "dropped 3 sends"),
         ({"lateness_p99_ms": 80.0, "mode": "open", "load": 100.0}, "80.0 ms late at p99"),
         ({"generator_cpu": 95.0}, "CPU reached 95%"),
+        # A worker died mid-step: its unreported sends died with it, so the counts
+        # can look whole (issue 15's killed worker passed at 52 of 60 req/s).
+        ({"workers_lost": 1, "mode": "open", "load": 100.0, "sent": 800}, "1 worker of the"),
+        ({"workers_lost": 2}, "2 workers of the load generator stopped during the step"),
     ],
 )
 def test_a_generator_behind_schedule_fails_the_step_as_invalid(
