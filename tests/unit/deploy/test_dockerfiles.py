@@ -84,15 +84,20 @@ def test_pip_installs_this_project_with_extras_that_exist(
     commands = pip_commands(Dockerfile.parse(path))
     wheel = [c for c in commands if c[1] == "wheel"]
     install = [c for c in commands if c[1] == "install"]
-    assert len(wheel) == 1, commands
-    assert len(install) == 1, commands
-    # The wheels stage builds the copied project ("." with extras) ...
-    (project,) = [w for w in wheel[0][2:] if not w.startswith("-") and w != "/wheels"]
+    assert len(wheel) == 2, commands
+    assert len(install) == 2, commands
+    deps, app = wheel
+    # One stage builds the dependencies' wheels from the metadata with the extras
+    # (cached while pyproject.toml stays the same) ...
+    (project,) = [w for w in deps[2:] if not w.startswith("-") and w != "/wheels"]
     assert project == f".[{','.join(sorted(extras))}]"
-    # ... and the runtime installs it from those wheels only: no index at all.
-    assert "--no-index" in install[0]
-    (requirement,) = [w for w in install[0][2:] if w.startswith(pyproject["project"]["name"])]
-    assert requirement == f"{pyproject['project']['name']}[{','.join(sorted(extras))}]"
+    # ... another the project's own wheel, without them ...
+    assert "--no-deps" in app
+    assert [w for w in app[2:] if not w.startswith("-") and w != "/app"] == ["."]
+    # ... and the runtime installs both from those wheels only: no index at all.
+    assert all("--no-index" in i for i in install), install
+    assert [w for w in install[0][2:] if not w.startswith("-")] == ["/wheels/*.whl"]
+    assert "--no-deps" in install[1]
     assert extras <= set(pyproject["project"]["optional-dependencies"])
 
 
