@@ -91,7 +91,7 @@ def run_matrix(
             "-r",
             str(len(classes)),
             "-t",
-            "4s",
+            "6s",
             "--json-file",
             str(prefix),
             "--ml-report-dir",
@@ -100,7 +100,7 @@ def run_matrix(
         ],
         timeout=240,
     )
-    # 1 is locust-ml's verdict on a 4-second step (too short to be judged stable), never
+    # 1 is locust-ml's verdict on a 6-second step (too short to be judged stable), never
     # a failed request: those are counted from Locust's own stats by the caller.
     assert run.returncode in (0, 1), run.output[-3000:]
     return per_class(prefix), run.output

@@ -19,7 +19,7 @@ from locust_ml.analysis.binomial import Binomial
 from locust_ml.analysis.stability import quantile_ci_ranks
 
 #: Draws of (n, p, confidence) for the interval ranks.
-DRAWS = 1500
+DRAWS = 500
 
 
 def _draws(seed: int, count: int) -> list[tuple[int, float, float]]:
