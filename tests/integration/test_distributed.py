@@ -203,7 +203,7 @@ def test_master_and_two_workers_ramp_counts_add_up(
                 "--host",
                 simulated_server.url,
                 "--ml-shape",
-                "ramp:start=2,factor=2,max=4,step=4s",
+                "ramp:start=2,factor=2,max=4,step=5s",
                 *SMALL,
                 "--ml-report-dir",
                 str(out),
