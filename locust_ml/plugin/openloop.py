@@ -277,12 +277,15 @@ class ArrivalDriver:
         self._shrink = 0  # slots it gives back before the next reading
         self._inflight = Group()  # concurrency plans' clients
         self._user_registered = Event()
+        #: Users ever registered (a worker that got plans but no users can say so).
+        self.users_seen = 0
         self.sent = 0
         self.late = 0
         self.dropped = 0
 
     # -- users ---------------------------------------------------------------
     def register(self, user: Any) -> None:
+        self.users_seen += 1
         self._users.append(user)
         self._next_user = None
         self._user_registered.set()

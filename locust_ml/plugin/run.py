@@ -236,3 +236,13 @@ class WorkerRun(LoadSide):
                     logger.warning("locust-ml: could not send the last report: %s", exc)
         worker = getattr(runner, "client_id", "?")
         logger.info("locust-ml: %s", self.recorder.worker_summary(str(worker)))
+        if self.rate_plan is not None and self.driver.sent == 0:
+            # Its share of the arrivals was never sent; the report's shortfall says
+            # so, this says why (seen once on a crowded machine, cause unknown).
+            logger.warning(
+                "locust-ml: worker %s got open-loop plans but sent nothing: %s",
+                worker,
+                "none of its users started"
+                if self.driver.users_seen == 0
+                else f"{self.driver.users_seen} users started, none took an arrival",
+            )
