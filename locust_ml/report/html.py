@@ -58,6 +58,7 @@ __all__ = [
     "fmt_rate",
     "render_html",
     "step_table",
+    "template_environment",
     "write_html",
 ]
 
@@ -342,9 +343,16 @@ def _redacted(value: Any) -> Any:
     return value
 
 
-def _environment() -> Environment:
+def template_environment(templates: Path) -> Environment:
+    """The Jinja environment of every HTML page we write (the report, the sweep's page).
+
+    Autoescaping and redaction at serialization (``finalize``), so a string
+    from a target is escaped and stripped of secrets without a template
+    remembering to; a name a template gets wrong fails (``StrictUndefined``)
+    instead of rendering empty.
+    """
     return Environment(
-        loader=FileSystemLoader(_TEMPLATES),
+        loader=FileSystemLoader(templates),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -356,7 +364,9 @@ def _environment() -> Environment:
 
 def render_html(report: RunReport) -> str:
     """The report as one self-contained HTML page; secrets redacted, strings escaped."""
-    return _environment().get_template("report.html.j2").render(**_context(report))
+    return (
+        template_environment(_TEMPLATES).get_template("report.html.j2").render(**_context(report))
+    )
 
 
 def write_html(report: RunReport, path: str | os.PathLike[str]) -> Path:

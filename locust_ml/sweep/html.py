@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from locust_ml.files import write_atomic
+from locust_ml.report.html import template_environment
 from locust_ml.report.plots import figure_to_svg
 from locust_ml.report.redact import redact_text
 from locust_ml.sweep.console import header, table_rows
@@ -213,22 +213,6 @@ def _setting(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def _redacted(value: Any) -> Any:
-    return redact_text(value) if isinstance(value, str) and not isinstance(value, Markup) else value
-
-
-def _environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(_TEMPLATES),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        finalize=_redacted,
-    )
-
-
 def render_sweep_html(
     results: Sequence[ConfigResult],
     folders: Sequence[str],
@@ -240,7 +224,7 @@ def render_sweep_html(
 ) -> str:
     """The page, as text."""
     context = _context(results, folders, ranking, settings, complete=complete, elapsed_s=elapsed_s)
-    return _environment().get_template("sweep.html.j2").render(**context)
+    return template_environment(_TEMPLATES).get_template("sweep.html.j2").render(**context)
 
 
 def write_sweep_html(
