@@ -262,6 +262,13 @@ class ResponseParser(Protocol):
     ) -> InferenceResult: ...
 
 
+def check_model(model: str) -> str:
+    """``model``, unless it is empty: a path or request would then name no model."""
+    if not model:
+        raise ConfigError("model must be a non-empty model name")
+    return model
+
+
 def model_path(root: str, model: str, version: str | None, *, versions: str = "versions/") -> str:
     """``{root}/{model}[/{versions}{version}]``, the name and version URL-quoted.
 
@@ -275,9 +282,7 @@ def model_path(root: str, model: str, version: str | None, *, versions: str = "v
     >>> model_path("/predictions", "m", None, versions="")
     '/predictions/m'
     """
-    if not model:
-        raise ConfigError("model must be a non-empty model name")
-    path = f"{root}/{quote(model, safe='')}"
+    path = f"{root}/{quote(check_model(model), safe='')}"
     if version:
         path += f"/{versions}{quote(version, safe='')}"
     return path

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from locust_ml.protocols.base import HttpRequest, InferenceResult, model_path
+from locust_ml.protocols.base import HttpRequest, InferenceResult, check_model, model_path
 from locust_ml.protocols.generic import Check, parse_checked
 
 __all__ = ["TorchServeModel", "parse_ping", "ping_request"]
@@ -48,7 +48,7 @@ class TorchServeModel:
     check: Check | None = None
 
     def __post_init__(self) -> None:
-        model_path("", self.model, None)  # an empty model name fails here, not at a request
+        check_model(self.model)  # an empty name fails here, not at the first request
 
     @property
     def path(self) -> str:

@@ -34,6 +34,7 @@ from locust_ml.protocols.base import (
     BodyParts,
     HttpRequest,
     InferenceResult,
+    check_model,
     http_failure,
     model_path,
     preview,
@@ -56,7 +57,7 @@ class V1Model:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        model_path("", self.model, None)  # an empty model name fails here, not at a request
+        check_model(self.model)  # an empty name fails here, not at the first request
 
     @property
     def model_path(self) -> str:
