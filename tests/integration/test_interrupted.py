@@ -88,10 +88,19 @@ def _interrupt(out: Path, wait_for: str, delay: float, signals: list[signal.Sign
             if wait_for in line:
                 break
         time.sleep(delay)
-        for i, sig in enumerate(signals):
-            if i:
-                time.sleep(0.05)  # timeout(1) signals the process, then its group
-            proc.send_signal(sig)
+        first, *later = signals
+        proc.send_signal(first)
+        if later:
+            # A second signal while the first is handled (as timeout(1) signals
+            # the process, then its group). Sent once the first is seen: two
+            # signals that land before Python runs its handler are one (a
+            # crowded machine showed it).
+            for line in proc.stdout:
+                seen.append(line)
+                if "stopping the users" in line:
+                    break
+            for sig in later:
+                proc.send_signal(sig)
         rest, _ = proc.communicate(timeout=40)
     finally:
         if proc.poll() is None:
