@@ -147,8 +147,9 @@ def test(args: list[str]) -> int:
 
     The main session spreads over two pytest-xdist workers, a test file at a
     time (``--dist loadfile``: a file's tests and its module fixtures, such as
-    a server, stay on one worker); the real-process files come first in the
-    collection, so both workers start on them and the unit files fill in.
+    a server, stay on one worker): the unit files first, then the real-process
+    files longest first (tests/conftest.py), so neither worker ends long
+    after the other.
     mypy runs meanwhile, its output kept and printed after; the gevent
     session runs after it (see docs/development.md).
     """
