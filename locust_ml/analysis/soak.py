@@ -97,7 +97,12 @@ import numpy as np
 
 from locust_ml.analysis.slo import SLO
 from locust_ml.analysis.steps import StepStats
-from locust_ml.analysis.trend_test import kendall_p_rising, theil_sen
+from locust_ml.analysis.trend_test import (
+    THEIL_SEN_MAX_POINTS,
+    binned,
+    kendall_p_rising,
+    theil_sen,
+)
 from locust_ml.analysis.utilization import SeriesStats
 from locust_ml.errors import ConfigError
 
@@ -162,9 +167,9 @@ class SoakConfig:
                 f"soak minimum relative change must be >= 0, got {self.min_relative_change!r}",
             ),
             (
-                self.max_points >= self.min_windows,
+                self.min_windows <= self.max_points <= THEIL_SEN_MAX_POINTS,
                 f"soak max points ({self.max_points!r}) must be >= the minimum windows "
-                f"({self.min_windows!r})",
+                f"({self.min_windows!r}) and <= {THEIL_SEN_MAX_POINTS}",
             ),
             (
                 self.window_s is None or (math.isfinite(self.window_s) and self.window_s > 0),
@@ -302,17 +307,6 @@ class TrendFit:
     ols_p_value: float
 
 
-def _bin(t: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_points`` consecutive bins: mean time, median value."""
-    if len(t) <= max_points:
-        return t, y
-    parts = np.array_split(np.arange(len(t)), max_points)
-    return (
-        np.array([t[p].mean() for p in parts]),
-        np.array([np.median(y[p]) for p in parts]),
-    )
-
-
 def fit_trend(
     t_hours: Sequence[float], values: Sequence[float], *, max_points: int = 240
 ) -> TrendFit:
@@ -333,7 +327,7 @@ def fit_trend(
     >>> fit.slope, round(fit.intercept, 6), fit.p_value < 0.01
     (2.0, 10.0, True)
     """
-    t, y = _bin(np.asarray(t_hours, float), np.asarray(values, float), max_points)
+    t, y = binned(t_hours, values, max_points)
     if np.ptp(y) == 0:
         return TrendFit(0.0, float(y[0]), 1.0, 0.0, 1.0)
     slope, intercept = theil_sen(t, y)

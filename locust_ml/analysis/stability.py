@@ -39,6 +39,9 @@ least ``min_windows`` (5) windows, a one-sided Mann-Kendall test (Kendall's
 tau of each window's median latency against time) at ``alpha`` (1 %) *and*
 a rise across the windows (Theil-Sen slope x span) above ``tolerance`` (25 %)
 of their median make the step unstable; the same for throughput falling.
+The slope of more than 2,000 windows (a day-long step) is that of 2,000
+consecutive bins (:func:`~locust_ml.analysis.trend_test.binned`): Theil-Sen
+holds the slope of every pair at once.
 The test reads the later two thirds of the windows (at least five): a queue
 that settles into a steady state rises first and then levels off, which
 near saturation takes longer than any warm-up one would wait for, while an
@@ -82,7 +85,12 @@ from locust_ml.analysis.binomial import Binomial
 from locust_ml.analysis.histogram import percentile_key
 from locust_ml.analysis.slo import SLO
 from locust_ml.analysis.steps import WindowStats
-from locust_ml.analysis.trend_test import kendall_p_rising, theil_sen
+from locust_ml.analysis.trend_test import (
+    THEIL_SEN_MAX_POINTS,
+    binned,
+    kendall_p_rising,
+    theil_sen,
+)
 from locust_ml.errors import ConfigError
 
 __all__ = [
@@ -291,7 +299,9 @@ def _trend(name: str, values: Sequence[float], tol: float, worse: int, alpha: fl
     p_value = kendall_p_rising(xs, ys)  # NaN (all windows equal) is no trend
     if not p_value < alpha:
         return []
-    slope, _ = theil_sen(xs, ys)
+    # A day-long step has tens of thousands of windows: their slope from bins
+    # (Theil-Sen holds every pair's slope at once), in units of one window.
+    slope, _ = theil_sen(*binned(xs, ys, THEIL_SEN_MAX_POINTS))
     level = abs(sorted(values)[n // 2])
     rise = slope * (n - 1)
     if level > 0 and rise > tol * level:

@@ -42,7 +42,11 @@ merge sort in O(n log^2 n) time and O(n) memory, so a day-long step's
 all pairs of points with different ``x``; it ignores up to ~29 % of
 outliers, where least squares follows one wild window. The line passes
 through (median x, median y). All the slopes are computed, as scipy does:
-O(n^2) memory (0.8 GB per n-by-n array at 10,000 points).
+O(n^2) memory (0.8 GB per n-by-n array at 10,000 points, so a day-long
+step's windows would exhaust the machine at the end of the run, report
+unwritten). It takes at most :data:`THEIL_SEN_MAX_POINTS` points; a longer
+series is first reduced to consecutive bins (:func:`binned`: mean x, median
+y), which also dampens the short-range correlation of neighbouring windows.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["kendall_p_rising", "theil_sen"]
+__all__ = ["THEIL_SEN_MAX_POINTS", "binned", "kendall_p_rising", "theil_sen"]
 
 #: What a series may be given as.
 Series = Sequence[float] | np.ndarray
@@ -62,6 +66,9 @@ CEPHES_MAXLOG = 7.09782712893383996843e2
 
 #: Up to this many points, no ties: the exact distribution (as scipy's "auto").
 EXACT_MAX_N = 33
+
+#: Points :func:`theil_sen` takes at most: its n-by-n arrays are then 32 MB each.
+THEIL_SEN_MAX_POINTS = 2_000
 
 
 def kendall_p_rising(x: Series, y: Series) -> float:
@@ -114,6 +121,11 @@ def theil_sen(x: Series, y: Series) -> tuple[float, float]:
     ys = np.asarray(y, dtype=float)
     if xs.shape != ys.shape or xs.ndim != 1:
         raise ValueError(f"x and y must be two series of one length, got {xs.shape} and {ys.shape}")
+    if len(xs) > THEIL_SEN_MAX_POINTS:
+        raise ValueError(
+            f"{len(xs)} points for Theil-Sen, at most {THEIL_SEN_MAX_POINTS}: bin them first "
+            "(binned)"
+        )
     dx = xs[:, np.newaxis] - xs
     dy = ys[:, np.newaxis] - ys
     apart = dx > 0
@@ -123,6 +135,29 @@ def theil_sen(x: Series, y: Series) -> tuple[float, float]:
     slopes.sort()
     slope = float(np.median(slopes))
     return slope, float(np.median(ys) - slope * np.median(xs))
+
+
+def binned(x: Series, y: Series, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` consecutive bins of the series: mean x, median y.
+
+    ``x`` is in ascending order (times, window numbers); a series of at most
+    ``max_points`` comes back as it is. Bins differ in size by one point at
+    most.
+
+    >>> [a.tolist() for a in binned([0, 1, 2, 3, 4, 5], [1, 9, 2, 2, 3, 30], 3)]
+    [[0.5, 2.5, 4.5], [5.0, 2.0, 16.5]]
+    """
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float)
+    if max_points < 1:
+        raise ValueError(f"max_points must be >= 1, got {max_points}")
+    if len(xs) <= max_points:
+        return xs, ys
+    parts = np.array_split(np.arange(len(xs)), max_points)
+    return (
+        np.array([xs[p].mean() for p in parts]),
+        np.array([np.median(ys[p]) for p in parts]),
+    )
 
 
 def _dense_ranks(v: np.ndarray) -> np.ndarray:

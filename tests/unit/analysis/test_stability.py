@@ -137,6 +137,30 @@ def test_rule(windows: list[WindowStats], samples: int, match: str | None) -> No
         assert any(match in r for r in reasons), reasons
 
 
+def test_a_day_of_windows_is_judged_in_bounded_memory() -> None:
+    """A 24 h hold in five-second windows: 11,520 in the trend test's later two thirds.
+
+    Theil-Sen over every window would hold 11,520**2 slopes (1 GB per array,
+    at the end of the run, before the report is written); the rule bins them.
+    """
+    import tracemalloc
+
+    n = 24 * 3600 // 5
+    noise = np.random.default_rng(11).normal(0.0, 1.0, n)
+    rising = [_window(i, median=50 + 40 * i / n + e) for i, e in enumerate(noise)]
+    flat = [_window(i, median=50 + e) for i, e in enumerate(noise)]
+    tracemalloc.start()
+    try:
+        # The later two thirds rise by 40 * 2/3 from a median of about 76.7: 35 %.
+        (reason,) = _check(rising, 10**7)
+        assert _check(flat, 10**7) == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "rising steadily through the step: 35% across 11520 windows" in reason
+    assert peak < 200e6, peak
+
+
 @pytest.mark.parametrize(("per_window", "at_least"), [(25, 0.97), (250, 0.97)])
 def test_stationary_random_windows_are_judged_stable(per_window: int, at_least: float) -> None:
     """Windows cut from one stationary lognormal process pass (nearly) always."""

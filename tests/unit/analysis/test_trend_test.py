@@ -18,7 +18,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from locust_ml.analysis.trend_test import EXACT_MAX_N, kendall_p_rising, theil_sen
+from locust_ml.analysis.trend_test import (
+    EXACT_MAX_N,
+    THEIL_SEN_MAX_POINTS,
+    binned,
+    kendall_p_rising,
+    theil_sen,
+)
 
 Series = tuple[list[float], list[float]]
 
@@ -152,6 +158,20 @@ def test_bad_shapes_are_refused() -> None:
         theil_sen([0.0, 1.0], [1.0])
     with pytest.raises(ValueError, match="two distinct x"):
         theil_sen([1.0, 1.0], [1.0, 2.0])
+
+
+def test_theil_sen_takes_a_bounded_number_of_points_and_binned_reduces_to_it() -> None:
+    n = THEIL_SEN_MAX_POINTS + 1
+    x = np.arange(n, dtype=float)
+    with pytest.raises(ValueError, match="bin them first"):
+        theil_sen(x, 3 * x)
+    bx, by = binned(x, 3 * x + 1, THEIL_SEN_MAX_POINTS)
+    assert len(bx) == len(by) == THEIL_SEN_MAX_POINTS
+    assert theil_sen(bx, by) == pytest.approx((3.0, 1.0))
+    short = [0.0, 1.0, 2.0]
+    assert [a.tolist() for a in binned(short, short, 3)] == [short, short]
+    with pytest.raises(ValueError, match="max_points"):
+        binned(short, short, 0)
 
 
 def test_doctests() -> None:
