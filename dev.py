@@ -12,6 +12,7 @@ go to ``locust`` (demo) or ``pytest`` (test).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import os
@@ -134,12 +135,16 @@ def ensure_interop_servers() -> None:
         return
     servers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(servers)
-    for name in servers.REQUIREMENTS:
+
+    def ensure(name: str) -> None:
         if not servers.stamp(name).exists():
             print(f"dev.py: installing {name} into {servers.venv_dir(name)}", flush=True)
         problem = servers.ensure_venv(name)
         if problem is not None:
             print(f"dev.py: {name}: {problem}; its interoperability tests will be skipped")
+
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        list(pool.map(ensure, servers.REQUIREMENTS))
 
 
 def test(args: list[str]) -> int:
@@ -161,9 +166,13 @@ def test(args: list[str]) -> int:
         phases.append((name, now - since))
         return now
 
-    ensure_venv("dev")
-    ensure_system_packages()
-    ensure_interop_servers()
+    # On a fresh clone the three pip installs (ours, KServe's, MLServer's) take
+    # a minute or more each, mostly waiting on the registry: side by side.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        interop = pool.submit(ensure_interop_servers)
+        ensure_venv("dev")
+        ensure_system_packages()
+        interop.result()
     # The suite starts a hundred-odd Python processes (pytest's workers, Locust
     # masters and workers, servers) that import the same modules: with
     # PYTHONDONTWRITEBYTECODE set, as on this project's machines, each compiled
