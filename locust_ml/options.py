@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import textwrap
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
@@ -84,6 +84,7 @@ __all__ = [
     "flags",
     "format_listing",
     "groups",
+    "ignored_options",
     "markdown_table",
     "read_given",
     "read_group",
@@ -124,6 +125,10 @@ class Flag:
     shown: str | None = None
     #: The fields of a spec option's dataclass (``--ml-open-loop KEY=VALUE,...``).
     keys: type | None = None
+    #: The classes that read it, by name (user or shape classes; their
+    #: subclasses too); empty: every run does. Given to a run with none of
+    #: them, it would do nothing: the console says so (:func:`ignored_options`).
+    readers: tuple[str, ...] = ()
 
     @property
     def dest(self) -> str:
@@ -532,6 +537,7 @@ class UserOptions:
         metavar="on|off",
         core=True,
         shown="the user class's (off)",
+        readers=("TextUser",),
     )
     profile: str | None = flag(
         None,
@@ -554,6 +560,7 @@ class UserOptions:
         metavar="DIST",
         core=True,
         shown=DEFAULT_PROMPT_TOKENS,
+        readers=("TextUser",),
     )
     output_tokens: LengthDistribution | None = flag(
         None,
@@ -563,6 +570,7 @@ class UserOptions:
         metavar="DIST",
         core=True,
         shown=DEFAULT_OUTPUT_TOKENS,
+        readers=("TextUser",),
     )
     seed: int = flag(
         0, "--ml-seed", _seed, "Seed for payload sampling; each user derives its own.", metavar="N"
@@ -578,6 +586,7 @@ class UserOptions:
         metavar="KEYS",
         keys=ConversationSpec,
         shown="turns=4,think=1s,system=0",
+        readers=("ConversationUser",),
     )
     trace: TraceReplay | None = flag(
         None,
@@ -589,6 +598,7 @@ class UserOptions:
         metavar="FILE[,KEYS]",
         keys=TraceReplay,
         shown="the user class's",
+        readers=("TraceReplayUser", "TraceReplayShape"),
     )
     image_format: str | None = flag(
         None,
@@ -597,6 +607,7 @@ class UserOptions:
         "Image users: jpeg, png or webp.",
         metavar="FORMAT",
         shown="the user class's (jpeg)",
+        readers=("ImageUser",),
     )
     audio_format: str | None = flag(
         None,
@@ -605,6 +616,7 @@ class UserOptions:
         "Audio users: wav or flac.",
         metavar="FORMAT",
         shown="the user class's (wav)",
+        readers=("AudioUser",),
     )
     pool_draws: int | None = flag(
         None,
@@ -614,6 +626,7 @@ class UserOptions:
         "profile, slower to build).",
         metavar="N",
         shown="the user class's",
+        readers=("PayloadUser",),
     )
     encoding: EncodingSpec = flag(
         EncodingSpec(),
@@ -624,6 +637,7 @@ class UserOptions:
         metavar="KEYS",
         keys=EncodingSpec,
         shown="auto (wire=auto,input=auto,size=224,layout=auto,rate=16000)",
+        readers=("PayloadUser",),
     )
     pool_max_mb: float | None = flag(
         None,
@@ -632,6 +646,7 @@ class UserOptions:
         "Image and audio users: memory cap of the payload pool, in MiB.",
         metavar="MB",
         shown="the user class's",
+        readers=("PayloadUser",),
     )
 
     @property
@@ -927,6 +942,36 @@ def read_options(parsed: Any) -> MLOptions:
         telemetry=read_group(TelemetryOptions, get),
         server=read_group(ServerOptions, get),
     )
+
+
+def ignored_options(
+    options: MLOptions, user_classes: Iterable[type], shape_class: type | None = None
+) -> list[str]:
+    """One line for each option given that no class of the run reads (:attr:`Flag.readers`).
+
+    ``--ml-conversation system=8`` with a locustfile of TextUsers would do
+    nothing at all, silently: the person meant shared system prompts, and the
+    capacity measured without them answers another question.
+
+    >>> class TextUser: ...
+    >>> class Summarizer(TextUser): ...
+    >>> opts = MLOptions(users=UserOptions(conversation={"system": 8}, stream=True))
+    >>> ignored_options(opts, [Summarizer])
+    ['--ml-conversation ignored: only ConversationUser reads it; this run has Summarizer']
+    """
+    users = tuple(user_classes)
+    classes = (*users, shape_class) if shape_class is not None else users
+    present = {base.__name__ for cls in classes for base in cls.__mro__}
+    has = ", ".join(sorted({cls.__name__ for cls in users})) or "no user class"
+    lines = []
+    for group in dataclasses.fields(options):
+        values = getattr(options, group.name)
+        for name, meta, default in flags(type(values)):
+            read = not meta.readers or bool(present & set(meta.readers))
+            if not read and getattr(values, name) != default:
+                readers = " or ".join(meta.readers)
+                lines.append(f"{meta.flag} ignored: only {readers} reads it; this run has {has}")
+    return lines
 
 
 def add_group(

@@ -41,6 +41,7 @@ from locust_ml.analysis.steps import StepSpan
 from locust_ml.analysis.utilization import Reading, UtilizationLog
 from locust_ml.analysis.workers import Takeover, WorkerGap, WorkerRoster
 from locust_ml.errors import ConfigError
+from locust_ml.options import ignored_options
 from locust_ml.plugin import embedded, preflight, signals, webui
 from locust_ml.plugin.messages import RATE_MESSAGE, STEP_MESSAGE, StepAnnouncement
 from locust_ml.plugin.openloop import RatePlan
@@ -220,6 +221,10 @@ class ControlSide(MLRun):
                     " and ".join(self.ignored_flags),
                     shape.kind_now,
                 )
+        # At each start: the web UI's class picker may have changed the classes.
+        classes = self.environment.user_classes
+        for line in ignored_options(self.options, classes, type(shape) if shape else None):
+            logger.warning("locust-ml: %s", line)
         if self._follower is not None:
             self._follower.kill(block=False)
         self._follower = gevent.spawn(self.follow)

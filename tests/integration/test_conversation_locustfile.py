@@ -48,4 +48,5 @@ def test_turns_resend_the_history_with_the_server_s_answers(tmp_path: Path) -> N
     step = report["steps"][0]
     assert step["prefix_cache_hit_rate"] > 0.5  # shared system prompts and histories hit
     assert "by turn" in run.output
+    assert " ignored: only " not in run.output  # the locustfile's classes read its options
     assert "By turn" in (out_dir / "report.html").read_text()

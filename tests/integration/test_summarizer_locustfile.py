@@ -175,6 +175,7 @@ def test_run_time_ends_a_shape_run_with_a_complete_report(tmp_path: Path) -> Non
             "6s",
             "-u",
             "3",
+            *("--ml-image-format", "png"),  # a TextUser's run has no image to format
             "--ml-report-dir",
             str(out),
         ],
@@ -189,4 +190,7 @@ def test_run_time_ends_a_shape_run_with_a_complete_report(tmp_path: Path) -> Non
     assert run.returncode == report["verdict"]["exit_code"], run.output[-3000:]
     assert "(--run-time ends it at 6 s)" in run.stderr
     assert "-u/--users ignored: the ramp shape sets the load itself" in run.stderr
+    assert (
+        "--ml-image-format ignored: only ImageUser reads it; this run has Summarizer" in run.stderr
+    )
     assert "partial" in run.stdout

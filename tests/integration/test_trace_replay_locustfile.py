@@ -33,6 +33,7 @@ def test_the_first_requests_replay_with_the_trace_s_lengths_and_prefixes(tmp_pat
     # the run itself must have replayed the trace.
     assert run.returncode == report["verdict"]["exit_code"], run.output[-4000:]
     assert "backend=simulated" in run.output
+    assert " ignored: only " not in run.output  # the locustfile's classes read its options
     rows = read_mooncake(TRACE, limit=60).requests
     totals = report["totals"]
     assert totals["requests"] == 60

@@ -84,3 +84,53 @@ def test_every_registered_option_is_in_the_table() -> None:
     table = sorted(meta.flag for g in GROUPS for _n, meta, _d in flags(g))
     registered = sorted(s for s in get_parser()._option_string_actions if s.startswith("--ml-"))
     assert table == registered
+
+
+def test_each_options_readers_are_classes_of_the_plugin() -> None:
+    """Flag.readers names classes by name: a rename must not silence the warning."""
+    import inspect
+
+    from locust_ml.options import GROUPS, flags
+    from locust_ml.plugin import conversation_users, payload_users, text_users, trace_users
+
+    modules = (conversation_users, payload_users, text_users, trace_users)
+    names = {n for m in modules for n, obj in inspect.getmembers(m, inspect.isclass)}
+    readers = {r for g in GROUPS for _n, meta, _d in flags(g) for r in meta.readers}
+    assert readers
+    assert readers <= names, readers - names
+
+
+def test_options_no_class_of_the_run_reads_are_named() -> None:
+    from locust_ml.options import ignored_options
+    from locust_ml.plugin.conversation_users import ConversationUser
+    from locust_ml.plugin.payload_users import ImageUser
+    from locust_ml.plugin.text_users import TextUser
+    from locust_ml.plugin.trace_users import TraceReplayShape
+
+    class Chat(TextUser):
+        abstract = True
+
+    class Talk(ConversationUser):
+        abstract = True
+
+    ns = get_parser().parse_args(
+        [
+            *("-f", "x.py", "--ml-conversation", "system=4", "--ml-encoding", "wire=json"),
+            *("--ml-trace", "t.jsonl", "--ml-stream", "on", "--ml-image-format", "png"),
+        ]
+    )
+    opts = read_options(ns)
+    has = "; this run has Chat, ImageUser"
+    assert ignored_options(opts, [Chat, ImageUser]) == [
+        f"--ml-conversation ignored: only ConversationUser reads it{has}",
+        f"--ml-trace ignored: only TraceReplayUser or TraceReplayShape reads it{has}",
+    ]
+    # A subclass reads what its base reads; a shape class counts too.
+    assert ignored_options(opts, [Talk, ImageUser], TraceReplayShape) == []
+    assert ignored_options(opts, [Talk]) == [
+        "--ml-trace ignored: only TraceReplayUser or TraceReplayShape reads it; this run has Talk",
+        "--ml-image-format ignored: only ImageUser reads it; this run has Talk",
+        "--ml-encoding ignored: only PayloadUser reads it; this run has Talk",
+    ]
+    # Options left at their defaults are never named.
+    assert ignored_options(read_options(get_parser().parse_args(["-f", "x.py"])), [Chat]) == []
