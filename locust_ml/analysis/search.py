@@ -14,15 +14,18 @@ never reads a clock, so tests drive it with synthetic targets.
 concurrency that doubles from ``probe_start`` (a closed loop run by the
 arrival driver, so it needs no user spawning): each probe step lasts until
 it has ``probe_requests`` completions (at least ``probe_min_s``, at most
-``probe_max_s``), and the probe stops when ``probe_plateau`` (2) doublings
-in a row no longer raise the good throughput by ``probe_gain`` (5 %) over
-the best so far, when the error ratio passes the ceiling (the target sheds),
-or at ``probe_max``. Two, because a dynamic batcher's throughput can stall
-for one doubling and rise at the next: 8 users in closed loop on a server
-that batches 8 do not fill its batches (each batch's users answer late for
-the next), 16 do. One doubling was taken for saturation there, and the
-search, which never offers more than the probe's saturation, found 14 %
-less than the target sustains (benchmarks/prefix_capacity.py). The best
+``probe_max_s``; one whose target sheds ends once it has that many
+answers of any kind), and the probe stops when ``probe_plateau`` (2)
+doublings in a row no longer raise the good throughput by ``probe_gain``
+(5 %) over the best so far, when the error ratio passes the ceiling (the
+target sheds), or at ``probe_max``. Two, because a dynamic batcher's
+throughput can stall for one doubling and rise at the next: 8 requests in
+flight, added as 4 to 4 already going, can run on a server that batches 8 as
+two cohorts of 4 that never share a batch (each is in flight while the
+other's batch runs), no faster than 4; 16 fill its batches. One doubling was
+taken for saturation there, and the search, which never offers more than the
+probe's saturation, found 14 % less than the target sustains
+(benchmarks/prefix_capacity.py). The best
 good throughput seen, ``X_max``, is the target's measured saturation - what
 GuideLLM's throughput mode and inference-perf's saturation stage read. Its
 latency at the saturating step sizes the warm-up of later steps (twice the
@@ -487,11 +490,17 @@ class CapacitySearch:
         in_step = elapsed - self._started
         if in_step < tick.warmup_s + c.probe_min_s:
             return
-        done = m is not None and m.ok >= c.probe_requests
+        ceiling = self.rule.ceiling
+        errors = m.stats.failure_ratio if m is not None else 0.0
+        # Enough good answers; or enough answers to see the target shed (each
+        # refusal comes back at once: waiting for good ones floods it).
+        done = m is not None and (
+            m.ok >= c.probe_requests
+            or (m.requests >= c.probe_requests and ceiling is not None and errors > ceiling)
+        )
         if not done and in_step < tick.warmup_s + c.probe_max_s:
             return
         ok_rps = m.ok_rps if m is not None else None
-        errors = m.stats.failure_ratio if m is not None else 0.0
         best = max((j.ok_rps or 0.0 for j in self._history if j.probe), default=0.0)
         reasons: list[str] = []
         gained = ok_rps is not None and ok_rps >= best * (1.0 + c.probe_gain)
@@ -500,7 +509,6 @@ class CapacitySearch:
             if m is not None:
                 self._probe_latency_ms = m.stats.latency_ms.get("p50")
         self._flat = 0 if gained else self._flat + 1
-        ceiling = self.rule.ceiling
         shedding = ceiling is not None and errors > ceiling
         flat = (
             f"good throughput {ok_rps or 0:.4g}/s did not rise {c.probe_gain:.0%} over "

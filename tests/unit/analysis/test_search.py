@@ -126,6 +126,20 @@ def test_a_batcher_s_stall_for_one_doubling_is_not_its_saturation() -> None:
     assert early.saturation_rps == pytest.approx(22.65)
 
 
+def test_a_probe_step_of_a_shedding_target_ends_once_it_has_its_answers() -> None:
+    """Refusals come back at once: waiting for 100 good answers floods the target."""
+    search = CapacitySearch(SearchConfig(slos=LOOSE))
+    tick = search.at(0.0)
+    assert tick is not None
+    assert tick.label == "probe"
+    shed = SLOStats(500, 0.99, {"p50": 1.0, "p99": 2.0})
+    after = tick.warmup_s + SearchConfig().probe_min_s
+    nxt = search.at(after, StepMeasurement(tick.step, "open", 1.0, after, shed, 5))
+    assert nxt is not None
+    assert nxt.label == "cooldown"
+    assert "the target sheds" in search.history[-1].reasons[0]
+
+
 def test_the_step_ids_are_the_reports() -> None:
     run = run_search(QueueTarget(seed=1), SearchConfig(slos=LOOSE))
     report = run.report()
