@@ -492,11 +492,11 @@ class CapacitySearch:
             return
         ceiling = self.rule.ceiling
         errors = m.stats.failure_ratio if m is not None else 0.0
+        shedding = ceiling is not None and errors > ceiling
         # Enough good answers; or enough answers to see the target shed (each
         # refusal comes back at once: waiting for good ones floods it).
         done = m is not None and (
-            m.ok >= c.probe_requests
-            or (m.requests >= c.probe_requests and ceiling is not None and errors > ceiling)
+            m.ok >= c.probe_requests or (shedding and m.requests >= c.probe_requests)
         )
         if not done and in_step < tick.warmup_s + c.probe_max_s:
             return
@@ -509,7 +509,6 @@ class CapacitySearch:
             if m is not None:
                 self._probe_latency_ms = m.stats.latency_ms.get("p50")
         self._flat = 0 if gained else self._flat + 1
-        shedding = ceiling is not None and errors > ceiling
         flat = (
             f"good throughput {ok_rps or 0:.4g}/s did not rise {c.probe_gain:.0%} over "
             f"the best so far ({best:.4g}/s)"

@@ -223,7 +223,8 @@ class ControlSide(MLRun):
                 )
         # At each start: the web UI's class picker may have changed the classes.
         classes = self.environment.user_classes
-        for line in ignored_options(self.options, classes, type(shape) if shape else None):
+        shape_class = type(shape) if shape is not None else None
+        for line in ignored_options(self.options, classes, shape_class):
             logger.warning("locust-ml: %s", line)
         if self._follower is not None:
             self._follower.kill(block=False)
